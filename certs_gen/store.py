@@ -1,0 +1,146 @@
+"""Write a built set to disk atomically, and recognise a complete set on reuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from .build import Material
+from .profiles import CertSpec
+
+SCHEMA = 1
+MANIFEST = "manifest.json"
+
+
+def file_names(spec: CertSpec, material: Material) -> dict[str, str | None]:
+    leaf = spec.role != "ca"
+    return {
+        "cert": f"{spec.id}.pem",
+        "key": f"{spec.id}.key",
+        "chain": f"{spec.id}.chain.pem" if material.intermediates else None,
+        "key_and_chain": f"{spec.id}.key-and-chain.pem" if leaf else None,
+    }
+
+
+def describe(spec: CertSpec, material: Material, names: dict[str, str | None]) -> dict[str, Any]:
+    """The manifest row, read back from the certificate itself rather than the spec."""
+    cert = x509.load_pem_x509_certificate(material.cert)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        identities = [_identity(name) for name in san]
+    except x509.ExtensionNotFound:
+        identities = []
+    return {
+        "id": spec.id,
+        "role": spec.role,
+        "issuer": spec.issuer,
+        "identities": identities,
+        "common_name": spec.cn,
+        "not_before": _iso(cert.not_valid_before_utc),
+        "not_after": _iso(cert.not_valid_after_utc),
+        "serial": _hex(cert.serial_number),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex().upper(),
+        **names,
+    }
+
+
+def write_set(
+    out_dir: Path, profile: str, specs: tuple[CertSpec, ...], built: dict[str, Material]
+) -> dict[str, Any]:
+    """Write every file into a scratch directory, then move them in, manifest last.
+
+    The old manifest is removed first, so an interrupted run leaves a directory
+    that the next run does not mistake for a complete set.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix=".certs-gen-", dir=out_dir))
+    try:
+        rows = []
+        for spec in specs:
+            material = built[spec.id]
+            names = file_names(spec, material)
+            contents = {
+                "cert": material.cert,
+                "key": material.key,
+                "chain": b"".join(material.intermediates),
+                "key_and_chain": material.key + material.cert + b"".join(material.intermediates),
+            }
+            for kind, name in names.items():
+                if name is not None:
+                    _write(scratch / name, contents[kind], private=kind in ("key", "key_and_chain"))
+            rows.append(describe(spec, material, names))
+        manifest = {
+            "schema": SCHEMA,
+            "profile": profile,
+            "generated_at": _iso(dt.datetime.now(dt.timezone.utc)),
+            "certs": rows,
+        }
+        _write(scratch / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode(), private=False)
+        (out_dir / MANIFEST).unlink(missing_ok=True)
+        for path in sorted(scratch.iterdir(), key=lambda p: p.name == MANIFEST):
+            os.replace(path, out_dir / path.name)
+        return manifest
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def read_valid_manifest(out_dir: Path, profile: str, ids: list[str]) -> dict[str, Any] | None:
+    """The existing manifest if it describes a complete, intact set of ``profile``, else None."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+        if manifest.get("schema") != SCHEMA or manifest.get("profile") != profile:
+            return None
+        rows = manifest["certs"]
+        if [row["id"] for row in rows] != ids:
+            return None
+        for row in rows:
+            cert = x509.load_pem_x509_certificate((out_dir / row["cert"]).read_bytes())
+            if cert.fingerprint(hashes.SHA256()).hex().upper() != row["sha256"]:
+                return None
+            key = serialization.load_pem_private_key(
+                (out_dir / row["key"]).read_bytes(), password=None
+            )
+            if _spki(key.public_key()) != _spki(cert.public_key()):
+                return None
+            for kind in ("chain", "key_and_chain"):
+                if row[kind] is not None and not (out_dir / row[kind]).is_file():
+                    return None
+        return manifest
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write(path: Path, data: bytes, *, private: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _identity(name: x509.GeneralName) -> str:
+    if isinstance(name, x509.IPAddress):
+        return f"IP:{name.value}"
+    if isinstance(name, x509.DNSName):
+        return f"DNS:{name.value}"
+    return f"{type(name).__name__}:{name.value}"
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hex(number: int) -> str:
+    digits = format(number, "X")
+    return digits.zfill(len(digits) + len(digits) % 2)
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -1,0 +1,265 @@
+"""certs_gen, checked from the outside: every property is read back from the PEM
+files with cryptography, never from certs_gen's own helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import certs_gen
+
+STANDARD_IDS = [
+    "ca",
+    "other-ca",
+    "server",
+    "server-wrong-host",
+    "server-wrong-ca",
+    "localhost",
+    "ip",
+    "wildcard",
+    "wrong-host",
+    "wrong-ca",
+    "expired",
+]
+EXTENDED_IDS = [*STANDARD_IDS, "ipv6", "chain", "no-client-eku", "not-yet-valid", "cn-only"]
+
+# What SPEC section 1 says, written out here independently of certs_gen.profiles.
+EXPECTED_SAN = {
+    "server": [("DNS", "localhost"), ("IP", "127.0.0.1"), ("IP", "::1")],
+    "server-wrong-host": [("DNS", "wrong-host.example")],
+    "server-wrong-ca": [("DNS", "localhost"), ("IP", "127.0.0.1"), ("IP", "::1")],
+    "localhost": [("DNS", "localhost")],
+    "ip": [("IP", "127.0.0.1")],
+    "wildcard": [("DNS", "*.localhost")],
+    "wrong-host": [("DNS", "wrong-host.example")],
+    "wrong-ca": [("DNS", "localhost")],
+    "expired": [("DNS", "localhost")],
+    "ipv6": [("IP", "::1")],
+    "chain": [("DNS", "localhost")],
+    "no-client-eku": [("DNS", "localhost")],
+    "not-yet-valid": [("DNS", "localhost")],
+}
+EXPECTED_ROOT = {
+    "server": "ca",
+    "server-wrong-host": "ca",
+    "server-wrong-ca": "other-ca",
+    "wrong-ca": "other-ca",
+}
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def verifies(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, Exception):
+        return False
+    return True
+
+
+def san_of(cert: x509.Certificate) -> list[tuple[str, str]]:
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    out = []
+    for name in san:
+        if isinstance(name, x509.DNSName):
+            out.append(("DNS", name.value))
+        elif isinstance(name, x509.IPAddress):
+            out.append(("IP", str(name.value)))
+        else:
+            out.append(("other", str(name.value)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ext(extended_certs):
+    return extended_certs
+
+
+def test_manifest_lists_exactly_the_spec_ids(certs, ext):
+    for cs, ids in ((certs, STANDARD_IDS), (ext, EXTENDED_IDS)):
+        manifest = json.loads(cs.manifest.read_text())
+        assert manifest["schema"] == 1
+        assert manifest["profile"] == cs.profile
+        assert [row["id"] for row in manifest["certs"]] == ids
+        assert manifest["generated_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("cred_id", EXTENDED_IDS)
+def test_issuer_and_signature(ext, cred_id):
+    cred = ext[cred_id]
+    cert = load_cert(cred.cert)
+    if cred_id in ("ca", "other-ca"):
+        assert cred.role == "ca"
+        assert verifies(cert, cert), "a root is self-signed"
+        assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        return
+    root_id = EXPECTED_ROOT.get(cred_id, "ca")
+    root = load_cert(ext[root_id].cert)
+    other = load_cert(ext["other-ca" if root_id == "ca" else "ca"].cert)
+    if cred_id == "chain":
+        chain = x509.load_pem_x509_certificates(cred.chain.read_bytes())
+        assert len(chain) == 1
+        assert verifies(cert, chain[0]) and verifies(chain[0], root)
+        assert not verifies(cert, root), "chain must go through the intermediate"
+    else:
+        assert verifies(cert, root)
+        assert not verifies(cert, other)
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+
+
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
+def test_names_and_identities(ext, cred_id):
+    cert = load_cert(ext[cred_id].cert)
+    cns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    assert orgs == ["mtls-matrix"]
+    if cred_id == "cn-only":
+        assert cns == ["localhost"]
+        with pytest.raises(x509.ExtensionNotFound):
+            cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return
+    assert cns == [cred_id]
+    assert san_of(cert) == EXPECTED_SAN[cred_id]
+    # IP identities must be IP-type SANs, never DNS names that look like IPs.
+    for kind, value in san_of(cert):
+        if kind == "DNS":
+            with pytest.raises(ValueError):
+                ipaddress.ip_address(value)
+
+
+@pytest.mark.parametrize("cred_id", EXTENDED_IDS)
+def test_validity(ext, cred_id):
+    cert = load_cert(ext[cred_id].cert)
+    now = dt.datetime.now(dt.timezone.utc)
+    if cred_id == "expired":
+        assert cert.not_valid_after_utc < now
+    elif cred_id == "not-yet-valid":
+        assert cert.not_valid_before_utc > now
+    else:
+        assert cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+
+
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
+def test_eku(ext, cred_id):
+    eku = load_cert(ext[cred_id].cert).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert ExtendedKeyUsageOID.SERVER_AUTH in eku.value
+    assert (ExtendedKeyUsageOID.CLIENT_AUTH in eku.value) is (cred_id != "no-client-eku")
+
+
+@pytest.mark.parametrize("cred_id", EXTENDED_IDS)
+def test_key_matches_certificate_and_manifest(ext, cred_id):
+    cred = ext[cred_id]
+    cert = load_cert(cred.cert)
+    key = serialization.load_pem_private_key(cred.key.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    assert key.public_key().public_bytes(der, spki) == cert.public_key().public_bytes(der, spki)
+    digest = hashlib.sha256(cert.public_bytes(der)).hexdigest().upper()
+    row = next(r for r in json.loads(ext.manifest.read_text())["certs"] if r["id"] == cred_id)
+    assert row["sha256"] == digest
+    assert int(row["serial"], 16) == cert.serial_number
+    assert row["cert"] == f"{cred_id}.pem"
+    if cred.role == "ca":
+        assert row["key_and_chain"] is None
+    else:
+        combined = cred.key_and_chain.read_bytes()
+        assert combined.startswith(cred.key.read_bytes())
+        certs_in_combined = x509.load_pem_x509_certificates(combined)
+        assert certs_in_combined[0] == cert
+        assert (len(certs_in_combined) == 2) is (cred_id == "chain")
+        assert os.stat(cred.key_and_chain).st_mode & 0o077 == 0
+
+
+def test_reuse_keeps_a_complete_set_and_regenerates_a_broken_one(tmp_path):
+    first = certs_gen.generate(tmp_path)
+    again = certs_gen.generate(tmp_path)
+    assert again["ca"].sha256 == first["ca"].sha256
+    first["wildcard"].cert.write_text("garbage")
+    repaired = certs_gen.generate(tmp_path)
+    assert repaired["ca"].sha256 != first["ca"].sha256
+    assert load_cert(repaired["wildcard"].cert)  # readable again
+    (tmp_path / "ip.key").unlink()
+    assert certs_gen.generate(tmp_path)["ca"].sha256 != repaired["ca"].sha256
+    forced = certs_gen.generate(tmp_path, force=True)
+    other_profile = certs_gen.generate(tmp_path, profile="extended")
+    assert other_profile["ca"].sha256 != forced["ca"].sha256
+    assert "cn-only" in other_profile
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".certs-gen-")]
+
+
+def test_unknown_id_and_profile_are_clear_errors(certs, tmp_path):
+    with pytest.raises(certs_gen.UnknownCredentialError, match="unknown credential id 'nope'"):
+        certs["nope"]
+    with pytest.raises(KeyError):  # still a KeyError for callers that expect one
+        certs["nope"]
+    with pytest.raises(certs_gen.UnknownProfileError, match="unknown profile 'huge'"):
+        certs_gen.generate(tmp_path, profile="huge")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "certs_gen", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_generates_then_extends(tmp_path):
+    out = tmp_path / "x"
+    std = run_cli(str(out))
+    assert std.returncode == 0, std.stderr
+    assert "wildcard" in std.stdout and "DNS:*.localhost" in std.stdout
+    assert [r["id"] for r in json.loads((out / "manifest.json").read_text())["certs"]] == (
+        STANDARD_IDS
+    )
+    ext = run_cli(str(out), "--profile", "extended")
+    assert ext.returncode == 0, ext.stderr
+    assert [r["id"] for r in json.loads((out / "manifest.json").read_text())["certs"]] == (
+        EXTENDED_IDS
+    )
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("a-file", "is not a directory"),
+        ("a-file/sub", "cannot create output directory"),
+    ],
+)
+def test_cli_bad_output_dir(tmp_path, target, message):
+    (tmp_path / "a-file").write_text("x")
+    result = run_cli(str(tmp_path / target))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
+def test_cli_unwritable_dir(tmp_path):
+    tmp_path.chmod(0o500)
+    try:
+        result = run_cli(str(tmp_path))
+    finally:
+        tmp_path.chmod(0o700)
+    assert result.returncode == 2 and "not writable" in result.stderr
+
+
+def test_cli_unknown_profile(tmp_path):
+    result = run_cli(str(tmp_path), "--profile", "huge")
+    assert result.returncode == 2
+    assert "invalid choice: 'huge'" in result.stderr
+    assert "Traceback" not in result.stderr
