@@ -1,0 +1,92 @@
+"""Cheroot SSL adapters with client-certificate verification, one per TLS back-end.
+
+They plug in where Cheroot's own adapters do (``server.ssl_adapter = ...``)
+and add what those lack: a client CA, a verification policy, a client host
+check, mod_ssl-style SSL_CLIENT_* variables, and a handshake that cannot hold
+up the accept loop.
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+from typing import Any
+
+from cheroot.makefile import MakeFile
+from cheroot.ssl import Adapter
+
+from .connection import Session, TLSConnection
+from .errors import ConfigError
+from .policy import DEFAULT_HANDSHAKE_TIMEOUT, TLSSettings, validate
+
+INTERFACE_VERSION = "mtls-matrix/0.1.0"
+
+
+class ClientCertAdapter(Adapter, abc.ABC):
+    """Shared by both back-ends: configuration, wrap() and the environ skeleton."""
+
+    backend: str = ""
+
+    def __init__(
+        self,
+        certificate: str,
+        private_key: str,
+        certificate_chain: str | None = None,
+        ciphers: str | None = None,
+        *,
+        private_key_password: Any = None,
+        client_CA: str | None = None,
+        client_check: str = "ignore",
+        client_check_host: bool = False,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    ) -> None:
+        if private_key_password is not None:
+            raise ConfigError("encrypted private keys are not supported; pass an unencrypted key")
+        self.settings = validate(
+            TLSSettings(
+                certificate=certificate,
+                private_key=private_key,
+                certificate_chain=certificate_chain,
+                client_CA=client_CA,
+                client_check=client_check,
+                client_check_host=client_check_host,
+                handshake_timeout=handshake_timeout,
+            )
+        )
+        super().__init__(certificate, private_key, certificate_chain, ciphers)
+        self.context = self.build_context()
+
+    @abc.abstractmethod
+    def build_context(self) -> Any:
+        """The back-end's context, configured once for every connection."""
+
+    @abc.abstractmethod
+    def open_session(self, sock: socket.socket) -> Session:
+        """Wrap an accepted socket; no I/O happens here."""
+
+    @abc.abstractmethod
+    def library_version(self) -> str:
+        """'OpenSSL/3.0.13', as mod_ssl's SSL_VERSION_LIBRARY shows it."""
+
+    def bind(self, sock: socket.socket) -> socket.socket:
+        return sock
+
+    def wrap(self, sock: socket.socket) -> tuple[TLSConnection, dict[str, str]]:
+        conn = TLSConnection(self, sock)
+        return conn, conn.environ
+
+    def get_environ(self) -> dict[str, str]:
+        return {
+            "HTTPS": "on",
+            "SSL_VERSION_INTERFACE": INTERFACE_VERSION,
+            "SSL_VERSION_LIBRARY": self.library_version(),
+        }
+
+    def makefile(self, sock: TLSConnection, mode: str = "r", bufsize: int = -1):
+        return MakeFile(sock, mode, bufsize if bufsize > 0 else 8192)
+
+
+def openssl_version_string(banner: str) -> str:
+    """'OpenSSL 3.0.13 30 Jan 2024' -> 'OpenSSL/3.0.13'."""
+    parts = banner.split()
+    return f"{parts[0]}/{parts[1]}" if len(parts) >= 2 else banner

@@ -1,0 +1,114 @@
+"""The stdlib ``ssl`` back-end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import tempfile
+
+from cheroot.errors import FatalSSLAlert
+
+from .adapters import ClientCertAdapter, openssl_version_string
+from .connection import Refused
+
+VERIFY_MODES = {
+    "ignore": ssl.CERT_NONE,
+    "optional": ssl.CERT_OPTIONAL,
+    "required": ssl.CERT_REQUIRED,
+}
+
+
+class BuiltinClientCertAdapter(ClientCertAdapter):
+    backend = "builtin"
+
+    def build_context(self) -> ssl.SSLContext:
+        s = self.settings
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if s.certificate_chain:
+            # The stdlib only sends intermediates that sit in the certificate file, and
+            # the chain must not become a trust store (Cheroot's builtin adapter does
+            # that): hand it a temporary file of certificate + chain.
+            with open(s.certificate, "rb") as a, open(s.certificate_chain, "rb") as b:
+                combined = a.read().rstrip(b"\n") + b"\n" + b.read()
+            fd, path = tempfile.mkstemp(suffix=".pem")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(combined)
+                ctx.load_cert_chain(path, s.private_key)
+            finally:
+                os.unlink(path)
+        else:
+            ctx.load_cert_chain(s.certificate, s.private_key)
+        if self.ciphers:
+            ctx.set_ciphers(self.ciphers)
+        ctx.verify_mode = VERIFY_MODES[s.client_check]
+        if s.client_CA:
+            ctx.load_verify_locations(cafile=s.client_CA)
+        return ctx
+
+    def open_session(self, sock: socket.socket) -> BuiltinSession:
+        return BuiltinSession(self.context, sock)
+
+    def library_version(self) -> str:
+        return openssl_version_string(ssl.OPENSSL_VERSION)
+
+
+class BuiltinSession:
+    def __init__(self, context: ssl.SSLContext, sock: socket.socket) -> None:
+        self.sock: ssl.SSLSocket = context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        )
+
+    def handshake(self, timeout: float) -> None:
+        self.sock.settimeout(timeout)  # CPython applies it as a deadline for the whole handshake
+        try:
+            self.sock.do_handshake()
+        except TimeoutError:
+            raise Refused(f"handshake timed out after {timeout:g}s") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise Refused(f"client certificate rejected: {exc.verify_message}") from None
+        except ssl.SSLEOFError:
+            raise Refused("closed the connection during the handshake") from None
+        except ssl.SSLError as exc:
+            raise Refused(f"handshake failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise Refused(f"handshake failed: {exc.strerror or exc}") from None
+
+    def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv_into(buffer, nbytes)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return 0
+        except ssl.SSLError as exc:
+            raise FatalSSLAlert(f"TLS error: {exc.reason or exc}") from None
+
+    def send(self, data: bytes, timeout: float | None) -> int:
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.send(data)
+        except ssl.SSLError as exc:
+            raise FatalSSLAlert(f"TLS error: {exc.reason or exc}") from None
+
+    def peer_certificate(self) -> bytes | None:
+        return self.sock.getpeercert(binary_form=True)
+
+    def peer_chain(self) -> list[bytes] | None:
+        """What the client sent beyond its own certificate; None before Python 3.13."""
+        get_chain = getattr(self.sock, "get_unverified_chain", None)
+        if get_chain is None:
+            return None
+        ders = [
+            c if isinstance(c, bytes) else c.public_bytes(ssl.ENCODING_DER) for c in get_chain()
+        ]
+        leaf = self.peer_certificate()
+        return ders[1:] if ders and ders[0] == leaf else ders
+
+    def protocol(self) -> str:
+        return self.sock.version() or ""
+
+    def cipher(self) -> str:
+        cipher = self.sock.cipher()
+        return cipher[0] if cipher else ""

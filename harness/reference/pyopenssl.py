@@ -1,0 +1,155 @@
+"""The pyOpenSSL back-end.
+
+pyOpenSSL has no socket timeouts of its own, so the socket is non-blocking and
+every operation waits for readiness with a deadline: the handshake gets the
+handshake timeout as a whole, later reads and writes Cheroot's socket timeout.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from cheroot.errors import FatalSSLAlert
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL, crypto
+
+from .adapters import ClientCertAdapter, openssl_version_string
+from .connection import Refused
+
+T = TypeVar("T")
+
+VERIFY_MODES = {
+    "ignore": SSL.VERIFY_NONE,
+    "optional": SSL.VERIFY_PEER,
+    "required": SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT,
+}
+
+
+def _keep_openssl_verdict(conn, cert, errnum, depth, ok) -> bool:
+    """OpenSSL decides; we only remember why it said no, for the log line."""
+    if not ok:
+        conn.set_app_data(f"X509 verify error {errnum} at depth {depth}")
+    return bool(ok)
+
+
+class PyOpenSSLClientCertAdapter(ClientCertAdapter):
+    backend = "pyopenssl"
+
+    def build_context(self) -> SSL.Context:
+        s = self.settings
+        ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+        ctx.use_certificate_file(s.certificate)
+        ctx.use_privatekey_file(s.private_key)
+        if s.certificate_chain:
+            with open(s.certificate_chain, "rb") as fh:
+                for cert in x509.load_pem_x509_certificates(fh.read()):
+                    ctx.add_extra_chain_cert(crypto.X509.from_cryptography(cert))
+        ctx.check_privatekey()
+        if self.ciphers:
+            ctx.set_cipher_list(self.ciphers.encode())
+        # Needed by OpenSSL whenever peers are verified and sessions may be cached.
+        ctx.set_session_id(b"mtls-matrix")
+        if s.client_CA:
+            ctx.load_verify_locations(s.client_CA)
+            with open(s.client_CA, "rb") as fh:
+                cas = x509.load_pem_x509_certificates(fh.read())
+            ctx.set_client_ca_list([crypto.X509.from_cryptography(c).get_subject() for c in cas])
+        ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
+        return ctx
+
+    def open_session(self, sock: socket.socket) -> PyOpenSSLSession:
+        return PyOpenSSLSession(self.context, sock)
+
+    def library_version(self) -> str:
+        return openssl_version_string(SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode())
+
+
+class PyOpenSSLSession:
+    def __init__(self, context: SSL.Context, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.conn = SSL.Connection(context, sock)
+        self.conn.set_accept_state()
+
+    def _io(self, operation: Callable[..., T], *args, timeout: float | None) -> T:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.sock, selectors.EVENT_READ)
+            while True:  # ends: success, an error, or the deadline
+                try:
+                    return operation(*args)
+                except SSL.WantReadError:
+                    event = selectors.EVENT_READ
+                except SSL.WantWriteError:
+                    event = selectors.EVENT_WRITE
+                sel.modify(self.sock, event)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and (remaining <= 0 or not sel.select(remaining)):
+                    raise TimeoutError("timed out")
+
+    def handshake(self, timeout: float) -> None:
+        try:
+            self._io(self.conn.do_handshake, timeout=timeout)
+        except TimeoutError:
+            raise Refused(f"handshake timed out after {timeout:g}s") from None
+        except SSL.SysCallError as exc:
+            if exc.args and exc.args[0] == -1:
+                raise Refused("closed the connection during the handshake") from None
+            raise Refused(f"handshake failed: {exc.args[-1] if exc.args else exc}") from None
+        except SSL.Error as exc:
+            why = self.conn.get_app_data()
+            suffix = f" ({why})" if why else ""
+            raise Refused(f"handshake failed: {_reasons(exc)}{suffix}") from None
+        except OSError as exc:
+            raise Refused(f"handshake failed: {exc.strerror or exc}") from None
+
+    def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
+        try:
+            return self._io(self.conn.recv_into, buffer, nbytes, timeout=timeout)
+        except SSL.ZeroReturnError:
+            return 0
+        except SSL.SysCallError as exc:
+            if exc.args and exc.args[0] == -1:  # EOF without close_notify
+                return 0
+            raise ConnectionResetError(errno.ECONNRESET, str(exc)) from None
+        except SSL.Error as exc:
+            raise FatalSSLAlert(f"TLS error: {_reasons(exc)}") from None
+
+    def send(self, data: bytes, timeout: float | None) -> int:
+        try:
+            return self._io(self.conn.send, data, timeout=timeout)
+        except SSL.SysCallError as exc:
+            raise ConnectionResetError(errno.ECONNRESET, str(exc)) from None
+        except SSL.Error as exc:
+            raise FatalSSLAlert(f"TLS error: {_reasons(exc)}") from None
+
+    def peer_certificate(self) -> bytes | None:
+        cert = self.conn.get_peer_certificate()
+        return None if cert is None else cert.to_cryptography().public_bytes(Encoding.DER)
+
+    def peer_chain(self) -> list[bytes]:
+        leaf = self.peer_certificate()
+        ders = [
+            c.to_cryptography().public_bytes(Encoding.DER)
+            for c in self.conn.get_peer_cert_chain() or ()
+        ]
+        return ders[1:] if ders and ders[0] == leaf else ders
+
+    def protocol(self) -> str:
+        return self.conn.get_protocol_version_name()
+
+    def cipher(self) -> str:
+        return self.conn.get_cipher_name() or ""
+
+
+def _reasons(exc: SSL.Error) -> str:
+    """OpenSSL's error queue as 'reason; reason' (each entry is (lib, func, reason))."""
+    entries = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    return "; ".join(str(e[-1]) for e in entries if e) or str(exc)
