@@ -1,0 +1,1 @@
+"""Servers the matrix can run against, each behind ``harness.target.Target``."""

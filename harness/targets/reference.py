@@ -1,0 +1,50 @@
+"""The reference server as a matrix target, in-process."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from harness.reference import ADAPTERS, ReferenceServer, make_adapter
+from harness.target import ServerSpec
+
+
+class ReferenceTarget:
+    name = "reference"
+
+    def unsupported(self, spec: ServerSpec) -> str | None:
+        if spec.adapter not in ADAPTERS:
+            return f"the reference server has no {spec.adapter!r} adapter"
+        return None
+
+    def start(self, spec: ServerSpec) -> ReferenceServer:
+        adapter = make_adapter(
+            spec.adapter,
+            certificate=str(spec.certificate),
+            private_key=str(spec.private_key),
+            client_CA=str(spec.client_ca),
+            client_check=spec.client_check,
+            client_check_host=spec.check_host,
+            handshake_timeout=5.0,
+        )
+        return ReferenceServer(adapter, (spec.bind, 0), numthreads=4).start()
+
+    def provides(self, adapter: str, variable: str) -> bool:
+        # The stdlib cannot show the client's chain before Python 3.13
+        # (SSLSocket.get_unverified_chain); the variable is absent, never wrong.
+        if adapter == "builtin" and variable.startswith("SSL_CLIENT_CERT_CHAIN_"):
+            return sys.version_info >= (3, 13)
+        return True
+
+    def versions(self) -> dict[str, str]:
+        out = {}
+        for package in ("cheroot", "pyOpenSSL", "service_identity"):
+            try:
+                out[package] = version(package)
+            except PackageNotFoundError:
+                out[package] = "not installed"
+        return out
+
+
+def target() -> ReferenceTarget:
+    return ReferenceTarget()

@@ -1,0 +1,180 @@
+"""What the application should see on an ``ok`` case (SPEC section 5).
+
+Expected values are computed here from the certificate files, on a separate
+path from the reference server's own formatting code (which this module must
+not import): the certificate PEM is taken from the file as written, DNs are
+assembled RDN by RDN, dates go through ``time.strftime``. Two independent
+derivations that agree are the point of the check.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----\r?\n?", re.DOTALL
+)
+# OpenSSL's short names, as its RFC 2253 printer uses them.
+_SHORT_NAMES = {
+    "2.5.4.3": "CN",
+    "2.5.4.6": "C",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "1.2.840.113549.1.9.1": "emailAddress",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
+}
+# mod_ssl's SSL_CLIENT_S_DN_<x> suffixes for the components it exposes.
+_COMPONENT_SUFFIX = {"CN": "CN", "C": "C", "L": "L", "ST": "ST", "O": "O", "OU": "OU"}
+_COMPONENT_SUFFIX["emailAddress"] = "Email"
+_KEY_LONG_NAMES = {
+    "1.2.840.10045.2.1": "id-ecPublicKey",
+    "1.2.840.113549.1.1.1": "rsaEncryption",
+    "1.3.101.112": "ED25519",
+    "1.3.101.113": "ED448",
+}
+CONNECTION_FORMATS = {
+    "SSL_PROTOCOL": re.compile(r"^TLSv1\.[23]$"),
+    "SSL_CIPHER": re.compile(r"^[A-Z0-9][A-Z0-9_-]+$"),
+    "SSL_VERSION_INTERFACE": re.compile(r"^[\w.+-]+/\S+"),
+    "SSL_VERSION_LIBRARY": re.compile(r"^[\w.+-]+/\S+"),
+}
+
+
+def pem_blocks(path: Path) -> list[str]:
+    return [b.replace("\r\n", "\n") for b in _PEM_BLOCK.findall(path.read_text())]
+
+
+def expected_certificate_variables(
+    cert_file: Path, sent_chain: list[str], nows: tuple[dt.datetime, ...]
+) -> dict[str, str | set[str]]:
+    """SSL_CLIENT_* for a verified client; a set value lists every acceptable value."""
+    pem = pem_blocks(cert_file)[0]
+    pem = pem if pem.endswith("\n") else pem + "\n"
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    expected: dict[str, str | set[str]] = {
+        "SSL_CLIENT_CERT": pem,
+        "SSL_CLIENT_S_DN": _dn(cert.subject),
+        "SSL_CLIENT_I_DN": _dn(cert.issuer),
+        "SSL_CLIENT_M_SERIAL": _serial(cert.serial_number),
+        "SSL_CLIENT_M_VERSION": {x509.Version.v3: "3", x509.Version.v1: "1"}[cert.version],
+        "SSL_CLIENT_V_START": _asn1_time(cert.not_valid_before_utc),
+        "SSL_CLIENT_V_END": _asn1_time(cert.not_valid_after_utc),
+        "SSL_CLIENT_V_REMAIN": {_days_left(cert.not_valid_after_utc, now) for now in nows},
+        "SSL_CLIENT_A_SIG": _signature_long_name(cert),
+        "SSL_CLIENT_A_KEY": _KEY_LONG_NAMES.get(cert.public_key_algorithm_oid.dotted_string, "?"),
+    }
+    for side, name in (("S", cert.subject), ("I", cert.issuer)):
+        seen: set[str] = set()
+        for rdn in name.rdns:
+            for attr in rdn:
+                short = _SHORT_NAMES.get(attr.oid.dotted_string)
+                suffix = _COMPONENT_SUFFIX.get(short or "")
+                if suffix and suffix not in seen:
+                    seen.add(suffix)
+                    expected[f"SSL_CLIENT_{side}_DN_{suffix}"] = str(attr.value)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = [n.value for n in san if isinstance(n, x509.DNSName)]
+        emails = [n.value for n in san if isinstance(n, x509.RFC822Name)]
+    except x509.ExtensionNotFound:
+        dns_names, emails = [], []
+    expected.update({f"SSL_CLIENT_SAN_DNS_{i}": v for i, v in enumerate(dns_names)})
+    expected.update({f"SSL_CLIENT_SAN_Email_{i}": v for i, v in enumerate(emails)})
+    expected.update({f"SSL_CLIENT_CERT_CHAIN_{i}": v for i, v in enumerate(sent_chain)})
+    return expected
+
+
+def check_environ(
+    observed: dict[str, object],
+    expected: dict[str, str | set[str]] | None,
+    provided: Callable[[str], bool] = lambda name: True,
+) -> list[str]:
+    """Every way ``observed`` departs from SPEC section 5; empty when it conforms.
+
+    ``expected`` is None when no client certificate should be visible. Variables
+    the target declares it cannot provide must be absent rather than wrong.
+    """
+    problems = []
+    for key, want in (("HTTPS", "on"), ("wsgi.url_scheme", "https")):
+        if observed.get(key) != want:
+            problems.append(f"{key} is {observed.get(key)!r}, expected {want!r}")
+    for key, pattern in CONNECTION_FORMATS.items():
+        value = observed.get(key)
+        if not isinstance(value, str) or not pattern.match(value):
+            problems.append(f"{key} is {value!r}, not well-formed")
+    verify = "SUCCESS" if expected else "NONE"
+    if observed.get("SSL_CLIENT_VERIFY") != verify:
+        problems.append(
+            f"SSL_CLIENT_VERIFY is {observed.get('SSL_CLIENT_VERIFY')!r}, expected {verify!r}"
+        )
+    expected = expected or {}
+    for key, want in expected.items():
+        if not provided(key):
+            continue
+        got = observed.get(key)
+        ok = got in want if isinstance(want, set) else got == want
+        if not ok:
+            shown = sorted(want) if isinstance(want, set) else want
+            problems.append(f"{key} is {_short(got)}, expected {_short(shown)}")
+    for key in sorted(observed):
+        if key.startswith("SSL_CLIENT_") and key != "SSL_CLIENT_VERIFY" and key not in expected:
+            problems.append(f"{key} is present ({_short(observed[key])}) but should not be")
+    return problems
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _dn(name: x509.Name) -> str:
+    rdns = []
+    for rdn in reversed(name.rdns):
+        parts = []
+        for attr in rdn:
+            label = _SHORT_NAMES.get(attr.oid.dotted_string, attr.oid.dotted_string)
+            parts.append(f"{label}={_escape(str(attr.value))}")
+        rdns.append("+".join(parts))
+    return ",".join(rdns)
+
+
+def _escape(value: str) -> str:
+    out = "".join("\\" + ch if ch in ',+"\\<>;' else ch for ch in value)
+    if out.startswith(("#", " ")):
+        out = "\\" + out
+    if out.endswith(" ") and not out.endswith("\\ "):
+        out = out[:-1] + "\\ "
+    return out
+
+
+def _serial(number: int) -> str:
+    return number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big").hex().upper()
+
+
+def _asn1_time(when: dt.datetime) -> str:
+    return time.strftime("%b %e %H:%M:%S %Y GMT", when.utctimetuple())
+
+
+def _days_left(not_after: dt.datetime, now: dt.datetime) -> str:
+    seconds = calendar.timegm(not_after.utctimetuple()) - calendar.timegm(now.utctimetuple())
+    return str(max(0, seconds // 86400))
+
+
+def _signature_long_name(cert: x509.Certificate) -> str:
+    oid = cert.signature_algorithm_oid.dotted_string
+    digest = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else ""
+    if oid.startswith("1.2.840.10045.4.3."):
+        return f"ecdsa-with-{digest.upper()}"
+    if oid.startswith("1.2.840.113549.1.1.") and digest:
+        return f"{digest}WithRSAEncryption"
+    return {"1.3.101.112": "ED25519", "1.3.101.113": "ED448"}.get(oid, "?")

@@ -1,0 +1,58 @@
+"""results.json (schema 1): the run's metadata and one entry per case."""
+
+from __future__ import annotations
+
+import json
+import platform
+import ssl
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+PACKAGES = ("pyOpenSSL", "cryptography", "trustme", "cheroot", "requests", "service_identity")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "openssl": ssl.OPENSSL_VERSION}
+    for package in PACKAGES:
+        try:
+            out[package.lower()] = version(package)
+        except PackageNotFoundError:
+            out[package.lower()] = "not installed"
+    return out
+
+
+def run_metadata(
+    *,
+    started: str,
+    duration_s: float,
+    target: str,
+    target_versions: dict[str, str],
+    profile: str,
+    resolver: dict[str, Any],
+    fingerprints: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "started": started,
+        "duration_s": round(duration_s, 3),
+        "target": target,
+        "profile": profile,
+        "versions": {
+            **library_versions(),
+            **{f"target:{k}": v for k, v in target_versions.items()},
+        },
+        "platform": platform.platform(),
+        "python_implementation": sys.implementation.name,
+        "resolver": resolver,
+        "certificates": fingerprints,
+    }
+
+
+def write_results(path: Path, run: dict[str, Any], cases: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps({"schema": SCHEMA, "run": run, "cases": cases}, indent=1) + "\n")
+    tmp.replace(path)
+    return path

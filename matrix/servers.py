@@ -1,0 +1,65 @@
+"""Start each server configuration once and reuse it across the cases that share it."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from harness.target import ServerHandle, ServerSpec, Target
+
+from .dimensions import ServerConfig
+
+
+class ServerStartFailed(Exception):
+    """The target could not start this configuration; every case using it fails with this."""
+
+
+class ServerPool:
+    """At most ``max_live`` servers run at once; the least recently used one is stopped.
+
+    Cases arrive grouped by configuration, so in a plain run each server is
+    started exactly once; under xdist the LRU bound keeps a worker from
+    accumulating dozens of idle servers. Stops run on background threads so
+    the next case does not wait for a server to wind down.
+    """
+
+    def __init__(self, target: Target, max_live: int = 6) -> None:
+        self.target = target
+        self.max_live = max_live
+        self.started = 0
+        self._live: OrderedDict[ServerConfig, ServerHandle] = OrderedDict()
+        self._failed: dict[ServerConfig, str] = {}
+        self._stopping: list[threading.Thread] = []
+
+    def get(self, config: ServerConfig, spec: ServerSpec) -> ServerHandle:
+        if config in self._failed:
+            raise ServerStartFailed(self._failed[config])
+        if config in self._live:
+            self._live.move_to_end(config)
+            return self._live[config]
+        while len(self._live) >= self.max_live:
+            _, old = self._live.popitem(last=False)
+            self._stop_in_background(old)
+        try:
+            handle = self.target.start(spec)
+        except Exception as exc:  # any failure to start is a verdict on the target
+            message = (
+                f"{self.target.name} could not start {config.key}: {type(exc).__name__}: {exc}"
+            )
+            self._failed[config] = message
+            raise ServerStartFailed(message) from None
+        self.started += 1
+        self._live[config] = handle
+        return handle
+
+    def _stop_in_background(self, handle: ServerHandle) -> None:
+        thread = threading.Thread(target=handle.stop, name="matrix-server-stop", daemon=True)
+        thread.start()
+        self._stopping.append(thread)
+
+    def close(self, timeout: float = 10.0) -> None:
+        while self._live:
+            self._stop_in_background(self._live.popitem()[1])
+        for thread in self._stopping:
+            thread.join(timeout)
+        self._stopping.clear()

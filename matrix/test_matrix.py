@@ -1,0 +1,17 @@
+"""The matrix: one test per case (460), parametrised by the plugin."""
+
+from __future__ import annotations
+
+import pytest
+
+from matrix.plugin import failure_message, record
+from matrix.runner import run_case
+
+
+def test_case(matrix_case, matrix_env, request):
+    result = run_case(matrix_case, matrix_env).to_json()
+    record(request, result)
+    if result["status"] == "skip":
+        pytest.skip(result["detail"])
+    if result["status"] == "fail":
+        pytest.fail(failure_message(result), pytrace=False)
