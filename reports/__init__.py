@@ -1,0 +1,38 @@
+"""Reports for mTLS matrix runs: an HTML page, a CI step summary, and run-to-run diffs.
+
+    results = reports.load_results("build/results.json")   # ReportError on bad input
+    reports.build(results, "build/report")                 # matrix.html + summary.md
+    page = reports.render_html(results)
+    summary = reports.render_markdown(results)
+    changes = reports.diff(reports.load_results(old), results)
+    changes.regressed                                      # a passing case now fails
+
+Command line: ``python -m reports build RESULTS.json --out DIR`` and
+``python -m reports diff OLD.json NEW.json`` (see reports.cli for exit statuses).
+"""
+
+from __future__ import annotations
+
+from .build import build
+from .compare import Change, Diff, diff, format_diff
+from .html_page import render_html
+from .load import load_results, parse_results
+from .markdown import render_markdown
+from .model import SCHEMA_VERSION, Case, ReportError, Results, RunInfo
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Case",
+    "Change",
+    "Diff",
+    "ReportError",
+    "Results",
+    "RunInfo",
+    "build",
+    "diff",
+    "format_diff",
+    "load_results",
+    "parse_results",
+    "render_html",
+    "render_markdown",
+]

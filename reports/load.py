@@ -1,0 +1,190 @@
+"""Reading and checking a results file.
+
+Every problem becomes a ``ReportError`` whose message names the file and the spot
+(``cases[3].policy``), because these files are written by a runner that may have crashed half
+way, and the person reading CI output needs to know which of the two programs to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .model import SCHEMA_VERSION, Case, ReportError, Results, RunInfo
+from .order import STATUSES
+
+_REQUIRED = ("id", "adapter", "policy", "bind", "connect", "client", "server_cert", "expected")
+_OPTIONAL_TEXT = ("reason", "detail")
+
+
+def load_results(path: str | os.PathLike[str]) -> Results:
+    """Read and check ``path``; raise ReportError with a one-line message on any problem."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ReportError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ReportError(f"{name}: is a directory, not a results file") from None
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{name}: not valid UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise ReportError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        raise ReportError(f"{name}: not valid JSON (nested too deeply)") from None
+    return parse_results(data, source=name)
+
+
+def parse_results(data: Any, source: str = "<memory>") -> Results:
+    """Check already-decoded JSON; the API twin of load_results for callers holding a dict."""
+    if not isinstance(data, dict):
+        raise ReportError(f"{source}: expected a JSON object at the top level, got {_kind(data)}")
+    if "schema" not in data:
+        raise ReportError(f"{source}: missing key 'schema' (not a results file?)")
+    schema = data["schema"]
+    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        raise ReportError(
+            f"{source}: unknown schema {json.dumps(schema)} "
+            f"(this version of reports reads schema {SCHEMA_VERSION})"
+        )
+    if "cases" not in data:
+        raise ReportError(f"{source}: missing key 'cases'")
+    raw_cases = data["cases"]
+    if not isinstance(raw_cases, list):
+        raise ReportError(f"{source}: 'cases' must be a list, got {_kind(raw_cases)}")
+    if not raw_cases:
+        raise ReportError(f"{source}: no cases (the case list is empty)")
+    run = _run(data.get("run", {}), source)
+    cases: list[Case] = []
+    first_seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_cases):
+        case = _case(raw, f"{source}: cases[{index}]")
+        if case.id in first_seen:
+            raise ReportError(
+                f"{source}: cases[{index}]: duplicate id {case.id!r} "
+                f"(first at cases[{first_seen[case.id]}])"
+            )
+        first_seen[case.id] = index
+        cases.append(case)
+    return Results(schema=SCHEMA_VERSION, run=run, cases=tuple(cases), source=source)
+
+
+def _case(raw: Any, where: str) -> Case:
+    if not isinstance(raw, dict):
+        raise ReportError(f"{where}: expected an object, got {_kind(raw)}")
+    label = f"{where} (id {raw['id']!r})" if isinstance(raw.get("id"), str) else where
+    for key in (*_REQUIRED, "status"):
+        if key not in raw:
+            raise ReportError(f"{label}: missing key {key!r}")
+    values: dict[str, Any] = {}
+    for key in _REQUIRED:
+        values[key] = _text(raw[key], f"{label}.{key}")
+        if not values[key]:
+            raise ReportError(f"{label}.{key}: must not be empty")
+    status = raw["status"]
+    if status not in STATUSES:
+        raise ReportError(
+            f"{label}.status: unknown status {json.dumps(status)} (expected pass, fail or skip)"
+        )
+    observed = raw.get("observed")
+    if observed is not None:
+        observed = _text(observed, f"{label}.observed")
+    elif status != "skip":
+        raise ReportError(f"{label}.observed: missing, but only a skipped case may lack one")
+    for key in _OPTIONAL_TEXT:
+        value = raw.get(key)
+        values[key] = "" if value is None else _text(value, f"{label}.{key}")
+    duration = raw.get("duration_ms")
+    if duration is not None and not _is_number(duration):
+        raise ReportError(f"{label}.duration_ms: expected a number, got {_kind(duration)}")
+    alive = raw.get("server_alive")
+    if alive is not None and not isinstance(alive, bool):
+        raise ReportError(f"{label}.server_alive: expected true, false or null, got {_kind(alive)}")
+    return Case(
+        **values,
+        observed=observed,
+        status=status,
+        duration_ms=None if duration is None else float(duration),
+        server_alive=alive,
+    )
+
+
+def _run(raw: Any, source: str) -> RunInfo:
+    if not isinstance(raw, dict):
+        raise ReportError(f"{source}: 'run' must be an object, got {_kind(raw)}")
+    duration = raw.get("duration_s")
+    if duration is not None and not _is_number(duration):
+        raise ReportError(f"{source}: run.duration_s: expected a number, got {_kind(duration)}")
+    known = {
+        "started",
+        "duration_s",
+        "target",
+        "profile",
+        "versions",
+        "platform",
+        "resolver",
+        "certificates",
+    }
+    return RunInfo(
+        started=_opt_text(raw.get("started")),
+        duration_s=None if duration is None else float(duration),
+        target=_opt_text(raw.get("target")),
+        profile=_opt_text(raw.get("profile")),
+        versions=_str_map(raw.get("versions"), f"{source}: run.versions"),
+        platform=_opt_text(raw.get("platform")),
+        resolver=_map(raw.get("resolver"), f"{source}: run.resolver"),
+        certificates=_str_map(raw.get("certificates"), f"{source}: run.certificates"),
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ReportError(f"{where}: expected a string, got {_kind(value)}")
+    return value
+
+
+def _opt_text(value: Any) -> str | None:
+    """Metadata is shown, never computed on, so any scalar is accepted and shown as text."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _map(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ReportError(f"{where}: expected an object, got {_kind(value)}")
+    return value
+
+
+def _str_map(value: Any, where: str) -> dict[str, str]:
+    return {str(k): _opt_text(v) or "" for k, v in _map(value, where).items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    """JSON's names for types, since the user wrote JSON, not Python."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
