@@ -68,6 +68,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_results_key] = []
     config.stash[_started_key] = time.monotonic()
+    known = {c.id for c in enumerate_cases()}
+    unknown = [w for w in config.getoption("--case") if w not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown case id {unknown[0]!r} (ids look like "
+            "'pyopenssl-required+host-bind:0.0.0.0-connect:localhost-client:wildcard')"
+        )
 
 
 _target_key = pytest.StashKey[Target]()
@@ -105,20 +112,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     cases = enumerate_cases()
     wanted = metafunc.config.getoption("--case")
-    if wanted:
+    if wanted:  # validated in pytest_configure
         known = {c.id: c for c in cases}
-        unknown = [w for w in wanted if w not in known]
-        if unknown:
-            raise pytest.UsageError(
-                f"unknown case id {unknown[0]!r} (ids look like "
-                "'pyopenssl-required+host-bind:0.0.0.0-connect:localhost-client:wildcard')"
-            )
         cases = [known[w] for w in dict.fromkeys(wanted)]
     metafunc.parametrize(
         "matrix_case",
         [pytest.param(c, marks=pytest.mark.matrix) for c in cases],
         ids=[c.id for c in cases],
     )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Prepare certificates and facts before any case runs, so bad input is a usage error."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    if any("matrix_case" in getattr(item, "fixturenames", ()) for item in session.items):
+        _inputs(config)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,313 @@
+"""Deliberately wrong servers, each a matrix target: ``--target tests.wrong_servers:NAME``.
+
+Each one is the real reference server (Cheroot with our adapters) started with
+one subtle mistake, the kind a server author could plausibly make. The matrix
+must catch every one of them: the tests in ``test_matrix_wrong_servers.py`` run
+a focused subset against each and check which cases fail, and how.
+
+- ``downgrade_required``: asked for ``required``, starts ``optional``.
+- ``ignores_host_check``: drops ``client_check_host``.
+- ``trusts_other_ca``: its client CA file holds ``ca`` and ``other-ca``.
+- ``drops_all_after_rejection``: after the first refused client, it accepts
+  TCP connections and closes them at once (a server that never recovers).
+- ``stalls_after_rejection``: after the first refused client, its accept loop
+  hangs (cheroot #748's failure mode) until the server is stopped.
+- ``wrong_client_dn``: tells the application ``SSL_CLIENT_S_DN`` in OpenSSL's
+  legacy ``/CN=...`` form instead of RFC 2253.
+- ``drops_client_verify``: never tells the application ``SSL_CLIENT_VERIFY``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cheroot.errors import FatalSSLAlert
+
+from harness.reference import ADAPTERS, ReferenceServer, make_adapter, tls_environ_app
+from harness.reference.adapters import ClientCertAdapter
+from harness.reference.connection import TLSConnection
+from harness.target import ServerSpec
+from harness.targets.reference import ReferenceTarget
+
+WSGIApp = Callable[..., Any]
+# Bounds every wait in this module: nothing here can hang a test run for longer.
+MAX_WAIT = 10.0
+
+
+class WrongTarget(ReferenceTarget):
+    """The reference target, with hooks for the mistake each subclass makes."""
+
+    name = "wrong"
+    app: WSGIApp = staticmethod(tls_environ_app)
+
+    def mangle(self, spec: ServerSpec) -> ServerSpec:
+        """The configuration this server really starts with."""
+        return spec
+
+    def adapter_class(self, spec: ServerSpec) -> type[ClientCertAdapter] | None:
+        """A replacement adapter class, or None for the reference one."""
+        return None
+
+    def start(self, spec: ServerSpec) -> ReferenceServer:
+        spec = self.mangle(spec)
+        settings = {
+            "certificate": str(spec.certificate),
+            "private_key": str(spec.private_key),
+            "client_CA": str(spec.client_ca),
+            "client_check": spec.client_check,
+            "client_check_host": spec.check_host,
+            "handshake_timeout": 5.0,
+        }
+        cls = self.adapter_class(spec)
+        adapter = cls(**settings) if cls else make_adapter(spec.adapter, **settings)
+        return ReferenceServer(adapter, (spec.bind, 0), app=self.app, numthreads=4).start()
+
+
+class DowngradeRequired(WrongTarget):
+    name = "wrong:downgrade-required"
+
+    def mangle(self, spec: ServerSpec) -> ServerSpec:
+        if spec.client_check == "required":
+            return dataclasses.replace(spec, client_check="optional")
+        return spec
+
+
+class IgnoresHostCheck(WrongTarget):
+    name = "wrong:ignores-host-check"
+
+    def mangle(self, spec: ServerSpec) -> ServerSpec:
+        return dataclasses.replace(spec, check_host=False)
+
+
+class TrustsOtherCA(WrongTarget):
+    """Its client CA file is the configured one plus ``other-ca.pem`` from the same set."""
+
+    name = "wrong:trusts-other-ca"
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="wrong-ca-bundle-")
+
+    def mangle(self, spec: ServerSpec) -> ServerSpec:
+        other = spec.client_ca.with_name("other-ca.pem")
+        bundle = Path(self._dir.name) / f"{spec.client_ca.parent.name}-bundle.pem"
+        pems = [spec.client_ca.read_bytes().rstrip(b"\n"), other.read_bytes()]
+        bundle.write_bytes(b"\n".join(pems))
+        return dataclasses.replace(spec, client_ca=bundle)
+
+
+# -- servers that break after refusing a client -----------------------------------
+
+
+class _Tripwire:
+    """Shared by the connections of one server: has it refused anyone yet?
+
+    ``wrap`` runs on Cheroot's accept thread when a connection arrives; the
+    handshake runs later on a worker. A client can see its rejection a moment
+    before the worker that refused it returns, so a new connection first waits
+    for every handshake already under way to finish: the verdict on it then
+    never depends on thread scheduling.
+    """
+
+    def __init__(self) -> None:
+        self.tripped = False
+        self.in_flight = 0
+        self.released = threading.Event()  # set on stop: nothing may stay blocked
+        self._cond = threading.Condition()
+
+    def begin(self) -> None:
+        with self._cond:
+            self.in_flight += 1
+
+    def end(self, refused: bool) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self.tripped = self.tripped or refused
+            self._cond.notify_all()
+
+    def settled_tripped(self) -> bool:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self.in_flight == 0 or self.released.is_set(), timeout=MAX_WAIT
+            )
+            return self.tripped
+
+
+class _WatchedConnection(TLSConnection):
+    """Reports to the tripwire how its handshake (the first read or write) ended."""
+
+    def __init__(self, adapter: ClientCertAdapter, sock: socket.socket, wire: _Tripwire) -> None:
+        super().__init__(adapter, sock)
+        self._wire: _Tripwire | None = wire
+        wire.begin()
+
+    def _report(self, refused: bool) -> None:
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            wire.end(refused)
+
+    def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
+        try:
+            n = super().recv_into(buffer, nbytes, flags)
+        except FatalSSLAlert:
+            self._report(refused=True)
+            raise
+        except BaseException:
+            self._report(refused=False)
+            raise
+        self._report(refused=False)
+        return n
+
+    def send(self, data, flags: int = 0) -> int:
+        try:
+            n = super().send(data, flags)
+        except FatalSSLAlert:
+            self._report(refused=True)
+            raise
+        except BaseException:
+            self._report(refused=False)
+            raise
+        self._report(refused=False)
+        return n
+
+    def close(self) -> None:
+        self._report(refused=False)  # closed without any I/O: it refused no one
+        super().close()
+
+
+class _TripwireServer(ReferenceServer):
+    """Releases anything the tripwire holds before stopping, so stop() cannot hang."""
+
+    def __init__(self, wire: _Tripwire, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wire = wire
+
+    def stop(self) -> None:
+        self.wire.released.set()
+        super().stop()
+
+
+class _BreaksAfterRejection(WrongTarget):
+    def after_trip(self, wire: _Tripwire, sock: socket.socket) -> None:
+        """What happens to each new connection once a client has been refused."""
+        raise NotImplementedError
+
+    def start(self, spec: ServerSpec) -> ReferenceServer:
+        wire = _Tripwire()
+        target = self
+        base = ADAPTERS[spec.adapter]
+
+        class Adapter(base):  # type: ignore[misc, valid-type]
+            def wrap(self, sock: socket.socket):
+                if wire.settled_tripped():
+                    target.after_trip(wire, sock)
+                    with contextlib.suppress(OSError):
+                        sock.close()
+                    raise FatalSSLAlert("wrong server: no longer serving after a rejection")
+                conn = _WatchedConnection(self, sock, wire)
+                return conn, conn.environ
+
+        adapter = Adapter(
+            certificate=str(spec.certificate),
+            private_key=str(spec.private_key),
+            client_CA=str(spec.client_ca),
+            client_check=spec.client_check,
+            client_check_host=spec.check_host,
+            handshake_timeout=5.0,
+        )
+        return _TripwireServer(wire, adapter, (spec.bind, 0), app=self.app, numthreads=4).start()
+
+
+class DropsAllAfterRejection(_BreaksAfterRejection):
+    """Closes every connection that arrives after it refused a client."""
+
+    name = "wrong:drops-all-after-rejection"
+
+    def after_trip(self, wire: _Tripwire, sock: socket.socket) -> None:
+        return None
+
+
+class StallsAfterRejection(_BreaksAfterRejection):
+    """Once it refused a client, its accept thread hangs until the server is stopped."""
+
+    name = "wrong:stalls-after-rejection"
+
+    def after_trip(self, wire: _Tripwire, sock: socket.socket) -> None:
+        wire.released.wait(MAX_WAIT)
+
+
+# -- servers that tell the application the wrong thing ----------------------------
+
+
+def _legacy_dn(rfc2253: str) -> str:
+    """'CN=a,O=b' -> '/O=b/CN=a': OpenSSL's X509_NAME_oneline, which mod_ssl 2.4 dropped."""
+    return "".join(f"/{rdn}" for rdn in reversed(rfc2253.split(",")))
+
+
+def wrong_dn_app(environ: dict[str, Any], start_response: Callable[..., Any]):
+    if "SSL_CLIENT_S_DN" in environ:
+        environ["SSL_CLIENT_S_DN"] = _legacy_dn(environ["SSL_CLIENT_S_DN"])
+    return tls_environ_app(environ, start_response)
+
+
+def no_verify_app(environ: dict[str, Any], start_response: Callable[..., Any]):
+    environ.pop("SSL_CLIENT_VERIFY", None)
+    return tls_environ_app(environ, start_response)
+
+
+class WrongClientDN(WrongTarget):
+    name = "wrong:wrong-client-dn"
+    app = staticmethod(wrong_dn_app)
+
+
+class DropsClientVerify(WrongTarget):
+    name = "wrong:drops-client-verify"
+    app = staticmethod(no_verify_app)
+
+
+# -- the factories: --target tests.wrong_servers:NAME ------------------------------
+
+
+def downgrade_required() -> WrongTarget:
+    return DowngradeRequired()
+
+
+def ignores_host_check() -> WrongTarget:
+    return IgnoresHostCheck()
+
+
+def trusts_other_ca() -> WrongTarget:
+    return TrustsOtherCA()
+
+
+def drops_all_after_rejection() -> WrongTarget:
+    return DropsAllAfterRejection()
+
+
+def stalls_after_rejection() -> WrongTarget:
+    return StallsAfterRejection()
+
+
+def wrong_client_dn() -> WrongTarget:
+    return WrongClientDN()
+
+
+def drops_client_verify() -> WrongTarget:
+    return DropsClientVerify()
+
+
+FACTORIES = (
+    "downgrade_required",
+    "ignores_host_check",
+    "trusts_other_ca",
+    "drops_all_after_rejection",
+    "stalls_after_rejection",
+    "wrong_client_dn",
+    "drops_client_verify",
+)
