@@ -40,15 +40,17 @@ def floor_ms(certs: certs_gen.CertSet, samples: int) -> float:
         timings = []
         for i in range(samples + 10):  # the first ten warm up caches and threads
             started = time.perf_counter()
-            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
-                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                    tls.sendall(request.encode())
-                    response = b""
-                    for _ in range(64):  # bounded: the answer is a few hundred bytes
-                        chunk = tls.recv(65536)
-                        if not chunk:
-                            break
-                        response += chunk
+            with (
+                socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+            ):
+                tls.sendall(request.encode())
+                response = b""
+                for _ in range(64):  # bounded: the answer is a few hundred bytes
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    response += chunk
             if not response.startswith(b"HTTP/1.1 200"):
                 raise SystemExit(f"floor request failed: {response[:80]!r}")
             if i >= 10:

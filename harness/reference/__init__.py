@@ -6,6 +6,9 @@
         print(server.url)
 
 or, for an existing Cheroot/CherryPy server, ``server.ssl_adapter = adapter``.
+There the handshake still runs on a worker, bounded by the handshake timeout, but
+a client that sends nothing holds that worker until then; ReferenceServer also
+keeps such clients in Cheroot's selector, off the worker pool (server.py).
 """
 
 from .adapters import ClientCertAdapter

@@ -12,9 +12,22 @@ from .errors import ConfigError
 from .policy import CLIENT_CHECKS, DEFAULT_HANDSHAKE_TIMEOUT
 from .server import ADAPTERS, ReferenceServer, StartError, make_adapter, parse_bind
 
+PROG = "harness.reference"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line and exit status 2, like configuration errors.
+
+    argparse would print the whole usage block first; a caller (a test harness, a
+    service manager) should see just the problem.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{PROG}: error: {message}\n")
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m harness.reference",
         description="Serve HTTPS with client-certificate verification; the app returns the "
         "request's TLS environ as JSON.",
@@ -32,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         "--bind", required=True, help="HOST:PORT or [IPv6]:PORT; port 0 picks a free port"
     )
     parser.add_argument(
-        "--handshake-timeout", type=float, default=DEFAULT_HANDSHAKE_TIMEOUT, metavar="SECONDS"
+        "--handshake-timeout",
+        type=float,
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        metavar="SECONDS",
+        help="a client that has not sent its first bytes, or not finished the handshake, "
+        f"within this time is dropped (default {DEFAULT_HANDSHAKE_TIMEOUT:g})",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -50,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             client_check_host=args.check_host,
             handshake_timeout=args.handshake_timeout,
         )
-        server = ReferenceServer(adapter, bind).start()
-    except (ConfigError, StartError) as exc:
-        print(f"harness.reference: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
 
+    # Handlers go in before the server starts: a signal that arrives while it
+    # starts must still end in a clean stop, not a KeyboardInterrupt traceback.
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -62,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    try:
+        server = ReferenceServer(adapter, bind).start()
+    except StartError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     print(f"listening on {server.url}", flush=True)
     stopping.wait()
     server.stop()

@@ -68,10 +68,15 @@ class BuiltinSession:
         except TimeoutError:
             raise Refused(f"handshake timed out after {timeout:g}s") from None
         except ssl.SSLCertVerificationError as exc:
-            raise Refused(f"client certificate rejected: {exc.verify_message}") from None
+            raise Refused(
+                f"client certificate rejected: {exc.verify_message} "
+                f"(X509 verify error {exc.verify_code})"
+            ) from None
         except ssl.SSLEOFError:
             raise Refused("closed the connection during the handshake") from None
         except ssl.SSLError as exc:
+            if exc.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+                raise Refused("no client certificate presented") from None
             raise Refused(f"handshake failed: {exc.reason or exc}") from None
         except OSError as exc:
             raise Refused(f"handshake failed: {exc.strerror or exc}") from None

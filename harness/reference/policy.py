@@ -74,9 +74,13 @@ def validate(settings: TLSSettings) -> TLSSettings:
     return settings
 
 
-def _read(path: str, what: str) -> bytes:
-    if not path:
+def _read(path: str | os.PathLike[str] | None, what: str) -> bytes:
+    if path is None or path == "":
         raise ConfigError(f"{what} file is required")
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ConfigError(f"{what} file must be a path, not {path!r}") from None
     try:
         with open(path, "rb") as fh:
             return fh.read()
@@ -89,7 +93,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _load_certificates(path: str, what: str) -> list[x509.Certificate]:
-    data = _read(os.fspath(path), what)
+    data = _read(path, what)
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -100,7 +104,7 @@ def _load_certificates(path: str, what: str) -> list[x509.Certificate]:
 
 
 def _load_key(path: str):
-    data = _read(os.fspath(path), "private key")
+    data = _read(path, "private key")
     try:
         return serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):

@@ -8,6 +8,7 @@ handshake timeout as a whole, later reads and writes Cheroot's socket timeout.
 from __future__ import annotations
 
 import errno
+import os
 import selectors
 import socket
 import time
@@ -18,6 +19,12 @@ from cheroot.errors import FatalSSLAlert
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL, crypto
+
+try:  # pyOpenSSL's own cffi binding, only for verify-error texts; not public API
+    from OpenSSL._util import ffi as _binding_ffi
+    from OpenSSL._util import lib as _binding_lib
+except ImportError:  # pragma: no cover - the log line just gets less specific
+    _binding_ffi = _binding_lib = None
 
 from .adapters import ClientCertAdapter, openssl_version_string
 from .connection import Refused
@@ -31,11 +38,25 @@ VERIFY_MODES = {
 }
 
 
+# OpenSSL's reason when a required client certificate did not come.
+_NO_CERTIFICATE = "peer did not return a certificate"
+
+
 def _keep_openssl_verdict(conn, cert, errnum, depth, ok) -> bool:
     """OpenSSL decides; we only remember why it said no, for the log line."""
     if not ok:
-        conn.set_app_data(f"X509 verify error {errnum} at depth {depth}")
+        conn.set_app_data(
+            f"{_verify_error_text(errnum)} (X509 verify error {errnum} at depth {depth})"
+        )
     return bool(ok)
+
+
+def _verify_error_text(errnum: int) -> str:
+    """OpenSSL's text for a verify error, as the stdlib's verify_message gives it."""
+    text = getattr(_binding_lib, "X509_verify_cert_error_string", None)
+    if text is None:
+        return "certificate verify failed"
+    return _binding_ffi.string(text(errnum)).decode(errors="replace")
 
 
 class PyOpenSSLClientCertAdapter(ClientCertAdapter):
@@ -50,7 +71,7 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         if s.certificate_chain:
             with open(s.certificate_chain, "rb") as fh:
                 for cert in x509.load_pem_x509_certificates(fh.read()):
-                    ctx.add_extra_chain_cert(crypto.X509.from_cryptography(cert))
+                    _add_extra_chain_cert(ctx, cert)
         ctx.check_privatekey()
         if self.ciphers:
             ctx.set_cipher_list(self.ciphers.encode())
@@ -58,9 +79,9 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         ctx.set_session_id(b"mtls-matrix")
         if s.client_CA:
             ctx.load_verify_locations(s.client_CA)
-            with open(s.client_CA, "rb") as fh:
-                cas = x509.load_pem_x509_certificates(fh.read())
-            ctx.set_client_ca_list([crypto.X509.from_cryptography(c).get_subject() for c in cas])
+            # CA names for the CertificateRequest, so a client holding several
+            # certificates can pick one this server accepts.
+            ctx.load_client_ca(os.fsencode(s.client_CA))
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
         return ctx
 
@@ -105,8 +126,12 @@ class PyOpenSSLSession:
             raise Refused(f"handshake failed: {exc.args[-1] if exc.args else exc}") from None
         except SSL.Error as exc:
             why = self.conn.get_app_data()
-            suffix = f" ({why})" if why else ""
-            raise Refused(f"handshake failed: {_reasons(exc)}{suffix}") from None
+            if why:
+                raise Refused(f"client certificate rejected: {why}") from None
+            reasons = _reasons(exc)
+            if _NO_CERTIFICATE in reasons:
+                raise Refused("no client certificate presented") from None
+            raise Refused(f"handshake failed: {reasons}") from None
         except OSError as exc:
             raise Refused(f"handshake failed: {exc.strerror or exc}") from None
 
@@ -147,6 +172,15 @@ class PyOpenSSLSession:
 
     def cipher(self) -> str:
         return self.conn.get_cipher_name() or ""
+
+
+def _add_extra_chain_cert(ctx: SSL.Context, cert: x509.Certificate) -> None:
+    """pyOpenSSL >= 25 takes cryptography certificates (and deprecates its own X509);
+    older releases only take X509."""
+    try:
+        ctx.add_extra_chain_cert(cert)
+    except TypeError:
+        ctx.add_extra_chain_cert(crypto.X509.from_cryptography(cert))
 
 
 def _reasons(exc: SSL.Error) -> str:

@@ -9,11 +9,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cheroot import wsgi
-from cheroot.workers.threadpool import ThreadPool
+from cheroot.workers.threadpool import ThreadPool, WorkerThread
 
 from .adapters import ClientCertAdapter
 from .app import tls_environ_app
 from .builtin import BuiltinClientCertAdapter
+from .connection import TLSConnection
 from .errors import ConfigError
 from .pyopenssl import PyOpenSSLClientCertAdapter
 
@@ -43,26 +44,50 @@ _CHERRYPY_KEYS = {
     "server.ssl_certificate": "certificate",
     "server.ssl_private_key": "private_key",
     "server.ssl_certificate_chain": "certificate_chain",
+    "server.ssl_ciphers": "ciphers",
     "server.ssl_client_CA": "client_CA",
     "server.ssl_client_check": "client_check",
     "server.ssl_client_check_host": "client_check_host",
 }
+_OTHER_SSL_KEYS = ("server.ssl_module", "server.ssl_handshake_timeout")
 
 
 def adapter_from_config(config: Mapping[str, Any]) -> ClientCertAdapter:
-    """Build an adapter from CherryPy-style keys (``server.ssl_module`` and friends)."""
+    """Build an adapter from CherryPy-style keys (``server.ssl_module`` and friends).
+
+    Other ``server.*`` keys are left alone, but an unknown ``server.ssl_*`` key is
+    an error: a misspelt ``server.ssl_client_check_host`` must not silently turn
+    the host check off.
+    """
+    unknown = sorted(
+        key
+        for key in config
+        if str(key).startswith("server.ssl_")
+        and config[key] is not None
+        and key not in _CHERRYPY_KEYS
+        and key not in _OTHER_SSL_KEYS
+    )
+    if unknown:
+        known = ", ".join([*_CHERRYPY_KEYS, *_OTHER_SSL_KEYS])
+        raise ConfigError(f"unknown configuration key {unknown[0]!r} (known: {known})")
     settings: dict[str, Any] = {}
     for key, name in _CHERRYPY_KEYS.items():
         if config.get(key) is not None:
             settings[name] = config[key]
     if "client_check_host" in settings:
         settings["client_check_host"] = _as_bool(settings["client_check_host"])
-    if "server.ssl_handshake_timeout" in config:
-        settings["handshake_timeout"] = float(config["server.ssl_handshake_timeout"])
+    if config.get("server.ssl_handshake_timeout") is not None:
+        value = config["server.ssl_handshake_timeout"]
+        try:
+            settings["handshake_timeout"] = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"server.ssl_handshake_timeout must be a number of seconds, not {value!r}"
+            ) from None
     for required in ("certificate", "private_key"):
         if required not in settings:
             raise ConfigError(f"server.ssl_{required} is required")
-    return make_adapter(str(config.get("server.ssl_module", "builtin")), **settings)
+    return make_adapter(str(config.get("server.ssl_module") or "builtin"), **settings)
 
 
 def _as_bool(value: Any) -> bool:
@@ -94,6 +119,25 @@ class _Server(wsgi.Server):
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
         log.log(level, "%s", msg, exc_info=traceback)
 
+    def process_conn(self, conn: Any) -> None:
+        """Give a connection to a worker only once its client has sent something.
+
+        Cheroot queues every new connection for a worker at once, and the worker
+        then waits for the ClientHello; a handful of clients that connect and send
+        nothing would hold the whole pool. A fresh connection with no input waits
+        in the selector instead (called on the selector thread, as is Cheroot's
+        expiry), which hands it back when it is readable or drops it after the
+        handshake timeout instead of Cheroot's longer idle timeout.
+        """
+        tls = conn.socket
+        if isinstance(tls, TLSConnection):
+            limit = min(tls.handshake_timeout, self.timeout)
+            if tls.park(limit):
+                self._connections.put(conn)
+                conn.last_used -= self.timeout - limit  # due for expiry after ``limit``
+                return
+        super().process_conn(conn)
+
 
 class _PromptThreadPool(ThreadPool):
     """Cheroot's pool polls every 0.1 s until each new worker reports ready.
@@ -106,6 +150,15 @@ class _PromptThreadPool(ThreadPool):
     def grow(self, amount: int) -> None:
         budget = max(self.max - len(self._threads), 0)
         self._threads.extend(self._spawn_worker() for _ in range(min(amount, budget)))
+
+    def _spawn_worker(self) -> Any:
+        """Daemon workers: an in-process server must never keep its host process alive
+        (a test run that dies before stopping it would otherwise hang at exit)."""
+        worker = WorkerThread(self.server)
+        worker.name = f"CP Server {worker.name!s}"
+        worker.daemon = True
+        worker.start()
+        return worker
 
 
 class ReferenceServer:
