@@ -1,4 +1,4 @@
-"""``python -m reports build|diff``: argument parsing and exit statuses.
+"""``python -m reports build|diff|compat``: argument parsing and exit statuses.
 
 Exit statuses: 0 success (diff: no regression), 1 diff found a regression, 2 bad input or
 usage. Bad input is reported as one line on stderr, never a traceback, because this runs in
@@ -12,6 +12,7 @@ import sys
 
 from .build import build
 from .compare import diff, format_diff
+from .compat import build_compat, load_targets
 from .load import load_results
 from .model import ReportError
 
@@ -37,8 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     diff_cmd.add_argument("old", help="results JSON of the earlier run")
     diff_cmd.add_argument("new", help="results JSON of the later run")
+    compat_cmd = commands.add_parser(
+        "compat", help="write compat.html and compat.md: several targets' results side by side"
+    )
+    compat_cmd.add_argument("results", nargs="+", help="results JSON files, one per target")
+    compat_cmd.add_argument("--out", required=True, help="directory to write the reports into")
     args = parser.parse_args(argv)
     try:
+        if args.command == "compat":
+            for path in build_compat(load_targets(args.results), args.out):
+                print(path)
+            return EXIT_OK
         if args.command == "build":
             for path in build(load_results(args.results), args.out):
                 print(path)
