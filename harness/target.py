@@ -5,6 +5,10 @@ listens; it also says which configurations it can express and which environ
 variables it can provide, so that "cannot do that" is reported as such
 instead of as a failure (as x509-limbo's per-implementation harnesses do).
 
+A target whose TLS stack is neither of the matrix's adapters (granian's
+rustls, say) may list its own in an optional ``adapters`` attribute; the
+matrix then runs every grid once more for each, with its own case ids.
+
 A server author plugs in their own server with a factory returning a Target:
 
     pytest matrix --target mypkg.mtls:target

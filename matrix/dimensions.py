@@ -6,7 +6,9 @@ oracle, the runner and the reports are driven by what this module yields.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -95,8 +97,16 @@ class Case:
         return ServerConfig(self.adapter, self.policy, self.bind, self.server_cert)
 
 
-def enumerate_cases(grids: tuple[Grid, ...] = GRIDS) -> list[Case]:
-    """Every case, grouped by server configuration so each server is started once."""
+def enumerate_cases(grids: tuple[Grid, ...] = GRIDS, adapters: Iterable[str] = ()) -> list[Case]:
+    """Every case, grouped by server configuration so each server is started once.
+
+    ``adapters`` are a target's own TLS stacks (``Target.adapters``, e.g. granian's
+    ``rustls``): each one not already a dimension value gets every grid again, after
+    the standard cases, whose ids never change.
+    """
+    extra = tuple(a for a in dict.fromkeys(adapters) if a not in ADAPTERS)
+    if extra:
+        grids = (*grids, *(dataclasses.replace(g, adapter=extra) for g in grids))
     cases = [
         Case(g.name, adapter, policy, bind, connect, client, cert)
         for g in grids

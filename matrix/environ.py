@@ -49,6 +49,33 @@ CONNECTION_FORMATS = {
     "SSL_VERSION_LIBRARY": re.compile(r"^[\w.+-]+/\S+"),
 }
 
+# Every variable SPEC section 5 names; an indexed family by its first member.
+SPEC_VARIABLES = (
+    "HTTPS",
+    "wsgi.url_scheme",
+    *CONNECTION_FORMATS,
+    "SSL_CLIENT_VERIFY",
+    "SSL_CLIENT_CERT",
+    "SSL_CLIENT_S_DN",
+    "SSL_CLIENT_S_DN_CN",
+    "SSL_CLIENT_I_DN",
+    "SSL_CLIENT_I_DN_CN",
+    "SSL_CLIENT_M_SERIAL",
+    "SSL_CLIENT_M_VERSION",
+    "SSL_CLIENT_V_START",
+    "SSL_CLIENT_V_END",
+    "SSL_CLIENT_V_REMAIN",
+    "SSL_CLIENT_A_SIG",
+    "SSL_CLIENT_A_KEY",
+    "SSL_CLIENT_SAN_DNS_0",
+    "SSL_CLIENT_CERT_CHAIN_0",
+)
+
+
+def provided_variables(provides: Callable[[str, str], bool], adapters: list[str]) -> dict:
+    """For the run's metadata: per adapter, the SPEC variables the target says it provides."""
+    return {a: [v for v in SPEC_VARIABLES if provides(a, v)] for a in adapters}
+
 
 def pem_blocks(path: Path) -> list[str]:
     return [b.replace("\r\n", "\n") for b in _PEM_BLOCK.findall(path.read_text())]

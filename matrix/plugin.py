@@ -20,6 +20,7 @@ import certs_gen
 from harness.target import Target, TargetLoadError, load_target
 
 from .dimensions import BINDS, CONNECTS, enumerate_cases
+from .environ import provided_variables
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
@@ -68,13 +69,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_results_key] = []
     config.stash[_started_key] = time.monotonic()
-    known = {c.id for c in enumerate_cases()}
+    known = {c.id for c in enumerate_cases(adapters=target_adapters(config))}
     unknown = [w for w in config.getoption("--case") if w not in known]
     if unknown:
         raise pytest.UsageError(
             f"unknown case id {unknown[0]!r} (ids look like "
             "'pyopenssl-required+host-bind:0.0.0.0-connect:localhost-client:wildcard')"
         )
+
+
+def target_adapters(config: pytest.Config) -> tuple[str, ...]:
+    """The target's own adapters (optional ``Target.adapters``), added to the matrix's."""
+    return tuple(getattr(config.stash[_target_key], "adapters", ()))
 
 
 _target_key = pytest.StashKey[Target]()
@@ -110,7 +116,7 @@ def pytest_configure_node(node: Any) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "matrix_case" not in metafunc.fixturenames:
         return
-    cases = enumerate_cases()
+    cases = enumerate_cases(adapters=target_adapters(metafunc.config))
     wanted = metafunc.config.getoption("--case")
     if wanted:  # validated in pytest_configure
         known = {c.id: c for c in cases}
@@ -172,7 +178,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     cases = config.stash[_results_key]
     if not cases:
         return
-    order = {c.id: i for i, c in enumerate(enumerate_cases())}
+    all_cases = enumerate_cases(adapters=target_adapters(config))
+    order = {c.id: i for i, c in enumerate(all_cases)}
     cases.sort(key=lambda c: order.get(c["id"], len(order)))
     inputs = _inputs(config)
     certs = certs_gen.load(inputs["certs_dir"])
@@ -186,6 +193,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         resolver=inputs["resolver"],
         fingerprints={c.id: c.sha256 for c in certs},
     )
+    adapters = list(dict.fromkeys(c["adapter"] for c in cases))
+    run["provides"] = provided_variables(target.provides, adapters)
     path = write_results(Path(config.getoption("--results")), run, cases)
     config.stash[_summary_key] = (path, cases)
 

@@ -1,0 +1,134 @@
+"""What the compatibility targets share: declarations as data, a server process per spec.
+
+A target for a third-party server declares, as plain class attributes:
+
+- ``adapters``: the TLS stacks it can run, named as the matrix names them
+  (``builtin`` = Python's ``ssl`` module, ``pyopenssl``) or by its own stack
+  (``rustls``). A case on any other adapter is unsupported, with the reason.
+- ``client_checks``: which of ignore / optional / required it can express.
+  None of these servers can check the client's host name, so every ``+host``
+  policy is unsupported, with that reason; it is not approximated by the
+  policy without the host check.
+- ``binds``: bind addresses it cannot take (``bad_binds``), with the reason.
+- ``provided``: per adapter, glob patterns of the environ variables the
+  application can actually see on that server; ``provides()`` answers from it,
+  so the matrix checks the values of exactly those.
+
+``start()`` turns the spec into the server's command line and runs it with
+``harness.targets.process.start_server``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import re
+from importlib.metadata import PackageNotFoundError, version
+from typing import ClassVar
+
+from harness.target import ServerSpec, TargetLoadError
+
+from .process import ServerProcess, start_server
+
+CLIENT_CHECKS = ("ignore", "optional", "required")
+ALWAYS = ("HTTPS", "wsgi.url_scheme")
+STDLIB_CERT_REQS = {"ignore": 0, "optional": 1, "required": 2}  # ssl.CERT_NONE/OPTIONAL/REQUIRED
+STDLIB_VERIFY_MODES = {
+    "ignore": "CERT_NONE",
+    "optional": "CERT_OPTIONAL",
+    "required": "CERT_REQUIRED",
+}
+
+
+class ProcessTarget:
+    """A server run as its own process on loopback, one process per configuration."""
+
+    name = "?"
+    package = "?"  # the distribution whose version is recorded, and must be installed
+    module = "?"  # what ``python -m`` runs
+    requires: tuple[str, ...] = ()  # modules that must be importable (default: the package)
+    adapters: tuple[str, ...] = ("builtin",)
+    tls_stack = "Python's ssl module"
+    client_checks: tuple[str, ...] = CLIENT_CHECKS
+    bad_binds: ClassVar[dict[str, str]] = {}
+    provided: ClassVar[dict[str, tuple[str, ...]]] = {}
+    ready: str = ""
+    port_from: str | None = None
+    confirm_listening = False  # see process.start_server: for a server whose line precedes listen()
+    host_check_reason = "has no check of the client's host name (no option to ask for one)"
+
+    # -- declarations -------------------------------------------------------------------
+
+    def unsupported(self, spec: ServerSpec) -> str | None:
+        if spec.adapter not in self.adapters:
+            runs = ", ".join(repr(a) for a in self.adapters)
+            return (
+                f"{self.name} terminates TLS with {self.tls_stack} only (adapter {runs}), "
+                f"not {spec.adapter!r}"
+            )
+        if spec.check_host:
+            return f"{self.name} {self.host_check_reason}"
+        if spec.client_check not in self.client_checks:
+            return f"{self.name} cannot express client_check={spec.client_check!r}"
+        if spec.bind in self.bad_binds:
+            return f"{self.name} cannot bind {spec.bind!r}: {self.bad_binds[spec.bind]}"
+        return None
+
+    def provides(self, adapter: str, variable: str) -> bool:
+        patterns = self.provided.get(adapter, ())
+        return any(fnmatch.fnmatchcase(variable, p) for p in patterns)
+
+    def versions(self) -> dict[str, str]:
+        """The server package's version (the run's metadata already has Python and OpenSSL)."""
+        return {self.package: _version(self.package)}
+
+    # -- running ------------------------------------------------------------------------
+
+    def installed(self) -> str | None:
+        """None when the server can be imported here, else why not."""
+        for name in self.requires or (self.package,):
+            if importlib.util.find_spec(name) is None:
+                return f"{name} is not installed (pip install 'mtls-matrix[compat]')"
+        return None
+
+    def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
+        """The server's arguments for ``spec``, and the port given (None: it prints its own)."""
+        raise NotImplementedError
+
+    def start(self, spec: ServerSpec) -> ServerProcess:
+        args, port = self.command(spec)
+        return start_server(
+            self.name,
+            self.module,
+            args,
+            self.ready,
+            host=spec.bind,
+            port=port,
+            port_from=self.port_from,
+            confirm_listening=self.confirm_listening,
+        )
+
+
+def checked(target: ProcessTarget) -> ProcessTarget:
+    """The factory's last step: refuse, as a --target usage error, a server not installed."""
+    why = target.installed()
+    if why:
+        raise TargetLoadError(f"--target {target.name}: {why}")
+    return target
+
+
+def host_port(host: str, port: int) -> str:
+    """host:port, brackets around an IPv6 literal."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def url_port(prefix: str) -> str:
+    """A pattern for '<prefix> https://HOST:PORT', capturing PORT."""
+    return re.escape(prefix) + r"\s*https://\S+:(?P<port>\d+)"

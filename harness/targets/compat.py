@@ -1,0 +1,219 @@
+"""Run the matrix once per server target: one results file each, and who could not run.
+
+    python -m harness.targets.compat [--out build/compat] [--report DIR]
+        [TARGET ...] [-- PYTEST-ARGS]
+
+For each target (default: all of ``TARGETS``) this runs, as a subprocess,
+
+    python -m pytest matrix -p no:cacheprovider -q --target harness.targets.T:target
+        --results OUT/T.json [PYTEST-ARGS]
+
+and reads the results back. A target *ran* when pytest finished (exit 0, or 1
+because cases failed: a divergence from the spec is a finding, not a harness
+error) and every server configuration it needed started. A target is *not
+runnable* when its package is not installed, or a server configuration could
+not start or never became ready; the reason and the server's own output are
+printed, and the other targets still run. Anything else (pytest interrupted,
+a usage or internal error, no results written) is a harness failure.
+
+Exit status: 0 when every target ran to completion (whatever its failures),
+1 when some target was not runnable, 2 on a harness failure or bad usage.
+``--report DIR`` then writes the side-by-side report with
+``python -m reports compat OUT/*.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.target import TargetLoadError
+
+from .process import PROJECT_ROOT
+
+TARGETS = ("cheroot_native", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug")
+TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
+RAN, NOT_RUNNABLE, HARNESS_FAILED = "ran", "not runnable", "harness failed"
+EXIT_OK, EXIT_NOT_RUNNABLE, EXIT_HARNESS = 0, 1, 2
+_START_FAILED = "could not start"
+
+
+@dataclass
+class Outcome:
+    target: str
+    status: str
+    reason: str = ""
+    results: Path | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pytest_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, pytest_args = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.targets.compat",
+        description="Run the mTLS matrix against each server target; one results file each.",
+    )
+    parser.add_argument(
+        "targets", nargs="*", metavar="TARGET", help=f"default: {' '.join(TARGETS)}"
+    )
+    parser.add_argument("--out", default="build/compat", help="results directory")
+    parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
+    parser.add_argument("--timeout", type=float, default=TARGET_TIMEOUT, help="seconds per target")
+    options = parser.parse_args(argv)
+    unknown = [t for t in options.targets if t not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target {unknown[0]!r} (known: {', '.join(TARGETS)})")
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    try:
+        for name in options.targets or TARGETS:
+            outcomes.append(run_target(name, out, pytest_args, options.timeout))
+    except KeyboardInterrupt:
+        print("compat: interrupted", file=sys.stderr)
+        return 130
+    print_summary(outcomes)
+    status = exit_status(outcomes)
+    if options.report:
+        files = [str(o.results) for o in outcomes if o.results is not None]
+        if files:
+            report = subprocess.run(
+                [sys.executable, "-m", "reports", "compat", *files, "--out", options.report]
+            )
+            if report.returncode != 0:
+                print(f"compat: the report failed (exit {report.returncode})", file=sys.stderr)
+                status = EXIT_HARNESS
+    return status
+
+
+def exit_status(outcomes: list[Outcome]) -> int:
+    statuses = {o.status for o in outcomes}
+    if HARNESS_FAILED in statuses:
+        return EXIT_HARNESS
+    if NOT_RUNNABLE in statuses:
+        return EXIT_NOT_RUNNABLE
+    return EXIT_OK
+
+
+def run_target(name: str, out: Path, pytest_args: list[str], timeout: float) -> Outcome:
+    print(f"== {name}", flush=True)
+    module = importlib.import_module(f"harness.targets.{name}")
+    try:
+        module.target()
+    except TargetLoadError as exc:  # the factory refuses a server that is not installed
+        return _report(Outcome(name, NOT_RUNNABLE, str(exc)), [])
+    results = (out / f"{name}.json").resolve()
+    results.unlink(missing_ok=True)
+    command = [
+        sys.executable, "-m", "pytest", "matrix", "-p", "no:cacheprovider", "-q", "--tb=no", "-rN",
+        "--target", f"harness.targets.{name}:target", "--results", str(results), *pytest_args,
+    ]  # fmt: skip
+    started = time.monotonic()
+    code, tail = _run_streaming(command, timeout)
+    duration = time.monotonic() - started
+    if code not in (0, 1) or not results.is_file():
+        why = f"pytest exited with status {code}" + ("" if results.is_file() else ", no results")
+        if code == 4:  # usage error: the target could not be loaded (e.g. not installed)
+            return _report(Outcome(name, NOT_RUNNABLE, why, None, {}, duration), tail)
+        return _report(Outcome(name, HARNESS_FAILED, why, None, {}, duration), tail)
+    cases = json.loads(results.read_text())["cases"]
+    counts = dict(collections.Counter(c["status"] for c in cases))
+    counts["unsupported"] = sum(
+        1 for c in cases if c["status"] == "skip" and c["detail"].startswith("unsupported by ")
+    )
+    failed_starts = {}
+    for case in cases:
+        if case["status"] == "fail" and _START_FAILED in case["detail"]:
+            failed_starts.setdefault(case["detail"], case["id"])
+    if failed_starts:
+        first = next(iter(failed_starts))
+        why = f"{len(failed_starts)} server configuration(s) could not start; first: {first}"
+        return _report(Outcome(name, NOT_RUNNABLE, why, results, counts, duration), [])
+    return Outcome(name, RAN, "", results, counts, duration)
+
+
+def _report(outcome: Outcome, tail: list[str]) -> Outcome:
+    print(f"compat: {outcome.target}: {outcome.status}: {outcome.reason}", flush=True)
+    for line in tail[-20:]:
+        print(f"    {line}", flush=True)
+    return outcome
+
+
+def _run_streaming(command: list[str], timeout: float) -> tuple[int, list[str]]:
+    """Run ``command``, echoing its output; (exit status, last lines). Killed at ``timeout``."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=PROJECT_ROOT,  # "matrix" and the default --certs-dir are relative to it
+    )
+    timer = threading.Timer(timeout, _terminate, (process,))
+    timer.daemon = True
+    timer.start()
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    try:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            tail.append(line)
+            print(line, flush=True)
+        return process.wait(), list(tail)
+    except KeyboardInterrupt:  # pytest got the same Ctrl-C: let it tear its servers down
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
+    finally:
+        timer.cancel()
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    """SIGINT first (pytest tears its servers down), then SIGKILL (their watch pipes do it)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def print_summary(outcomes: list[Outcome]) -> None:
+    print("\n== compat summary")
+    print(
+        f"{'target':16} {'status':14} {'pass':>5} {'fail':>5} {'skip':>5} {'unsup':>6} {'time':>7}"
+    )
+    for o in outcomes:
+        c = o.counts
+        print(
+            f"{o.target:16} {o.status:14} {c.get('pass', 0):5} {c.get('fail', 0):5} "
+            f"{c.get('skip', 0):5} {c.get('unsupported', 0):6} {o.duration_s:6.1f}s"
+            + (f"  {o.results}" if o.results else "")
+        )
+    for o in outcomes:
+        if o.status != RAN:
+            print(f"{o.target}: {o.status}: {o.reason}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

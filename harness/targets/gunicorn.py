@@ -1,0 +1,51 @@
+"""gunicorn (sync worker) with its own TLS options.
+
+    pytest matrix --target harness.targets.gunicorn:target
+
+    python -m gunicorn --bind HOST:0 --worker-class sync --workers 1
+        --certfile SERVER.pem --keyfile SERVER.key [--ca-certs CA.pem] --cert-reqs 0|1|2
+        --no-control-socket --graceful-timeout 2 harness.apps.wsgi:app
+
+``--cert-reqs`` is ``ssl.CERT_NONE``/``CERT_OPTIONAL``/``CERT_REQUIRED`` for
+ignore/optional/required; ``--ca-certs`` is given for optional and required.
+The sync worker is gunicorn's default; it wraps each accepted socket with the
+stdlib ``ssl`` module (the handshake runs on the first read, in the worker).
+gunicorn puts nothing about TLS in the environ beyond ``wsgi.url_scheme``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from harness.target import ServerSpec
+
+from .base import STDLIB_CERT_REQS, ProcessTarget, checked, host_port, url_port
+
+
+class GunicornTarget(ProcessTarget):
+    name = "gunicorn"
+    package = "gunicorn"
+    module = "gunicorn"
+    provided: ClassVar[dict[str, tuple[str, ...]]] = {"builtin": ("wsgi.url_scheme",)}
+    port_from = url_port("Listening at:")
+    ready = r"Booting worker with pid"
+
+    def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
+        args = [
+            "--bind", host_port(spec.bind, 0),
+            "--worker-class", "sync",
+            "--workers", "1",
+            "--certfile", str(spec.certificate),
+            "--keyfile", str(spec.private_key),
+            "--cert-reqs", str(STDLIB_CERT_REQS[spec.client_check]),
+            "--no-control-socket",
+            "--graceful-timeout", "2",
+            "--log-level", "info",
+        ]  # fmt: skip
+        if spec.client_check != "ignore":
+            args += ["--ca-certs", str(spec.client_ca)]
+        return [*args, "harness.apps.wsgi:app"], None
+
+
+def target() -> GunicornTarget:
+    return checked(GunicornTarget())

@@ -1,0 +1,46 @@
+"""Werkzeug's development server with client verification on its ``ssl_context``.
+
+    pytest matrix --target harness.targets.werkzeug:target
+
+Each configuration runs ``python -m harness.apps.werkzeug_server``:
+``werkzeug.serving.make_server(host, 0, app, threaded=True, ssl_context=ctx)``
+where ``ctx`` is an ``ssl.SSLContext(PROTOCOL_TLS_SERVER)`` with the server's
+credential, ``verify_mode`` CERT_NONE/CERT_OPTIONAL/CERT_REQUIRED and the
+client CA loaded (see that module). Werkzeug shows ``wsgi.url_scheme`` and,
+when the client sent a certificate, ``SSL_CLIENT_CERT`` (PEM).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from harness.target import ServerSpec
+
+from .base import ProcessTarget, checked, url_port
+
+
+class WerkzeugTarget(ProcessTarget):
+    name = "werkzeug"
+    package = "werkzeug"
+    requires = ("werkzeug",)
+    module = "harness.apps.werkzeug_server"
+    provided: ClassVar[dict[str, tuple[str, ...]]] = {
+        "builtin": ("wsgi.url_scheme", "SSL_CLIENT_CERT")
+    }
+    ready = url_port("listening on")
+
+    def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
+        args = [
+            "--cert", str(spec.certificate),
+            "--key", str(spec.private_key),
+            "--client-check", spec.client_check,
+            "--bind", spec.bind,
+            "--port", "0",
+        ]  # fmt: skip
+        if spec.client_check != "ignore":
+            args += ["--client-ca", str(spec.client_ca)]
+        return args, None
+
+
+def target() -> WerkzeugTarget:
+    return checked(WerkzeugTarget())
