@@ -15,6 +15,13 @@ MARKDOWN_NAME = "summary.md"
 
 def build(results: Results, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write matrix.html and summary.md into ``out_dir`` (created if needed); return the paths."""
+    return write_pages(
+        out_dir, {HTML_NAME: render_html(results), MARKDOWN_NAME: render_markdown(results)}
+    )
+
+
+def write_pages(out_dir: str | os.PathLike[str], pages: dict[str, str]) -> list[Path]:
+    """Write each named text into ``out_dir`` (created if needed); errors are ReportErrors."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(f"{out}: exists and is not a directory")
@@ -23,10 +30,7 @@ def build(results: Results, out_dir: str | os.PathLike[str]) -> list[Path]:
     except OSError as exc:
         raise ReportError(f"{out}: cannot create output directory ({exc.strerror})") from None
     written = []
-    for name, text in (
-        (HTML_NAME, render_html(results)),
-        (MARKDOWN_NAME, render_markdown(results)),
-    ):
+    for name, text in pages.items():
         path = out / name
         try:
             path.write_text(text, encoding="utf-8")

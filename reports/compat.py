@@ -18,21 +18,26 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import fmt
+from .build import write_pages
 from .compat_model import (
+    IDLE_TITLE,
     SECTION_TITLES,
     STATE_WORD,
     STATES,
     SYMBOL,
     Comparison,
+    IdleClient,
     Table,
     TargetFindings,
     TargetRun,
     compare,
+    ms_text,
 )
 from .compat_page import render_compat_html
 from .load import load_results
 from .markdown import BUDGET_BYTES, LIMIT_BYTES, META_CHARS, WORD_CHARS, md
 from .model import ReportError
+from .order import DASH
 
 HTML_NAME = "compat.html"
 MARKDOWN_NAME = "compat.md"
@@ -66,33 +71,22 @@ def load_targets(paths: Iterable[str | os.PathLike[str]]) -> list[TargetRun]:
 def build_compat(runs: Sequence[TargetRun], out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write compat.html and compat.md into ``out_dir`` (created if needed); return the paths."""
     comparison = compare(runs)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"{out}: exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportError(f"{out}: cannot create output directory ({exc.strerror})") from None
-    written = []
-    for name, text in (
-        (HTML_NAME, render_compat_html(comparison)),
-        (MARKDOWN_NAME, render_compat_markdown(comparison)),
-    ):
-        path = out / name
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise ReportError(f"{path}: cannot write ({exc.strerror})") from None
-        written.append(path)
-    return written
+    return write_pages(
+        out_dir,
+        {
+            HTML_NAME: render_compat_html(comparison),
+            MARKDOWN_NAME: render_compat_markdown(comparison),
+        },
+    )
 
 
 def render_compat_markdown(comparison: Comparison) -> str:
-    """Runs, findings, then the side-by-side tables; always under LIMIT_BYTES."""
+    """Runs, findings, idle clients, then the side-by-side tables; always under LIMIT_BYTES."""
     head = _head(comparison)
+    idle = _idle_clients(comparison)
     tables = _tables(comparison.table, BUDGET_BYTES // 2)
-    findings = _findings(comparison, BUDGET_BYTES - _size(head) - _size(tables))
-    text = head + findings + tables
+    findings = _findings(comparison, BUDGET_BYTES - _size(head) - _size(idle) - _size(tables))
+    text = head + findings + idle + tables
     if _size(text) >= LIMIT_BYTES:  # only reachable with absurd run metadata
         text = text.encode()[:BUDGET_BYTES].decode(errors="ignore").rsplit("\n", 1)[0]
         text += "\n\n... truncated to fit 1 MiB; see compat.html\n"
@@ -112,6 +106,9 @@ def _head(comparison: Comparison) -> str:
         lines.append(f"**{len(diverging)} of {len(runs)} targets diverge from the spec: {names}**")
     else:
         lines.append(f"**All {len(runs)} targets behave as the spec says in every case run.**")
+    if comparison.stalled:
+        names = ", ".join(md(n, WORD_CHARS) for n in comparison.stalled)
+        lines += ["", f"**Idle clients stall {names}.**"]
     heads = " | ".join(f"{SYMBOL[s]} {STATE_WORD[s]}" for s in STATES)
     lines += [
         "",
@@ -161,8 +158,46 @@ def _target_block(tf: TargetFindings) -> list[str]:
     else:
         head = f"- {name}: {SYMBOL['pass']} no divergence from the spec in {ran} cases run"
     items = [f"  - {f.symbol} {md(f.sentence, FINDING_CHARS)}" for f in tf.divergences]
+    items += [f"  - {f.symbol} {md(f.sentence, FINDING_CHARS)}" for f in tf.stalls]
     items += [f"  - {f.symbol} {md(f.sentence, FINDING_CHARS)}" for f in tf.unsupported]
     return [head, *items]
+
+
+def _idle_clients(comparison: Comparison) -> str:
+    """A row per target: alone, with N idle clients, after, verdict ("" if none measured)."""
+    if not comparison.idle_measured:
+        return ""
+    runs = comparison.runs
+    counts: dict[str, None] = {}
+    for run in runs:
+        for count, _ in run.idle_client.with_idle_ms if run.idle_client else ():
+            counts.setdefault(count)
+    columns = sorted(counts, key=lambda c: (int(c), c) if c.isdigit() else (1 << 30, c))
+    heads = "".join(f" with {md(c, WORD_CHARS)} idle |" for c in columns)
+    lines = [
+        f"### {IDLE_TITLE}",
+        "",
+        "A good client requests alone, then while idle TCP clients (sending nothing) are "
+        "connected (medians); the verdict counts the smallest difference between a request "
+        "with idle clients and one alone just before it. \u2265 marks a request that hit the "
+        "client's timeout.",
+        "",
+        f"| target | adapter, policy | alone |{heads} after | verdict |",
+        "| --- | --- | ---: |" + " ---: |" * len(columns) + " ---: | --- |",
+    ]
+    for run in runs:
+        idle = run.idle_client or IdleClient(problem="no run.resilience in this results file")
+        figures = "".join(f" {md(idle.figure(c)) or DASH} |" for c in columns)
+        base = ms_text(idle.baseline_ms) if idle.baseline_ms is not None else DASH
+        after = ms_text(idle.after_ms) if idle.after_ms is not None else DASH
+        verdict = idle.text
+        if idle.problem:
+            verdict += f" ({idle.problem})"
+        lines.append(
+            f"| **{md(run.name, WORD_CHARS)}** | {md(idle.configuration, WORD_CHARS) or DASH} | "
+            f"{base} |{figures} {after} | {md(verdict, FINDING_CHARS)} |"
+        )
+    return "\n".join(lines) + "\n\n"
 
 
 def _tables(table: Table, budget: int) -> str:

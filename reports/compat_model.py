@@ -12,6 +12,11 @@ server did not start, the server died or stalled (``server_alive`` false, whatev
 the outcome differs from the spec's, the outcome is right but the application saw the wrong
 environ, anything else. Kinds come from the data only (outcomes, ``server_alive`` and the
 runner's detail wording), never from a server's name.
+
+Besides the cases, a results file may carry ``run.resilience.idle_client`` (written by
+``python -m matrix.stall``): how long a good request took alone and with idle TCP clients
+connected. ``IdleClient`` reads it leniently (older files have none; a malformed block is shown
+as not measured, never an error), and a stalled target gets a finding line of its own.
 """
 
 from __future__ import annotations
@@ -92,6 +97,208 @@ class TargetRun:
         """The rest (Python, OpenSSL, the harness's own libraries)."""
         items = self.results.run.versions.items()
         return [(k, v) for k, v in items if not k.startswith("target:")]
+
+    @property
+    def idle_client(self) -> IdleClient | None:
+        """``run.resilience.idle_client``, or None when the file has no such block."""
+        resilience = self.results.run.extra.get("resilience")
+        if not isinstance(resilience, dict) or "idle_client" not in resilience:
+            return None
+        return IdleClient.from_json(resilience["idle_client"])
+
+
+IDLE_TITLE = "One idle client delays a good one"
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _count_key(count: str) -> tuple[int, str]:
+    return (int(count), count) if count.isdigit() else (1 << 30, count)
+
+
+def _per_count(raw: object) -> tuple[tuple[str, float], ...]:
+    """``{"1": 4.2, "4": 5016.0}`` as sorted pairs; entries that are not numbers are left out."""
+    if not isinstance(raw, dict):
+        return ()
+    pairs = [(str(count), _number(ms)) for count, ms in raw.items()]
+    return tuple(
+        sorted(((c, v) for c, v in pairs if v is not None), key=lambda p: _count_key(p[0]))
+    )
+
+
+@dataclass(frozen=True)
+class IdleClient:
+    """One target's idle-client measurement: a good request alone, then with N idle clients.
+
+    ``state`` is ``pass`` (no stall), ``fail`` (stalled), ``unsupported`` (the target cannot
+    run the configuration measured) or ``skip`` (not measured: the server did not start, the
+    good client was not served, or the block is malformed).
+    """
+
+    adapter: str = ""
+    policy: str = ""
+    baseline_ms: float | None = None
+    with_idle_ms: tuple[tuple[str, float], ...] = ()
+    added_ms: tuple[tuple[str, float], ...] = ()  # what idling added, per count (measured)
+    timed_out: frozenset[str] = frozenset()
+    after_ms: float | None = None
+    stalled: bool | None = None
+    threshold_ms: float | None = None
+    timeout_s: float | None = None
+    detail: str = ""
+    problem: str = ""  # why it was not measured (error, unsupported or malformed)
+
+    @classmethod
+    def from_json(cls, raw: object) -> IdleClient:
+        if not isinstance(raw, dict):
+            return cls(problem="malformed run.resilience.idle_client (not an object)")
+        figures = _per_count(raw.get("with_idle_ms"))
+        timed_out = raw.get("timed_out")
+        stalled = raw.get("stalled")
+        baseline = _number(raw.get("baseline_ms"))
+        problem = ""
+        for key in ("unsupported", "error"):
+            if isinstance(raw.get(key), str) and raw[key]:
+                problem = f"unsupported: {raw[key]}" if key == "unsupported" else raw[key]
+                break
+        if not problem and (not isinstance(stalled, bool) or baseline is None or not figures):
+            problem = "malformed run.resilience.idle_client (no verdict or figures)"
+        return cls(
+            adapter=str(raw.get("adapter") or ""),
+            policy=str(raw.get("policy") or ""),
+            baseline_ms=baseline,
+            with_idle_ms=figures,
+            added_ms=_per_count(raw.get("added_ms")),
+            timed_out=frozenset(str(c) for c in timed_out)
+            if isinstance(timed_out, list)
+            else frozenset(),
+            after_ms=_number(raw.get("after_ms")),
+            stalled=stalled if isinstance(stalled, bool) and not problem else None,
+            threshold_ms=_number(raw.get("threshold_ms")),
+            timeout_s=_number(raw.get("timeout_s")),
+            detail=raw["detail"] if isinstance(raw.get("detail"), str) else "",
+            problem=problem,
+        )
+
+    @property
+    def state(self) -> str:
+        if self.stalled is None:
+            return "unsupported" if self.problem.startswith("unsupported: ") else "skip"
+        return "fail" if self.stalled else "pass"
+
+    @property
+    def added(self) -> tuple[tuple[str, float], ...]:
+        """Per count, what the idle clients added: as measured (``added_ms``: paired with a
+        request alone), or for files without it, the figure minus the baseline."""
+        if self.added_ms:
+            return self.added_ms
+        if self.baseline_ms is None:
+            return ()
+        return tuple((count, ms - self.baseline_ms) for count, ms in self.with_idle_ms)
+
+    @property
+    def extra_ms(self) -> float | None:
+        """The largest delay the idle clients added (never below 0)."""
+        added = self.added
+        return max(0.0, max(ms for _, ms in added)) if added else None
+
+    def figure(self, count: str) -> str:
+        """``4.8 ms``, or ``≥ 5000 ms`` for a request that hit the client's timeout."""
+        ms = dict(self.with_idle_ms).get(count)
+        if ms is None:
+            return ""
+        if count in self.timed_out:
+            bound = self.timeout_s * 1000 if self.timeout_s else ms
+            return f"\u2265 {ms_text(bound)}"
+        return ms_text(ms)
+
+    def _first_stall(self) -> tuple[str, float] | None:
+        for count, ms in self.added:
+            if count in self.timed_out or ms > (self.threshold_ms or 0):
+                return count, ms
+        return None
+
+    @property
+    def delay_text(self) -> str:
+        """How much the first count that stalls adds: ``≥ 5000 ms`` or ``320 ms``."""
+        first = self._first_stall()
+        if first is not None:
+            count, ms = first
+            return self.figure(count) if count in self.timed_out else ms_text(ms)
+        extra = self.extra_ms
+        return ms_text(extra) if extra is not None else "?"
+
+    @property
+    def stalling_count(self) -> str:
+        """The smallest number of idle clients that stalled the good one ("1" if unsure)."""
+        first = self._first_stall()
+        if first is not None:
+            return first[0]
+        return self.with_idle_ms[0][0] if self.with_idle_ms else "1"
+
+    @property
+    def text(self) -> str:
+        """A cell's words: ``✓ no stall (+0 ms)``, ``✗ stalled ≥ 5000 ms``, ``- not measured``."""
+        state = self.state
+        if state == "pass":
+            return f"{SYMBOL['pass']} no stall (+{ms_text(self.extra_ms or 0.0)})"
+        if state == "fail":
+            return f"{SYMBOL['fail']} stalled {self.delay_text}"
+        if state == "unsupported":
+            return f"{SYMBOL['unsupported']} unsupported"
+        return f"{SYMBOL['skip']} not measured"
+
+    @property
+    def configuration(self) -> str:
+        return ", ".join(p for p in (self.adapter, self.policy) if p)
+
+
+def ms_text(value: float) -> str:
+    """Milliseconds as people read them: one decimal under 10 ms, whole numbers above."""
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+@dataclass(frozen=True)
+class StallFinding:
+    """A target on which idle clients delay a good client beyond the bound."""
+
+    target: str
+    idle: IdleClient
+    kind: str = "stall"
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOL["fail"]
+
+    @property
+    def text(self) -> str:
+        count = self.idle.stalling_count
+        who = "one idle client delays" if count == "1" else f"{count} idle clients delay"
+        return f"{who} every other client by {self.idle.delay_text}"
+
+    @property
+    def scope(self) -> str:
+        return f"on {self.idle.configuration}" if self.idle.configuration else ""
+
+    @property
+    def count_text(self) -> str:
+        bound = self.idle.threshold_ms
+        limit = f"bound {ms_text(bound)}; " if bound is not None else ""
+        base = self.idle.baseline_ms
+        return f"{limit}alone {ms_text(base)}" if base is not None else limit.rstrip("; ")
+
+    @property
+    def sentence(self) -> str:
+        scope = f" {self.scope}" if self.scope else ""
+        return f"{self.text}{scope} ({self.count_text})"
+
+    @property
+    def line(self) -> str:
+        return f"{self.target}: {self.text}"
 
 
 def unsupported_reason(case: Case) -> str:
@@ -233,6 +440,7 @@ class TargetFindings:
     run: TargetRun
     divergences: tuple[Finding, ...]
     unsupported: tuple[Finding, ...]
+    stalls: tuple[StallFinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -332,15 +540,31 @@ class Comparison:
     def diverging(self) -> list[str]:
         return [f.run.name for f in self.findings if f.divergences]
 
+    @property
+    def stalled(self) -> list[str]:
+        """Targets on which idle clients delay a good one (run.resilience.idle_client)."""
+        return [f.run.name for f in self.findings if f.stalls]
+
+    @property
+    def idle_measured(self) -> bool:
+        """Whether any run carries an idle-client measurement (else the reports omit it)."""
+        return any(r.idle_client is not None for r in self.runs)
+
 
 def compare(runs: Sequence[TargetRun]) -> Comparison:
     """Findings and table for ``runs``; names must be distinct (load_targets checks that)."""
     runs = tuple(runs)
     primary = primary_server_cert(c for r in runs for c in r.cases)
     found = tuple(
-        TargetFindings(r, _divergences(r, primary), _unsupported(r, primary)) for r in runs
+        TargetFindings(r, _divergences(r, primary), _unsupported(r, primary), _stalls(r))
+        for r in runs
     )
     return Comparison(runs, found, _table(runs, primary))
+
+
+def _stalls(run: TargetRun) -> tuple[StallFinding, ...]:
+    idle = run.idle_client
+    return (StallFinding(run.name, idle),) if idle is not None and idle.stalled else ()
 
 
 def _case_order(case: Case) -> tuple[object, ...]:

@@ -2,7 +2,9 @@
 
 A compact header names each run (adapters, counts, duration, versions); the findings follow,
 because "which server diverges from the spec, where and how" is the question the page answers;
-the table after them lets a reader check any claim cell by cell.
+then, when any run carries one, the idle-client measurement (a good request alone and with
+idle TCP clients connected, per target); the table after them lets a reader check any claim
+cell by cell.
 Like matrix.html it reuses the same stylesheet base, error trap, details panel and
 Content-Security-Policy, escapes every text from the results, and its script only sets
 ``textContent``, attributes and clones of nodes rendered here, never ``innerHTML``.
@@ -22,6 +24,7 @@ from . import fmt
 from .compat_model import (
     DIED,
     ENVIRON,
+    IDLE_TITLE,
     SECTION_TITLES,
     START,
     STATE_WORD,
@@ -31,8 +34,10 @@ from .compat_model import (
     Comparison,
     Finding,
     Row,
+    StallFinding,
     TargetFindings,
     TargetRun,
+    ms_text,
     problem_kind,
     problem_word,
     state,
@@ -75,6 +80,7 @@ def render_compat_html(comparison: Comparison) -> str:
         _header(comparison, title),
         "<main>",
         _findings(comparison),
+        _idle_clients(comparison),
         _table(comparison),
         "</main>",
         _cell_details(comparison),
@@ -125,6 +131,8 @@ def _header(comparison: Comparison, title: str) -> str:
         if diverging
         else f"All {len(comparison.runs)} targets behave as the spec says in every case they ran."
     )
+    if comparison.stalled:
+        lede += f" Idle clients stall {', '.join(comparison.stalled)}."
     return (
         "<header>"
         f"<h1>{e(title)}</h1>"
@@ -178,7 +186,9 @@ def _target_findings(tf: TargetFindings) -> str:
     else:
         summary = f"{SYMBOL['pass']} no divergence from the spec in {ran} cases run"
         css = "pass"
-    lines = [_finding(f) for f in (*tf.divergences, *tf.unsupported)]
+    lines = [_finding(f) for f in tf.divergences]
+    lines += [_stall_finding(f) for f in tf.stalls]
+    lines += [_finding(f) for f in tf.unsupported]
     nested = f"<ul>{''.join(lines)}</ul>" if lines else ""
     return (
         f'<li class="target-findings {css}" data-target="{e(run.name)}">'
@@ -202,6 +212,83 @@ def _finding(finding: Finding) -> str:
         f'<details class="cases"><summary>case ids and reasons</summary>{spec}'
         f'<ul class="case-list">{cases}</ul></details></li>'
     )
+
+
+def _stall_finding(finding: StallFinding) -> str:
+    detail = fmt.truncate(finding.idle.detail, DETAIL_CHARS) if finding.idle.detail else ""
+    more = (
+        '<details class="cases"><summary>measurement</summary>'
+        f'<div class="detail">{e(detail)}</div></details>'
+        if detail
+        else ""
+    )
+    return (
+        f'<li class="finding fail" data-kind="{e(finding.kind)}" '
+        f'data-target="{e(finding.target)}">'
+        f'<span class="sym" aria-hidden="true">{finding.symbol}</span> '
+        f'<span class="text">{e(finding.text)}</span> '
+        f'<span class="scope">{e(finding.scope)}</span> '
+        f'<span class="count">({e(finding.count_text)})</span>{more}</li>'
+    )
+
+
+def _idle_clients(comparison: Comparison) -> str:
+    """One row per target: the good request alone, with N idle clients, after; the verdict.
+
+    Left out entirely when no run carries the measurement (results from before it existed).
+    """
+    if not comparison.idle_measured:
+        return ""
+    counts: dict[str, None] = {}
+    for run in comparison.runs:
+        idle = run.idle_client
+        for count, _ in idle.with_idle_ms if idle else ():
+            counts.setdefault(count)
+    columns = sorted(counts, key=lambda c: (int(c), c) if c.isdigit() else (1 << 30, c))
+    heads = "".join(f'<th scope="col" class="num">with {e(c)} idle</th>' for c in columns)
+    rows = []
+    for run in comparison.runs:
+        idle = run.idle_client
+        state = idle.state if idle else "skip"
+        verdict = idle.text if idle else f"{SYMBOL['skip']} not measured"
+        title = (idle.detail or idle.problem) if idle else "no run.resilience in this results file"
+        symbol, _, words = verdict.partition(" ")
+        figures = "".join(
+            f'<td class="num" data-count="{e(c)}">{e(idle.figure(c) if idle else "") or DASH}</td>'
+            for c in columns
+        )
+        base = idle.baseline_ms if idle else None
+        after = idle.after_ms if idle else None
+        rows.append(
+            f'<tr data-target="{e(run.name)}" data-state="{state}">'
+            f'<th scope="row">{e(run.name)}</th>'
+            f'<td class="nowrap">{e(idle.configuration if idle else "") or DASH}</td>'
+            f'<td class="num">{e(_ms(base))}</td>{figures}'
+            f'<td class="num">{e(_ms(after))}</td>'
+            f'<td class="verdict {state}" title="{e(title)}">'
+            f'<span class="sym" aria-hidden="true">{symbol}</span> {e(words)}</td></tr>'
+        )
+    bound = next((r.idle_client.threshold_ms for r in comparison.runs if r.idle_client), None)
+    limit = f"{bound:.0f} ms" if bound is not None else "the bound"
+    return (
+        f'<section id="idle-clients"><h2>{e(IDLE_TITLE)}</h2>'
+        '<p class="muted">A good client (certificate <code>localhost</code>) requests alone, '
+        "then while idle clients hold TCP connections that send nothing (figures are medians). "
+        f"A server stalls when they add more than {e(limit)}: each request with idle clients "
+        "is paired with one alone just before it, and the smallest difference counts, so a "
+        "machine that is slow for a moment is not taken for a stall. &#x2265; marks a request "
+        "that hit the client's timeout. Measured on one server per target (its first adapter, "
+        "policy required where it can) by <code>python -m matrix.stall</code>.</p>"
+        '<div class="scroll"><table class="runs idle" id="idle-table"><thead><tr>'
+        '<th scope="col">target</th><th scope="col">adapter, policy</th>'
+        f'<th scope="col" class="num">alone</th>{heads}'
+        '<th scope="col" class="num">after</th><th scope="col">verdict</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
+def _ms(value: float | None) -> str:
+    return DASH if value is None else ms_text(value)
 
 
 def _case_item(case: Case, detail_chars: int = DETAIL_CHARS) -> str:
@@ -451,6 +538,14 @@ li.finding details { display: inline; margin-left: 6px; font-size: 12px; }
 li.finding details summary { display: inline; cursor: pointer; color: var(--accent); }
 li.finding details[open] { display: block; margin: 2px 0 6px 1.5em; }
 li.finding .spec ul { margin: 0; padding-left: 18px; }
+li.finding .detail { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
+table.idle td.verdict { white-space: nowrap; font-weight: 600; }
+table.idle td.verdict.pass { background: var(--pass-bg); color: var(--pass-fg); }
+table.idle td.verdict.fail { background: var(--fail-bg); color: var(--fail-fg);
+  box-shadow: inset 0 0 0 2px var(--fail-edge); }
+table.idle td.verdict.unsupported { background: var(--uns-bg); color: var(--uns-fg); }
+table.idle td.verdict.skip { background: var(--skip-bg); color: var(--skip-fg);
+  font-style: italic; font-weight: normal; }
 ul.case-list { list-style: none; padding: 0; margin: 4px 0; font-size: 12px; }
 ul.case-list > li { margin: 0 0 4px; }
 ul.case-list code { overflow-wrap: anywhere; }

@@ -539,3 +539,126 @@ def test_page_in_a_real_browser(built: dict[str, Any]) -> None:
     ]
     assert "server not serving afterwards" in panel.text()
     assert "selected" in steered.find("td", data_cell=key).classes
+
+
+# -- run.resilience.idle_client (python -m matrix.stall) ------------------------------------
+
+
+def idle_block(stalled: bool, **change: Any) -> dict[str, Any]:
+    block = {
+        "adapter": "builtin",
+        "policy": "required",
+        "bind": "127.0.0.1",
+        "client": "localhost",
+        "baseline_ms": 4.8,
+        "with_idle_ms": {"1": 5020.2, "4": 5017.8} if stalled else {"1": 5.1, "4": 4.6},
+        "timed_out": ["1", "4"] if stalled else [],
+        "after_ms": 13.9,
+        "extra_ms": 5015.4 if stalled else 0.3,
+        "stalled": stalled,
+        "threshold_ms": 100.0,
+        "timeout_s": 5.0,
+        "detail": "measured",
+    }
+    return {**block, **change}
+
+
+def idle_runs(tmp_path: Path) -> list[reports.TargetRun]:
+    """reference (no stall), acceptor (stalled), blind (no key: an older file), fragile
+    (an unreadable block), each with its usual cases."""
+    blocks: dict[str, Any] = {
+        "reference": {"idle_client": idle_block(False)},
+        "acceptor": {"idle_client": idle_block(True)},
+        "fragile": {"idle_client": {"stalled": "maybe"}},
+    }
+    paths = []
+    for name in TARGETS:
+        data = target_run(name)
+        if name in blocks:
+            data["run"]["resilience"] = blocks[name]
+        paths.append(write(tmp_path / f"{name}.json", data))
+    return reports.load_targets(paths)
+
+
+def test_idle_client_measurement_is_read_leniently(tmp_path: Path) -> None:
+    runs = {r.name: r for r in idle_runs(tmp_path)}
+    assert runs["blind"].idle_client is None
+    assert runs["reference"].idle_client.state == "pass"
+    assert runs["reference"].idle_client.text == f"{CHECK} no stall (+0.3 ms)"
+    stalled = runs["acceptor"].idle_client
+    assert stalled.state == "fail" and stalled.text == f"{CROSS} stalled \u2265 5000 ms"
+    assert [stalled.figure(c) for c in ("1", "4")] == ["\u2265 5000 ms", "\u2265 5000 ms"]
+    broken = runs["fragile"].idle_client
+    assert broken.state == "skip" and broken.stalled is None
+    assert "malformed" in broken.problem
+    unsupported = reports.compat_model.IdleClient.from_json(
+        {"stalled": None, "unsupported": "no TLS here"}
+    )
+    assert unsupported.state == "unsupported"
+    slow = reports.compat_model.IdleClient.from_json(
+        idle_block(True, with_idle_ms={"1": 30.0, "4": 420.0}, timed_out=[])
+    )
+    assert slow.text == f"{CROSS} stalled 415 ms" and slow.stalling_count == "4"
+    # measured differences (paired with a request alone) win over figure minus baseline
+    busy = reports.compat_model.IdleClient.from_json(
+        idle_block(False, with_idle_ms={"1": 110.0, "4": 164.0}, added_ms={"1": 3.0, "4": 2.0})
+    )
+    assert busy.text == f"{CHECK} no stall (+3.0 ms)" and busy.added == (("1", 3.0), ("4", 2.0))
+
+
+def test_a_stalled_target_gets_a_finding_line_and_the_page_a_table(tmp_path: Path) -> None:
+    comparison = reports.compare(idle_runs(tmp_path))
+    assert comparison.stalled == ["acceptor"]
+    stalls = {tf.run.name: [f.line for f in tf.stalls] for tf in comparison.findings}
+    assert stalls == {
+        "reference": [],
+        "acceptor": ["acceptor: one idle client delays every other client by \u2265 5000 ms"],
+        "blind": [],
+        "fragile": [],
+    }
+    for tf in comparison.findings:  # the case findings are what they were without the key
+        assert [f.line for f in (*tf.divergences, *tf.unsupported)] == FINDINGS[tf.run.name]
+    dom = parse_html(reports.render_compat_html(comparison))
+    lede = dom.find("p", id="lede").text()
+    assert lede.endswith("Idle clients stall acceptor.")
+    line = dom.find("li", data_kind="stall", data_target="acceptor")
+    assert "one idle client delays every other client by \u2265 5000 ms" in line.text()
+    assert "on builtin, required" in line.text()
+    rows = dom.find("table", id="idle-table").find("tbody").find_all("tr")
+    assert [(r.attrs["data-target"], r.attrs["data-state"]) for r in rows] == [
+        ("reference", "pass"),
+        ("acceptor", "fail"),
+        ("blind", "skip"),
+        ("fragile", "skip"),
+    ]
+    assert [td.text() for td in rows[1].find_all("td")] == [
+        "builtin, required",
+        "4.8 ms",
+        "\u2265 5000 ms",
+        "\u2265 5000 ms",
+        "14 ms",
+        f"{CROSS} stalled \u2265 5000 ms",
+    ]
+    assert f"{DASH} not measured" in rows[2].text()
+    text = reports.render_compat_markdown(comparison)
+    assert "**Idle clients stall acceptor.**" in text
+    assert (
+        f"  - {CROSS} one idle client delays every other client by \u2265 5000 ms on builtin, "
+        "required (bound 100 ms; alone 4.8 ms)\n" in text
+    )
+    assert "### One idle client delays a good one" in text
+    assert (
+        "| target | adapter, policy | alone | with 1 idle | with 4 idle | after | verdict |" in text
+    )
+    assert (
+        f"| **reference** | builtin, required | 4.8 ms | 5.1 ms | 4.6 ms | 14 ms | "
+        f"{CHECK} no stall (+0.3 ms) |" in text
+    )
+    assert f"| **blind** | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} not measured" in text
+
+
+def test_results_without_resilience_leave_the_reports_as_they_were(built: dict[str, Any]) -> None:
+    assert not built["comparison"].idle_measured
+    assert 'id="idle-table"' not in built["source"]
+    assert "One idle client" not in built["md"]
+    assert all(tf.stalls == () for tf in built["comparison"].findings)

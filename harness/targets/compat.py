@@ -16,6 +16,14 @@ not start or never became ready; the reason and the server's own output are
 printed, and the other targets still run. Anything else (pytest interrupted,
 a usage or internal error, no results written) is a harness failure.
 
+After each target that ran, ``python -m matrix.stall`` measures on one more
+server of it whether one idle client (a TCP connection that sends nothing)
+delays a good client, and merges the figures into its results file as
+``run.resilience.idle_client`` (a stall is a finding, like a failed case).
+``--idle-timeout`` bounds each request of that step (default 5 s); ``--no-idle``
+skips it, and so does a partial matrix run (``--case`` or ``-k`` among the
+pytest arguments), which is for reproducing cases, not for a whole picture.
+
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
 ``--report DIR`` then writes the side-by-side report with
@@ -43,6 +51,7 @@ from .process import PROJECT_ROOT
 
 TARGETS = ("cheroot_native", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug")
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
+IDLE_TIMEOUT = 5.0  # seconds: the idle-client step's client timeout per request
 RAN, NOT_RUNNABLE, HARNESS_FAILED = "ran", "not runnable", "harness failed"
 EXIT_OK, EXIT_NOT_RUNNABLE, EXIT_HARNESS = 0, 1, 2
 _START_FAILED = "could not start"
@@ -56,6 +65,7 @@ class Outcome:
     results: Path | None = None
     counts: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
+    idle: str = ""  # the idle-client step, in a few words ("" when it did not run)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="build/compat", help="results directory")
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
     parser.add_argument("--timeout", type=float, default=TARGET_TIMEOUT, help="seconds per target")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"client timeout of the idle-client step (default {IDLE_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--no-idle", action="store_true", help="skip the idle-client step (python -m matrix.stall)"
+    )
     options = parser.parse_args(argv)
     unknown = [t for t in options.targets if t not in TARGETS]
     if unknown:
@@ -82,8 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outcomes = []
     try:
+        measure_idle = not options.no_idle and not partial_run(pytest_args)
         for name in options.targets or TARGETS:
-            outcomes.append(run_target(name, out, pytest_args, options.timeout))
+            outcome = run_target(name, out, pytest_args, options.timeout)
+            if measure_idle and outcome.status == RAN and outcome.results is not None:
+                idle_step(outcome, certs_dir(pytest_args), options.idle_timeout)
+            outcomes.append(outcome)
     except KeyboardInterrupt:
         print("compat: interrupted", file=sys.stderr)
         return 130
@@ -147,6 +171,75 @@ def run_target(name: str, out: Path, pytest_args: list[str], timeout: float) -> 
     return Outcome(name, RAN, "", results, counts, duration)
 
 
+def partial_run(pytest_args: list[str]) -> bool:
+    """Whether the pytest arguments select only some cases (``--case``, ``-k``)."""
+    return any(a in ("--case", "-k") or a.startswith(("--case=", "-k")) for a in pytest_args)
+
+
+def certs_dir(pytest_args: list[str]) -> Path:
+    """The certificate set the matrix used: its ``--certs-dir``, else the plugin's default."""
+    found = "build/matrix-certs"
+    for index, arg in enumerate(pytest_args):
+        if arg == "--certs-dir" and index + 1 < len(pytest_args):
+            found = pytest_args[index + 1]
+        elif arg.startswith("--certs-dir="):
+            found = arg.partition("=")[2]
+    return PROJECT_ROOT / found  # pytest runs in PROJECT_ROOT; an absolute path stays as is
+
+
+def idle_step(outcome: Outcome, certs: Path, timeout: float) -> None:
+    """Run ``python -m matrix.stall`` on the target; it merges its figures into the results.
+
+    A measurement that failed (exit 1: the reason is recorded in the results) leaves the
+    target's status alone; a harness failure of the step (anything else) is one.
+    """
+    assert outcome.results is not None
+    command = [
+        sys.executable, "-m", "matrix.stall", "--target",
+        f"harness.targets.{outcome.target}:target", "--results", str(outcome.results),
+        "--certs-dir", str(certs), "--timeout", f"{timeout:g}",
+    ]  # fmt: skip
+    # start, warm-up and samples, at most two timed-out requests per idle count, stop
+    bound = 60.0 + 12 * timeout
+    try:
+        step = subprocess.run(
+            command,
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=bound,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+    except subprocess.TimeoutExpired:
+        outcome.idle = "not measured"
+        outcome.status = HARNESS_FAILED
+        outcome.reason = f"the idle-client step did not finish within {bound:g} s"
+        _report(outcome, [])
+        return
+    for line in (step.stdout + step.stderr).splitlines():
+        print(line, flush=True)
+    if step.returncode == 0:
+        measured = _idle_measurement(outcome.results)
+        stalled = measured.get("stalled")
+        outcome.idle = {True: "STALLED", False: "no stall"}.get(stalled, "unsupported")
+    elif step.returncode == 1:
+        outcome.idle = "not measured"
+    else:
+        outcome.idle = "step failed"
+        outcome.status = HARNESS_FAILED
+        outcome.reason = f"the idle-client step exited with status {step.returncode}"
+        _report(outcome, step.stderr.splitlines())
+
+
+def _idle_measurement(results: Path) -> dict:
+    try:
+        run = json.loads(results.read_text()).get("run", {})
+        return run.get("resilience", {}).get("idle_client", {}) or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def _report(outcome: Outcome, tail: list[str]) -> Outcome:
     print(f"compat: {outcome.target}: {outcome.status}: {outcome.reason}", flush=True)
     for line in tail[-20:]:
@@ -202,13 +295,14 @@ def print_summary(outcomes: list[Outcome]) -> None:
     print("\n== compat summary")
     print(
         f"{'target':16} {'status':14} {'pass':>5} {'fail':>5} {'skip':>5} {'unsup':>6} {'time':>7}"
+        f"  {'idle client':12}"
     )
     for o in outcomes:
         c = o.counts
         print(
             f"{o.target:16} {o.status:14} {c.get('pass', 0):5} {c.get('fail', 0):5} "
             f"{c.get('skip', 0):5} {c.get('unsupported', 0):6} {o.duration_s:6.1f}s"
-            + (f"  {o.results}" if o.results else "")
+            f"  {o.idle or '-':12}" + (f"  {o.results}" if o.results else "")
         )
     for o in outcomes:
         if o.status != RAN:
