@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -78,7 +79,13 @@ def provided_variables(provides: Callable[[str, str], bool], adapters: list[str]
 
 
 def pem_blocks(path: Path) -> list[str]:
-    return [b.replace("\r\n", "\n") for b in _PEM_BLOCK.findall(path.read_text())]
+    return list(_pem_blocks(str(path)))
+
+
+@functools.lru_cache(maxsize=128)
+def _pem_blocks(path: str) -> tuple[str, ...]:
+    """Read once per run: the certificate files do not change while the matrix runs."""
+    return tuple(b.replace("\r\n", "\n") for b in _PEM_BLOCK.findall(Path(path).read_text()))
 
 
 def expected_certificate_variables(
