@@ -22,7 +22,6 @@ REJECTED = "rejected"
 SERVER_CERT_REJECTED = "server-cert-rejected"
 ERROR = "error"
 SKIPPED = "skipped"
-OUTCOMES = (OK, REJECTED, SERVER_CERT_REJECTED, ERROR, SKIPPED)
 
 DEFAULT_TIMEOUT = 5.0
 

@@ -107,30 +107,10 @@ def enumerate_cases(grids: tuple[Grid, ...] = GRIDS, adapters: Iterable[str] = (
     extra = tuple(a for a in dict.fromkeys(adapters) if a not in ADAPTERS)
     if extra:
         grids = (*grids, *(dataclasses.replace(g, adapter=extra) for g in grids))
-    cases = [
+    return [
         Case(g.name, adapter, policy, bind, connect, client, cert)
         for g in grids
         for adapter, policy, bind, cert, connect, client in itertools.product(
             g.adapter, g.policy, g.bind, g.server_cert, g.connect, g.client
         )
     ]
-    return cases
-
-
-def cases_by_id(cases: list[Case] | None = None) -> dict[str, Case]:
-    return {c.id: c for c in (cases if cases is not None else enumerate_cases())}
-
-
-class UnknownCaseError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def find_case(case_id: str) -> Case:
-    try:
-        return cases_by_id()[case_id]
-    except KeyError:
-        raise UnknownCaseError(
-            f"unknown case id {case_id!r} (ids look like "
-            "'pyopenssl-required+host-bind:0.0.0.0-connect:localhost-client:wildcard')"
-        ) from None

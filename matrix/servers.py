@@ -26,7 +26,6 @@ class ServerPool:
     def __init__(self, target: Target, max_live: int = 6) -> None:
         self.target = target
         self.max_live = max_live
-        self.started = 0
         self._live: OrderedDict[ServerConfig, ServerHandle] = OrderedDict()
         self._failed: dict[ServerConfig, str] = {}
         self._stopping: list[threading.Thread] = []
@@ -48,7 +47,6 @@ class ServerPool:
             )
             self._failed[config] = message
             raise ServerStartFailed(message) from None
-        self.started += 1
         self._live[config] = handle
         return handle
 

@@ -46,7 +46,7 @@ from .compat_model import (
 from .html_page import CSP, e
 from .model import Case
 from .order import DASH
-from .page_assets import CSS, ERROR_TRAP_JS
+from .page_assets import CSS, ERROR_TRAP_JS, cell_keys_js
 
 DETAIL_CHARS = 400
 TOOLTIP_CASES = 8
@@ -697,16 +697,5 @@ COMPAT_JS = """
     var cell = event.target.closest("td[data-cell]");
     if (cell) { show(cell === selected ? null : cell, true); }
   });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && selected) { show(null, true); return; }
-    var cell = event.target.closest && event.target.closest("td[data-cell]");
-    if (cell && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      show(cell, true);
-    }
-  });
-  window.addEventListener("hashchange", applyHash);
-  applyHash();
-  root.setAttribute("data-ready", "true");
-})();
 """
+COMPAT_JS += cell_keys_js("td[data-cell]")

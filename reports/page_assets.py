@@ -150,6 +150,28 @@ footer { margin-top: 24px; color: var(--muted); font-size: 12px; }
 }
 """
 
+
+def cell_keys_js(selector: str) -> str:
+    """How both pages end: Enter/Space open a cell, Escape closes, the URL fragment applies,
+    and ``data-ready`` tells the browser tests the script ran to its end. Expects the page
+    script's ``selected``, ``show``, ``applyHash`` and ``root``."""
+    return _CELL_KEYS_JS.replace("SELECTOR", selector)
+
+
+_CELL_KEYS_JS = """  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && selected) { show(null, true); return; }
+    var cell = event.target.closest && event.target.closest("SELECTOR");
+    if (cell && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      show(cell, true);
+    }
+  });
+  window.addEventListener("hashchange", applyHash);
+  applyHash();
+  root.setAttribute("data-ready", "true");
+})();
+"""
+
 PAGE_JS = """
 (function () {
   "use strict";
@@ -301,16 +323,5 @@ PAGE_JS = """
     var cell = event.target.closest("td[data-case-id]");
     if (cell) { show(cell === selected ? null : cell, true); }
   });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && selected) { show(null, true); return; }
-    var cell = event.target.closest && event.target.closest("td[data-case-id]");
-    if (cell && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      show(cell, true);
-    }
-  });
-  window.addEventListener("hashchange", applyHash);
-  applyHash();
-  root.setAttribute("data-ready", "true");
-})();
 """
+PAGE_JS += cell_keys_js("td[data-case-id]")

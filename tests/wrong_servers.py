@@ -271,36 +271,15 @@ class DropsClientVerify(WrongTarget):
     app = staticmethod(no_verify_app)
 
 
-# -- the factories: --target tests.wrong_servers:NAME ------------------------------
+# -- the factories: --target tests.wrong_servers:NAME (calling a class makes the target) ---
 
-
-def downgrade_required() -> WrongTarget:
-    return DowngradeRequired()
-
-
-def ignores_host_check() -> WrongTarget:
-    return IgnoresHostCheck()
-
-
-def trusts_other_ca() -> WrongTarget:
-    return TrustsOtherCA()
-
-
-def drops_all_after_rejection() -> WrongTarget:
-    return DropsAllAfterRejection()
-
-
-def stalls_after_rejection() -> WrongTarget:
-    return StallsAfterRejection()
-
-
-def wrong_client_dn() -> WrongTarget:
-    return WrongClientDN()
-
-
-def drops_client_verify() -> WrongTarget:
-    return DropsClientVerify()
-
+downgrade_required = DowngradeRequired
+ignores_host_check = IgnoresHostCheck
+trusts_other_ca = TrustsOtherCA
+drops_all_after_rejection = DropsAllAfterRejection
+stalls_after_rejection = StallsAfterRejection
+wrong_client_dn = WrongClientDN
+drops_client_verify = DropsClientVerify
 
 FACTORIES = (
     "downgrade_required",
