@@ -213,8 +213,8 @@ def time_equivalent(case: LimboCase, now: dt.datetime) -> str | None:
     date). So the verdict carries over when every one of those windows holds
     (or fails the same way) at both instants; and an expected FAILURE also carries over
     when something already expired then is still expired now (a certificate
-    not yet valid then but expired now fails for another reason: not carried). Otherwise the return value names the
-    first window that differs.
+    not yet valid then but expired now fails for another reason: not carried).
+    Otherwise the return value names the first window that differs.
     """
     if case.validation_time is None:
         return None

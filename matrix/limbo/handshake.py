@@ -77,17 +77,21 @@ def client_context(case: LimboCase, tls: str) -> SSL.Context:
     try:
         ctx.use_certificate(crypto.load_certificate(crypto.FILETYPE_PEM, case.peer_certificate))
     except (crypto.Error, SSL.Error, ValueError) as exc:
-        raise CannotPresent(f"peer certificate refused by the client's library: {_why(exc)}")
+        raise CannotPresent(
+            f"peer certificate refused by the client's library: {_why(exc)}"
+        ) from None
     for i, pem in enumerate(case.untrusted_intermediates):
         try:
             ctx.add_extra_chain_cert(crypto.load_certificate(crypto.FILETYPE_PEM, pem))
         except (crypto.Error, SSL.Error, ValueError) as exc:
-            raise CannotPresent(f"intermediate #{i} refused by the client's library: {_why(exc)}")
+            raise CannotPresent(
+                f"intermediate #{i} refused by the client's library: {_why(exc)}"
+            ) from None
     try:
         ctx.use_privatekey(crypto.load_privatekey(crypto.FILETYPE_PEM, case.peer_certificate_key))
         ctx.check_privatekey()
     except (crypto.Error, SSL.Error, ValueError) as exc:
-        raise CannotPresent(f"private key refused by the client's library: {_why(exc)}")
+        raise CannotPresent(f"private key refused by the client's library: {_why(exc)}") from None
     return ctx
 
 
