@@ -40,7 +40,7 @@ TLS_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 # Present whatever the library can sign with: the verdict on weak keys is the server's.
 CLIENT_CIPHERS = b"DEFAULT:@SECLEVEL=0"
 ACCEPTED, REFUSED, NOT_PRESENTED, ERROR = "accepted", "refused", "could-not-present", "error"
-_ALERT = re.compile(r"(?:sslv3|tlsv1|tlsv13) alert (?P<name>[a-z0-9 ]+)")
+_ALERT = re.compile(r"(?:sslv3|tlsv1|tlsv13|tls) alert (?P<name>[a-z0-9 ]+)")
 _REQUEST = b"GET / HTTP/1.1\r\nHost: limbo.test\r\nConnection: close\r\n\r\n"
 _MAX_RESPONSE = 1 << 20
 _PROBE_ROUNDS = 20  # an in-memory handshake needs 2-4 flights; more means something is stuck
