@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if not cases:
             parser.error(f"no case id contains {' or '.join(map(repr, options.case))}")
     try:
-        targets = _targets(options.target or ["reference"])
+        targets, skipped = _targets(options.target or ["reference"])
     except TargetLoadError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     plans = {c.id: plan(c, now) for c in cases}
     tls_versions = tuple(options.tls or TLS)
     columns: list[Column] = []
-    skipped: list[dict[str, str]] = []
     anomalies: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="limbo-") as tmp:
         workdir = Path(tmp)
@@ -131,11 +130,12 @@ def main(argv: list[str] | None = None) -> int:
                     skipped.append({"target": target.name, "adapter": adapter, "reason": why})
                     continue
                 print(f"== {target.name} / {adapter}", flush=True)
-                cols, found = _live(
+                cols, found, skip = _live(
                     target, adapter, cases, plans, cred, workdir, options.jobs, tls_versions
                 )
                 columns += cols
                 anomalies += found
+                skipped += skip
     live_vs_store = _live_vs_store(columns)
     meta = {
         "command": " ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),
@@ -166,16 +166,26 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if bad or anomalies else 0
 
 
-def _targets(names: list[str]) -> list[Any]:
-    refs: list[str] = []
+def _targets(names: list[str]) -> tuple[list[Any], list[dict[str, str]]]:
+    """Load the targets; of the ``compat`` set, one not installed is skipped with why."""
+    refs: dict[str, bool] = {}  # reference -> optional
     for name in names:
         if name == "compat":
-            refs += [f"harness.targets.{n}:target" for n in COMPAT]
+            for n in COMPAT:
+                refs.setdefault(f"harness.targets.{n}:target", True)
         elif name == "reference" or name in COMPAT:
-            refs.append(f"harness.targets.{name}:target")
+            refs[f"harness.targets.{name}:target"] = False
         else:
-            refs.append(name)
-    return [load_target(ref) for ref in dict.fromkeys(refs)]
+            refs[name] = False
+    targets, skipped = [], []
+    for ref, optional in refs.items():
+        try:
+            targets.append(load_target(ref))
+        except TargetLoadError as exc:
+            if not optional:
+                raise
+            skipped.append({"target": ref, "adapter": "*", "reason": str(exc)})
+    return targets, skipped
 
 
 def _adapters(target: Any, wanted: list[str] | None) -> list[str]:
@@ -278,6 +288,10 @@ def _live(
                 col.add(case, p.category, "", not_applicable=why)
                 continue
             r = by_key[(case.id, tls)]
+            if r.client is not None and r.client.alert == "protocol_version":
+                why = f"the server refused TLS {tls} itself (protocol_version alert)"
+                col.add(case, p.category, "", not_applicable=why)
+                continue
             col.add(case, p.category, r.outcome, r.detail, r.server)
             if in_process and r.outcome == REFUSED and r.server is None:
                 anomalies.append(
@@ -292,9 +306,13 @@ def _live(
                 )
         columns.append(col)
     names = [c for c in cases if plans[c.id].host_check]
-    if names:
-        columns += _host_check(target, adapter, names, plans, cred, workdir, tls_versions, host_ok)
-    return columns, anomalies
+    skipped = []
+    if names and host_ok:
+        columns += _host_check(target, adapter, names, plans, cred, workdir, tls_versions)
+    elif names:
+        why = target.unsupported(_spec(adapter, cred, True))
+        skipped.append({"target": target.name, "adapter": adapter, "reason": f"host check: {why}"})
+    return columns, anomalies, skipped
 
 
 def _host_check(
@@ -305,15 +323,12 @@ def _host_check(
     cred: Credential,
     workdir: Path,
     tls_versions: tuple[str, ...],
-    host_ok: bool,
 ) -> list[Column]:
     runnable: dict[str, list[LimboCase]] = {}
     why_not: dict[str, str] = {}
     for case in cases:
         address, why = loopback_address(case)
-        if not host_ok:
-            why_not[case.id] = target.unsupported(_spec(adapter, cred, True)) or ""
-        elif address is None:
+        if address is None:
             why_not[case.id] = why
         else:
             runnable.setdefault(address, []).append(case)
@@ -392,6 +407,8 @@ def _print_findings(doc: dict[str, Any]) -> None:
         print(f"ANOMALY {a['target']}/{a['adapter']}/tls{a['tls']} {a['case']}: {a['what']}")
     for u in doc["unused_divergences"]:
         print(f"UNUSED DIVERGENCE {u['key']} ({u['observed']}): nothing in this run needed it")
+    for s in doc["skipped"]:
+        print(f"SKIPPED {s['target']}/{s['adapter']}: {s['reason']}")
     print(f"live vs store: {len(doc['live_vs_store'])} differences")
 
 

@@ -159,13 +159,13 @@ def table(columns: list[Column]) -> str:
 
 
 def unused_divergences(
-    columns: list[Column], targets_adapters: set[tuple[str, str]]
+    columns: list[Column], targets_adapters: set[tuple[str, str]], present: set[str]
 ) -> list[dict[str, Any]]:
-    """Entries that applied to a column of this run but excused nothing in it."""
+    """Entries for a case (or category) and target of this run that excused nothing in it."""
     used = set().union(*(c.used for c in columns)) if columns else set()
     out = []
     for i, entry in enumerate(DIVERGENCES):
-        if i in used:
+        if i in used or entry.key not in present:
             continue
         applies = any(_applies(entry, t, a) for t, a in targets_adapters)
         if applies:
@@ -212,6 +212,7 @@ def document(
                 "server": r.server,
             }
     pairs = {(c.target, c.adapter) for c in columns}
+    present = {c.id for c in cases} | {f"category:{p.category}" for p in plans.values()}
     return {
         "version": SCHEMA_VERSION,
         "kind": "mtls-matrix/limbo",
@@ -225,7 +226,7 @@ def document(
         "skipped": skipped,
         "anomalies": anomalies,
         "live_vs_store": live_vs_store,
-        "unused_divergences": unused_divergences(columns, pairs),
+        "unused_divergences": unused_divergences(columns, pairs, present),
         "cases": list(per_case.values()),
     }
 
