@@ -359,6 +359,8 @@ class Gate:
 
     def _read_head(self, entry: _Entry) -> None:
         tls = entry.tls
+        if tls.inbuf and self._head_done(entry):  # a pipelined request, buffered already
+            return
         while True:  # bounded: each pass adds a byte or more, and max_head ends it
             try:
                 data = tls.session.read_step(_READ_CHUNK)
@@ -380,21 +382,27 @@ class Gate:
                 entry.state = HEAD
                 self._set_deadline(entry, time.monotonic() + self.request_timeout)
             tls.inbuf += data
-            end = head_end(tls.inbuf, entry.scan_from)
-            entry.scan_from = len(tls.inbuf)
-            if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
-                self._refuse(
-                    entry,
-                    f"sent a request head over {self.max_head // 1024} KiB (answered 431)",
-                )
-                self._start_answer(entry, ANSWER_431)
+            if self._head_done(entry):
                 return
-            if end >= 0:
-                self._forget(entry)
-                tls.request_timeout = self.request_timeout
-                tls.body_deadline = time.monotonic() + self.request_timeout
-                self._hand_off(entry.conn)
-                return
+
+    def _head_done(self, entry: _Entry) -> bool:
+        """Hand off (or answer 431) once the buffer holds a whole head; False: read on."""
+        tls = entry.tls
+        end = head_end(tls.inbuf, entry.scan_from)
+        entry.scan_from = len(tls.inbuf)
+        if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
+            self._refuse(
+                entry, f"sent a request head over {self.max_head // 1024} KiB (answered 431)"
+            )
+            self._start_answer(entry, ANSWER_431)
+            return True
+        if end < 0:
+            return False
+        self._forget(entry)
+        tls.request_timeout = self.request_timeout
+        tls.body_deadline = time.monotonic() + self.request_timeout
+        self._hand_off(entry.conn)
+        return True
 
     def _on_deadline(self, entry: _Entry) -> None:
         tls = entry.tls

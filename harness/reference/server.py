@@ -135,6 +135,8 @@ class _Server(wsgi.Server):
         selector thread, right after accept and wrap)."""
         tls = conn.socket
         if self.gate is not None and isinstance(tls, TLSConnection):
+            if tls.peer[0] == "unknown" and conn.remote_addr:  # reset before wrap() asked
+                tls.peer = (conn.remote_addr, conn.remote_port or 0)
             self.gate.submit(conn, tls, IDLE if tls.handshaken else FIRST)
             return
         super().process_conn(conn)
