@@ -127,11 +127,9 @@ class Gate:
         self.request_timeout = request_timeout
         self.keepalive_timeout = keepalive_timeout
         self.max_head = max_head
-        self._sel = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._sel: selectors.BaseSelector | None = None  # created by start()
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._lock = threading.Lock()
         self._inbox: list[tuple[Any, TLSConnection, str]] = []
         self._entries: dict[int, _Entry] = {}
@@ -142,6 +140,11 @@ class Gate:
 
     # -- from other threads --------------------------------------------------------------
     def start(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._thread.start()
 
     def stop(self) -> None:
@@ -158,10 +161,9 @@ class Gate:
             entries, self._entries = list(self._entries.values()), {}
         for entry in entries:
             entry.tls.close_now()
-        with contextlib.suppress(Exception):
-            self._sel.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        for resource in (self._sel, self._wake_r, self._wake_w):
+            if resource is not None:
+                resource.close()
 
     def submit(self, conn: Any, tls: TLSConnection, state: str = FIRST) -> None:
         """Take ``conn`` (state FIRST for a new connection, IDLE between requests)."""
@@ -192,7 +194,8 @@ class Gate:
         return counts
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):  # full: a wake-up is pending anyway; closed: stopping
+        # Full: a wake-up is pending anyway. Closed or never opened: stopping.
+        with contextlib.suppress(OSError, AttributeError):
             self._wake_w.send(b"\0")
 
     # -- the gate thread -------------------------------------------------------------------
