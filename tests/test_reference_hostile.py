@@ -32,9 +32,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from harness import hostile
 from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter
-from harness.reference.gate import FIRST, HANDSHAKE, HEAD, IDLE, LINGER
+from harness.reference.gate import BODY, FIRST, HANDSHAKE, HEAD, IDLE, LINGER
 
 ADAPTERS = ("builtin", "pyopenssl")
 LOGGER = "mtls_matrix.reference"
@@ -337,17 +338,30 @@ def test_body_over_the_bound_gets_413_before_it_is_read(certs, servers, log, ada
     no_tracebacks(log)
 
 
+@pytest.mark.parametrize(
+    "expect",
+    [b"", b"Expect: 100-continue\r\n"],
+    ids=["read-in-the-gate", "read-on-a-worker"],
+)
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_trickled_body_frees_its_worker_at_the_deadline(certs, servers, log, adapter):
-    """A body that stops coming holds its worker only until the body deadline."""
+def test_trickled_body_ends_at_the_deadline(certs, servers, log, adapter, expect):
+    """A body that stops coming: the gate reads a Content-Length body itself (no
+    worker involved); with Expect: 100-continue a worker reads it (Cheroot sends the
+    interim answer), and holds it only until the body deadline."""
     server = servers(adapter, request_timeout=SHORT)
     with tls_connect(certs, server) as tls:
         port = tls.getsockname()[1]
-        tls.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n" + expect + b"\r\n"
+        tls.sendall(head + b"0123456789")
+        if not expect:
+            assert wait_for(lambda: server.gate.census()[BODY] >= 1), server.gate.census()
         answer = read_all(tls)
     # The reference app reads no body; Cheroot drains it while it starts the answer, so
-    # at the deadline it can only close (an app that reads the body gets a 408 sent).
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+    # on a worker it can only close at the deadline (an app that reads gets a 408 sent).
+    if expect:
+        assert answer == b"HTTP/1.1 100 Continue\r\n\r\n", answer[:100]
+    else:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
     logged_once(log, port, f"request body not complete within {SHORT:g}s")
     assert wait_for(lambda: server.workers.idle == WORKERS)
     no_tracebacks(log)
@@ -601,3 +615,38 @@ def test_unparseable_extensions_fail_the_host_check_cleanly(
     assert not answer.startswith(b"HTTP/1.1 200"), answer[:200]
     logged_once(log, port, "host check failed: client certificate cannot be parsed")
     no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_body_within_the_bound_is_served(certs, servers, adapter):
+    server = servers(adapter)
+    body = b"x" * 200_000  # several TLS records, read ahead in the gate
+    with tls_connect(certs, server) as tls:
+        head = f"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(body)}"
+        tls.sendall(head.encode() + b"\r\n\r\n" + body)
+        assert read_all(tls).startswith(b"HTTP/1.1 200 ")
+
+
+# -- every kind of the resilience battery's attackers (harness.hostile) -----------------------
+
+
+@pytest.mark.parametrize("kind", list(hostile.KINDS))
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_battery_kinds_leave_the_workers_free(certs, servers, log, adapter, kind):
+    """More attackers of each battery kind than workers: a good client is served while
+    they hold on, each worker is idle once the attackers have done their part, and
+    nothing is logged with a traceback."""
+    server = servers(adapter)
+    with hostile.run_attackers(
+        hostile.KINDS[kind],
+        ("127.0.0.1", server.port),
+        ATTACKERS,
+        credential=certs["localhost"].key_and_chain,
+        pace_s=0.05,
+        hold_s=IO_TIMEOUT,
+    ) as attack:
+        assert wait_for(lambda: all(a.connected for a in attack.attackers))
+        assert wait_for(lambda: server.workers.idle == WORKERS)
+        assert_served(certs, server)
+    no_tracebacks(log)
+    assert_served(certs, server)

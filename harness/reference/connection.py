@@ -248,7 +248,12 @@ class TLSConnection:
         return "other"
 
     def open_session(self) -> Session:
-        self.session = self._adapter.open_session(self._raw)
+        """Wrap the socket in the back-end's TLS object; Reset if the peer is gone already
+        (the stdlib checks the peer address when it wraps)."""
+        try:
+            self.session = self._adapter.open_session(self._raw)
+        except OSError as exc:  # ssl.SSLError included
+            raise Reset(f"reset the connection before the handshake ({exc})") from None
         return self.session
 
     # -- on a worker ----------------------------------------------------------------------

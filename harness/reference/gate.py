@@ -32,6 +32,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import re
 import selectors
 import socket
 import threading
@@ -62,6 +63,7 @@ _MAX_WAIT = 1.0  # the selector wakes at least this often (bounds stop() latency
 FIRST = "first-bytes"  # accepted, nothing received yet
 HANDSHAKE = "handshake"
 HEAD = "request-head"  # handshake done, reading a request head
+BODY = "request-body"  # a whole head, reading its (Content-Length, bounded) body
 IDLE = "keep-alive"  # between two requests on a kept-alive connection
 ANSWER = "answer"  # writing a 400/408/431 before lingering
 LINGER = "linger"  # refused: FIN sent, discarding input until the client closes
@@ -81,6 +83,23 @@ ANSWER_431 = _response(
 )
 
 
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,19})[ \t]*\r?$")
+_READ_ON_WORKER = re.compile(rb"(?im)^(?:transfer-encoding|expect):")
+
+
+def body_length(head: bytes) -> int | None:
+    """The body length the gate may read ahead, or None when the worker must read it.
+
+    None for a chunked body (its framing is Cheroot's to parse), for
+    ``Expect: 100-continue`` (the client waits for Cheroot's interim answer), and
+    for a missing, repeated or malformed Content-Length (Cheroot answers 400).
+    """
+    if _READ_ON_WORKER.search(head):
+        return None
+    lengths = _CONTENT_LENGTH.findall(head)
+    return int(lengths[0]) if len(lengths) == 1 else None
+
+
 @dataclass(eq=False)
 class _Entry:
     conn: Any  # cheroot.server.HTTPConnection, or None for a socket that only lingers
@@ -91,6 +110,7 @@ class _Entry:
     out: bytes = b""
     out_tls: bool = True
     scan_from: int = 0
+    need: int = 0  # BODY: the buffer length that holds head and body
     fd: int = field(default=-1)
 
 
@@ -122,8 +142,10 @@ class Gate:
         request_timeout: float,
         keepalive_timeout: float,
         max_head: int = MAX_HEAD,
+        max_body: int = 0,
     ) -> None:
         self._hand_off = hand_off
+        self.max_body = max_body  # bodies up to this size are read here (0: never)
         self.request_timeout = request_timeout
         self.keepalive_timeout = keepalive_timeout
         self.max_head = max_head
@@ -303,6 +325,7 @@ class Gate:
             FIRST: self._first_bytes,
             HANDSHAKE: self._handshake,
             HEAD: self._read_head,
+            BODY: self._read_head,
             IDLE: self._read_head,
             ANSWER: self._answer,
             LINGER: self._drain,
@@ -326,7 +349,12 @@ class Gate:
             return
         kind = tls.classify_first_bytes(head)
         if kind == "tls":
-            tls.open_session()
+            try:
+                tls.open_session()
+            except Refused as exc:
+                self._refuse(entry, str(exc))
+                self._close(entry)
+                return
             entry.state = HANDSHAKE
             self._handshake(entry)
         elif kind == "http":
@@ -389,18 +417,30 @@ class Gate:
                 return
 
     def _head_done(self, entry: _Entry) -> bool:
-        """Hand off (or answer 431) once the buffer holds a whole head; False: read on."""
+        """Hand off (or answer 431) once the buffer holds a whole head, and its body when
+        the gate reads that too; False: read on."""
         tls = entry.tls
-        end = head_end(tls.inbuf, entry.scan_from)
-        entry.scan_from = len(tls.inbuf)
-        if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
-            self._refuse(
-                entry, f"sent a request head over {self.max_head // 1024} KiB (answered 431)"
-            )
-            self._start_answer(entry, ANSWER_431)
-            return True
-        if end < 0:
-            return False
+        if entry.state == BODY:
+            if len(tls.inbuf) < entry.need:
+                return False
+        else:
+            end = head_end(tls.inbuf, entry.scan_from)
+            entry.scan_from = len(tls.inbuf)
+            if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
+                self._refuse(
+                    entry, f"sent a request head over {self.max_head // 1024} KiB (answered 431)"
+                )
+                self._start_answer(entry, ANSWER_431)
+                return True
+            if end < 0:
+                return False
+            length = body_length(bytes(tls.inbuf[:end]))
+            if length is not None and 0 < length <= self.max_body:
+                entry.need = end + length
+                if len(tls.inbuf) < entry.need:
+                    entry.state = BODY  # read the body here too: a trickle holds no worker
+                    self._set_deadline(entry, time.monotonic() + self.request_timeout)
+                    return False
         self._forget(entry)
         tls.request_timeout = self.request_timeout
         tls.body_deadline = time.monotonic() + self.request_timeout
@@ -415,6 +455,12 @@ class Gate:
         elif entry.state == HANDSHAKE:
             self._refuse(entry, f"handshake timed out after {tls.handshake_timeout:g}s")
             self._close(entry)
+        elif entry.state == BODY:
+            self._refuse(
+                entry,
+                f"request body not complete within {self.request_timeout:g}s (answered 408)",
+            )
+            self._start_answer(entry, ANSWER_408)
         elif entry.state == HEAD:
             self._refuse(
                 entry,

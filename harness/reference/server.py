@@ -263,6 +263,7 @@ class ReferenceServer:
             self._server.hand_off,
             request_timeout=float(request_timeout),
             keepalive_timeout=float(timeout),
+            max_body=max_request_body,
         )
         self._thread: threading.Thread | None = None
 
