@@ -46,6 +46,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -78,12 +79,15 @@ class ApacheServer:
         self.root = root
         self.host = process.host
         self.port = process.port
+        # A handle dropped without stop(): the process's own finaliser kills httpd, this
+        # one removes the ServerRoot.
+        self._remove_root = weakref.finalize(self, shutil.rmtree, root, True)
 
     def stop(self) -> None:
         try:
             self.process.stop()
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            self._remove_root()
 
     def __getattr__(self, name: str) -> Any:  # pid, output(), alive() ... of the process
         return getattr(self.process, name)
@@ -160,12 +164,15 @@ def write_server_root(root: Path, spec: ServerSpec, port: int) -> None:
     user = _run_as()
     if user:  # httpd's User reads the script; the private key is read before the switch
         root.chmod(0o755)
-    cert = root / "server.pem"
-    parts = [Path(spec.certificate).read_bytes()]
+    cert = Path(spec.certificate)
     chain = getattr(spec, "certificate_chain", None)
-    if chain is not None:
-        parts.append(Path(chain).read_bytes())
-    cert.write_bytes(b"\n".join(p.rstrip(b"\n") for p in parts) + b"\n")
+    if chain is not None:  # httpd >= 2.4.8 reads intermediates from the certificate file
+        try:
+            parts = [cert.read_bytes(), Path(chain).read_bytes()]
+        except OSError as exc:
+            raise ServerStartError(f"apache: cannot read {exc.filename}: {exc.strerror}") from None
+        cert = root / "server.pem"
+        cert.write_bytes(b"\n".join(p.rstrip(b"\n") for p in parts) + b"\n")
     script = root / "env.cgi"
     script.write_text(f"#!{_interpreter(user)}\n" + CGI_APP.read_text())
     script.chmod(0o755)
