@@ -28,6 +28,7 @@ import trustme
 from OpenSSL import SSL
 
 from harness.target import ServerSpec, TargetLoadError, load_target
+from harness.targets.compat import TARGETS as COMPAT_TARGETS
 
 from .classify import CATEGORIES, plan, server_auth_only
 from .corpus import DEFAULT_CORPUS, CorpusError, LimboCase, load_corpus
@@ -38,7 +39,7 @@ from .run import TLS, Credential, run_live
 from .store import store_check
 
 PROG = "python -m matrix.limbo"
-COMPAT = ("cheroot_native", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug")
+COMPAT = COMPAT_TARGETS
 STORE_ADAPTERS = ("builtin", "pyopenssl")
 CORPUS_SOURCE = {
     "source": "x509-limbo, https://github.com/C2SP/x509-limbo",
@@ -116,26 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     now = dt.datetime.now(dt.timezone.utc)
     plans = {c.id: plan(c, now) for c in cases}
     tls_versions = tuple(options.tls or TLS)
-    columns: list[Column] = []
-    anomalies: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="limbo-") as tmp:
-        workdir = Path(tmp)
-        cred = _credential(workdir)
-        if not options.no_store:
-            columns += _store_columns(cases, plans, cred, options.adapter)
-        for target in targets:
-            for adapter in _adapters(target, options.adapter):
-                why = target.unsupported(_spec(adapter, cred, False))
-                if why:
-                    skipped.append({"target": target.name, "adapter": adapter, "reason": why})
-                    continue
-                print(f"== {target.name} / {adapter}", flush=True)
-                cols, found, skip = _live(
-                    target, adapter, cases, plans, cred, workdir, options.jobs, tls_versions
-                )
-                columns += cols
-                anomalies += found
-                skipped += skip
+    try:
+        columns, anomalies, skipped = _run_all(
+            cases, plans, targets, options, tls_versions, skipped
+        )
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     live_vs_store = _live_vs_store(columns)
     meta = {
         "command": " ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),
@@ -164,6 +152,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results: {options.results}")
     bad = any(col["counts"]["disagree"] or col["counts"]["error"] for col in doc["columns"])
     return 1 if bad or anomalies else 0
+
+
+def _run_all(
+    cases: list[LimboCase],
+    plans: dict[str, Any],
+    targets: list[Any],
+    options: argparse.Namespace,
+    tls_versions: tuple[str, ...],
+    skipped: list[dict[str, str]],
+) -> tuple[list[Column], list[dict[str, Any]], list[dict[str, str]]]:
+    columns: list[Column] = []
+    anomalies: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="limbo-") as tmp:
+        workdir = Path(tmp)
+        cred = _credential(workdir)
+        if not options.no_store:
+            columns += _store_columns(cases, plans, cred, options.adapter)
+        for target in targets:
+            for adapter in _adapters(target, options.adapter):
+                why = target.unsupported(_spec(adapter, cred, False))
+                if why:
+                    skipped.append({"target": target.name, "adapter": adapter, "reason": why})
+                    continue
+                print(f"== {target.name} / {adapter}", flush=True)
+                cols, found, skip = _live(
+                    target, adapter, cases, plans, cred, workdir, options.jobs, tls_versions
+                )
+                columns += cols
+                anomalies += found
+                skipped += skip
+    return columns, anomalies, skipped
 
 
 def _targets(names: list[str]) -> tuple[list[Any], list[dict[str, str]]]:
@@ -195,6 +214,7 @@ def _adapters(target: Any, wanted: list[str] | None) -> list[str]:
 
 def _credential(workdir: Path) -> Credential:
     ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(workdir / "server-ca.pem"))
     leaf = ca.issue_cert("localhost", "127.0.0.1", "::1")
     cert_file, key_file = workdir / "server.pem", workdir / "server.key"
     leaf.cert_chain_pems[0].write_to_path(str(cert_file))
@@ -219,7 +239,7 @@ def store_flags(adapter: str, cred: Credential) -> int:
             "builtin",
             certificate=str(cred.cert_file),
             private_key=str(cred.key_file),
-            client_CA=str(cred.cert_file),
+            client_CA=str(cred.cert_file.parent / "server-ca.pem"),
             client_check="required",
         )
         return int(built.context.verify_flags)

@@ -12,10 +12,12 @@ answer = accepted; an alert, close or reset before one = refused) and, for
 the in-process reference server, the server's own refusal line (its log,
 matched by the client's port). The server's line wins over a client-side
 error, so a client that reports something odd about its own state cannot
-turn a refusal into ``error``. A server that received no certificate at all
-(its refusal says so, or it sent ``certificate_required``) is "could not
-present", as is a certificate the local probe could not present in that TLS
-version: neither is a verdict.
+turn a refusal into ``error``. A trust set the server's own configuration check
+refuses (the reference server's ``ConfigError``: no CA certificate in the
+file) is a refusal of every case on it, with that line as the server's word.
+A server that received no certificate at all (its refusal says so, or it
+sent ``certificate_required``) is "could not present", as is a certificate
+the local probe could not present in that TLS version: neither is a verdict.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.reference.errors import ConfigError
 from harness.target import ServerSpec, Target
 
 from .corpus import LimboCase
@@ -144,8 +147,12 @@ def run_live(
                 results.extend(out)
 
         futures = [pool.submit(one_group, ca, members) for ca, members in groups.items()]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C or a harness bug: do not start the remaining groups
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     order = {c.id: i for i, c in enumerate(cases)}
     results.sort(key=lambda r: (order[r.case_id], r.tls))
     return results
@@ -184,6 +191,12 @@ def _run_group(
         return out
     try:
         server = target.start(spec)
+    except ConfigError as exc:
+        # The server's own validation refuses this trust set: no client is ever admitted
+        # with it, which is a refusal of every certificate that would chain to it.
+        why = f"the server refuses this client CA at start: {_one_line(exc)}"
+        out += [LiveResult(c.id, adapter, t, REFUSED, None, why, why) for c, t in todo]
+        return out
     except Exception as exc:  # a target's own start error type; reported, not raised
         why = f"{target.name} could not start with this trust set: {_one_line(exc)}"
         out += [LiveResult(c.id, adapter, t, ERROR, None, None, why) for c, t in todo]
