@@ -148,7 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     _print_findings(doc)
     print(f"\n{len(cases)} cases, {meta['duration_s']} s")
     if options.results:
-        write(options.results, doc)
+        try:
+            write(options.results, doc)
+        except OSError as exc:
+            print(
+                f"{PROG}: error: cannot write {options.results}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
         print(f"results: {options.results}")
     bad = any(col["counts"]["disagree"] or col["counts"]["error"] for col in doc["columns"])
     return 1 if bad or anomalies else 0
