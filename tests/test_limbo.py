@@ -160,3 +160,13 @@ def test_the_servers_refusal_wins_over_a_confused_client():
     assert decide(stale, None)[0] == ERROR
     required = Observation(REFUSED, "first-read", "alert", "certificate_required")
     assert decide(required, None)[0] == "could-not-present"
+
+
+def test_name_cases_run_only_on_a_loopback_peer(by_id):
+    from matrix.limbo.names import loopback_address
+
+    assert loopback_address(by_id["webpki::san::exact-localhost-ip-san"]) == ("127.0.0.1", "")
+    address, why = loopback_address(by_id["webpki::san::mismatch-domain-san"])
+    assert address is None and "example2.com" in why
+    address, why = loopback_address(by_id["rfc5280::san::ip-in-dns"])
+    assert address is None and "8.8.8.8" in why

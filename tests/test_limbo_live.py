@@ -35,12 +35,18 @@ def by_id():
 @pytest.fixture(scope="module")
 def cred(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("limbo-cred")
-    leaf = trustme.CA().issue_cert("localhost", "127.0.0.1")
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
     cert_file, key_file = workdir / "server.pem", workdir / "server.key"
     leaf.cert_chain_pems[0].write_to_path(str(cert_file))
     leaf.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
     return Credential(
-        cert_file, key_file, leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes()
+        cert_file,
+        key_file,
+        leaf.cert_chain_pems[0].bytes(),
+        leaf.private_key_pem.bytes(),
+        workdir / "ca.pem",
     )
 
 
@@ -140,3 +146,11 @@ def test_cli_end_to_end_writes_self_describing_results(tmp_path, capsys):
             }
         assert columns[("store", adapter, "store")]["counts"]["agree"] == 2
     assert {c["id"] for c in doc["cases"]} == {SUCCESS_CASE, FAILURE_CASE}
+
+
+def test_store_check_uses_each_adapters_strict_flag(cred):
+    """Both reference adapters verify with X509_V_FLAG_X509_STRICT (0x20): docs/limbo.md."""
+    from matrix.limbo.cli import store_flags
+
+    assert store_flags("builtin", cred) & 0x20
+    assert store_flags("pyopenssl", cred) & 0x20

@@ -221,19 +221,24 @@ def _adapters(target: Any, wanted: list[str] | None) -> list[str]:
 
 def _credential(workdir: Path) -> Credential:
     ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(workdir / "server-ca.pem"))
+    ca_file = workdir / "server-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
     leaf = ca.issue_cert("localhost", "127.0.0.1", "::1")
     cert_file, key_file = workdir / "server.pem", workdir / "server.key"
     leaf.cert_chain_pems[0].write_to_path(str(cert_file))
     leaf.private_key_pem.write_to_path(str(key_file))
     return Credential(
-        cert_file, key_file, leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes()
+        cert_file,
+        key_file,
+        leaf.cert_chain_pems[0].bytes(),
+        leaf.private_key_pem.bytes(),
+        ca_file,
     )
 
 
 def _spec(adapter: str, cred: Credential, check_host: bool, bind: str = "127.0.0.1") -> ServerSpec:
     return ServerSpec(
-        adapter, "required", check_host, bind, cred.cert_file, cred.key_file, cred.cert_file
+        adapter, "required", check_host, bind, cred.cert_file, cred.key_file, cred.ca_file
     )
 
 
@@ -246,7 +251,7 @@ def store_flags(adapter: str, cred: Credential) -> int:
             "builtin",
             certificate=str(cred.cert_file),
             private_key=str(cred.key_file),
-            client_CA=str(cred.cert_file.parent / "server-ca.pem"),
+            client_CA=str(cred.ca_file),
             client_check="required",
         )
         return int(built.context.verify_flags)

@@ -51,12 +51,13 @@ _NO_CERTIFICATE = "no client certificate presented"
 
 @dataclass
 class Credential:
-    """The server's own certificate and key (PEM bytes and files); any will do."""
+    """The server's own certificate and key (PEM bytes and files; any will do), and its CA."""
 
     cert_file: Path
     key_file: Path
     cert_pem: bytes
     key_pem: bytes
+    ca_file: Path  # a CA certificate file, where a configuration needs some client CA
 
 
 @dataclass
