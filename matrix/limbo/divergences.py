@@ -78,6 +78,35 @@ DIVERGENCES: tuple[Divergence, ...] = (
         ACCEPTED,
         "the server is not given the case's depth limit (no verify-depth option: OpenSSL's "
         "default of 100; the apache target sets SSLVerifyDepth 10)",
+        adapters=(ANY,),
+    ),
+    # granian's rustls (rustls-webpki), measured with granian 2.8.9.
+    Divergence(
+        "category:webpki-profile",
+        ACCEPTED,
+        "measured: rustls-webpki accepts these too; it does not enforce the CA/Browser Forum "
+        "certificate profile for client certificates either",
+        adapters=("rustls",),
+    ),
+    *_each(
+        (
+            "rfc5280::root-missing-basic-constraints",
+            "rfc5280::root-non-critical-basic-constraints",
+            "rfc5280::root-inconsistent-ca-extensions",
+            "rfc5280::unknown-critical-extension-root",
+            "rfc5280::ski::root-missing-ski",
+        ),
+        ACCEPTED,
+        "rustls-webpki keeps only a trust anchor's subject, public key and name constraints "
+        "and checks nothing else of the root certificate (anchor_from_trusted_cert)",
+        adapters=("rustls",),
+    ),
+    *_each(
+        ("pathlen::self-issued-certs-pathlen", "rfc5280::nc::permitted-self-issued"),
+        REFUSED,
+        "measured: rustls-webpki refuses a path through a self-issued intermediate (same "
+        "subject and issuer, new key) with decrypt_error; cause not yet traced",
+        adapters=("rustls",),
     ),
     *_each(
         (
