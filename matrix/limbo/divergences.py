@@ -102,13 +102,6 @@ DIVERGENCES: tuple[Divergence, ...] = (
         adapters=("rustls",),
     ),
     *_each(
-        ("pathlen::self-issued-certs-pathlen", "rfc5280::nc::permitted-self-issued"),
-        REFUSED,
-        "measured: rustls-webpki refuses a path through a self-issued intermediate (same "
-        "subject and issuer, new key) with decrypt_error; cause not yet traced",
-        adapters=("rustls",),
-    ),
-    *_each(
         (
             "cve::cve-2024-0567",
             "rfc5280::nc::nc-forbids-alternate-chain-ica",
