@@ -44,6 +44,8 @@ class Scored:
     reason: str = ""  # why not applicable, or the known divergence's reason
     detail: str = ""  # what the client/server/store said
     server: str | None = None
+    form: str | None = None  # the client's view of a refusal: "alert" | "close" | "reset"
+    alert: str | None = None  # RFC 8446 alert name (snake_case) when form is "alert"
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Column:
         detail: str = "",
         server: str | None = None,
         not_applicable: str | None = None,
+        form: str | None = None,
+        alert: str | None = None,
     ) -> Scored:
         expected = "accepted" if case.expects_success else "refused"
         reason = ""
@@ -86,7 +90,9 @@ class Column:
             else:
                 status, reason = KNOWN, entry.reason
                 self.used.add(DIVERGENCES.index(entry))
-        scored = Scored(case.id, category, expected, observed, status, reason, detail, server)
+        scored = Scored(
+            case.id, category, expected, observed, status, reason, detail, server, form, alert
+        )
         self.results.append(scored)
         return scored
 
@@ -210,6 +216,8 @@ def document(
                 "reason": r.reason,
                 "detail": r.detail,
                 "server": r.server,
+                "form": r.form,
+                "alert": r.alert,
             }
     pairs = {(c.target, c.adapter) for c in columns}
     present = {c.id for c in cases} | {f"category:{p.category}" for p in plans.values()}
