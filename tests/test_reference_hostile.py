@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
+from cheroot import wsgi as cheroot_wsgi
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,7 +35,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from harness import hostile
 from harness.client import TLSClient
-from harness.reference import ReferenceServer, make_adapter
+from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.gate import BODY, FIRST, HANDSHAKE, HEAD, IDLE, LINGER
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -650,3 +651,68 @@ def test_battery_kinds_leave_the_workers_free(certs, servers, log, adapter, kind
         assert_served(certs, server)
     no_tracebacks(log)
     assert_served(certs, server)
+
+
+# -- an adapter in a plain Cheroot server: the older behaviour, still correct --------------
+
+
+@pytest.fixture(scope="module")
+def plain_cheroot(certs) -> Iterator[Callable[[str], cheroot_wsgi.Server]]:
+    """plain(adapter) -> a running cheroot.wsgi.Server with our adapter and no gate."""
+    started: dict[str, tuple[cheroot_wsgi.Server, threading.Thread]] = {}
+
+    def get(adapter: str) -> cheroot_wsgi.Server:
+        if adapter not in started:
+            server = cheroot_wsgi.Server(("127.0.0.1", 0), tls_environ_app, numthreads=2)
+            server.ssl_adapter = make_adapter(
+                adapter,
+                certificate=str(certs["server"].cert),
+                private_key=str(certs["server"].key),
+                client_CA=str(certs["ca"].cert),
+                client_check="required",
+                handshake_timeout=IO_TIMEOUT,
+            )
+            server.prepare()
+            thread = threading.Thread(target=server.serve, daemon=True)
+            thread.start()
+            started[adapter] = (server, thread)
+        return started[adapter][0]
+
+    yield get
+    for server, thread in started.values():
+        server.stop()
+        thread.join(timeout=IO_TIMEOUT)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_adapter_in_a_plain_cheroot_server(certs, plain_cheroot, log, adapter):
+    """Served, refused and answered as in ReferenceServer, one line per refusal; only
+    the place where the handshake waits differs (a worker, bounded by its timeout)."""
+    server = plain_cheroot(adapter)
+    port = server.bind_addr[1]
+    client = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain, timeout=IO_TIMEOUT)
+    try:
+        attempt = client.get(f"https://127.0.0.1:{port}")
+    finally:
+        client.close()
+    assert attempt.outcome == "ok", attempt.detail
+    assert attempt.environ["SSL_CLIENT_VERIFY"] == "SUCCESS"
+
+    ctx = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    ctx.load_cert_chain(str(certs["wrong-ca"].key_and_chain))
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as raw:
+        local = raw.getsockname()[1]
+        with (
+            contextlib.suppress(ssl.SSLError, ConnectionError),
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_all(tls) == b""
+    logged_once(log, local, "client certificate rejected")
+
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as raw:
+        local = raw.getsockname()[1]
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_all(raw).startswith(b"HTTP/1.1 400 ")
+    logged_once(log, local, "plain HTTP")
+    no_tracebacks(log)
