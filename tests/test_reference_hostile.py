@@ -87,8 +87,10 @@ def servers(certs) -> Iterator[Callable[..., ReferenceServer]]:
     one per distinct arguments per module."""
     started: dict[tuple, ReferenceServer] = {}
 
-    def get(adapter: str, request_timeout: float = 10.0, **settings) -> ReferenceServer:
-        key = (adapter, request_timeout, tuple(sorted(settings.items())))
+    def get(
+        adapter: str, request_timeout: float = 10.0, app=tls_environ_app, **settings
+    ) -> ReferenceServer:
+        key = (adapter, request_timeout, app, tuple(sorted(settings.items())))
         if key not in started:
             options = {
                 "certificate": str(certs["server"].cert),
@@ -101,6 +103,7 @@ def servers(certs) -> Iterator[Callable[..., ReferenceServer]]:
             started[key] = ReferenceServer(
                 make_adapter(adapter, **options),
                 ("127.0.0.1", 0),
+                app,
                 numthreads=WORKERS,
                 request_timeout=request_timeout,
             ).start()
@@ -382,6 +385,32 @@ def read_response(tls: ssl.SSLSocket) -> bytes:
         assert chunk, data
         data += chunk
     return data
+
+
+def body_reading_app(environ, start_response):
+    """Reads the whole body before it answers, as most applications taking uploads do."""
+    body = environ["wsgi.input"].read()
+    answer = f"{len(body)} bytes\n".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_body_read_by_the_app_on_a_worker_gets_408_at_the_deadline(certs, servers, log, adapter):
+    """Expect: 100-continue sends the body through a worker (Cheroot owes the interim
+    answer); an application reading a body that stops coming gets a 408 out."""
+    server = servers(adapter, request_timeout=SHORT, app=body_reading_app)
+    with tls_connect(certs, server) as tls:
+        port = tls.getsockname()[1]
+        tls.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            b"Expect: 100-continue\r\n\r\n0123456789"
+        )
+        answer = read_all(tls)
+    assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 408 "), answer[:100]
+    logged_once(log, port, f"request body not complete within {SHORT:g}s")
+    assert wait_for(lambda: server.workers.idle == WORKERS)
+    no_tracebacks(log)
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
