@@ -304,9 +304,10 @@ class TLSConnection:
         if leaf is not None and settings.client_check_host:
             try:
                 mismatch = host_mismatch(leaf, str(self.peer[0]))
-            except ValueError as exc:  # cryptography cannot parse the certificate
+            except Exception as exc:  # cryptography cannot parse it (ValueError), or worse
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise Refused(
-                    f"host check failed: client certificate cannot be parsed ({exc})"
+                    f"host check failed: client certificate cannot be parsed ({why})"
                 ) from None
             if mismatch is not None:
                 raise Refused(f"host check failed: {mismatch}")
@@ -332,18 +333,28 @@ class TLSConnection:
         """
         try:
             chain = session.peer_chain()
-        except ValueError:
+        except Exception:  # the chain is optional (SSL_CLIENT_CERT_CHAIN_n)
             chain = None
         try:
             return client_variables(leaf, chain)
-        except ValueError as exc:
-            log.warning(
-                "TLS client %s: client certificate partly unreadable (%s); "
-                "serving it without the SSL_CLIENT_* variables that need parsing",
-                format_peer(self.peer),
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            )
-            return {"SSL_CLIENT_CERT": der_to_pem(leaf)}
+        except Exception as exc:  # ValueError from cryptography, mostly
+            failure = exc
+        env = {"SSL_CLIENT_CERT": der_to_pem(leaf)}
+        left_out = "the SSL_CLIENT_* variables that need parsing"
+        if chain:
+            try:
+                env = client_variables(leaf, None)
+                left_out = "SSL_CLIENT_CERT_CHAIN_n (a chain certificate is unreadable)"
+            except Exception:
+                pass
+        why = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+        log.warning(
+            "TLS client %s: client certificate partly unreadable (%s); serving it without %s",
+            format_peer(self.peer),
+            why,
+            left_out,
+        )
+        return env
 
     def _expect_tls_record(self, timeout: float) -> None:
         """Tell plain HTTP and garbage apart from TLS before a back-end sees them."""
