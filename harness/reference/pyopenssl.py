@@ -1,8 +1,10 @@
 """The pyOpenSSL back-end.
 
-pyOpenSSL has no socket timeouts of its own, so the socket is non-blocking and
-every operation waits for readiness with a deadline: the handshake gets the
-handshake timeout as a whole, later reads and writes Cheroot's socket timeout.
+pyOpenSSL has no socket timeouts of its own, so the socket is always
+non-blocking: the gate steps the handshake and reads with ``*_step`` (OpenSSL's
+WantRead/WantWrite surface as ``Want``), and on a worker every operation waits
+for readiness with a deadline: the handshake gets the handshake timeout as a
+whole (plain-Cheroot use), later reads and writes Cheroot's socket timeout.
 """
 
 from __future__ import annotations
