@@ -31,6 +31,9 @@ from .connection import Refused, Reset, Want
 
 T = TypeVar("T")
 
+# OpenSSL's strict checks (X509_V_FLAG_X509_STRICT); pyOpenSSL cannot read a
+# context's flags back, so the limbo store check reads this constant.
+VERIFY_FLAGS = crypto.X509StoreFlags.X509_STRICT
 VERIFY_MODES = {
     "ignore": SSL.VERIFY_NONE,
     "optional": SSL.VERIFY_PEER,
@@ -83,6 +86,7 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
             # certificates can pick one this server accepts.
             ctx.load_client_ca(os.fsencode(s.client_CA))
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
+        ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx
 
     def open_session(self, sock: socket.socket) -> PyOpenSSLSession:
