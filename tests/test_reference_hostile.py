@@ -471,11 +471,23 @@ def old_protocol_only(certs, server):
     return port, "handshake failed"
 
 
+def no_shared_group(certs, server):
+    tls13 = hostile.client_context(minimum=ssl.TLSVersion.TLSv1_3)
+    hello = hostile.without_shared_group(hostile.client_hello(tls13))
+    sock = connect(server)
+    port = sock.getsockname()[1]
+    sock.sendall(hello)
+    read_all(sock)
+    sock.close()
+    return port, "handshake failed"
+
+
 FAILURES = {
     "hello-then-reset": hello_then_reset,
     "reset-at-once": reset_at_once,
     "garbage-after-handshake": garbage_after_handshake,
     "old-protocol-only": old_protocol_only,
+    "no-shared-group": no_shared_group,
 }
 
 
