@@ -408,6 +408,7 @@ def test_python_port_in_use(files, busy_port, adapter):
         ("max_request_body", 0, "max_request_body"),
         ("max_request_body", 1.5, "max_request_body"),
         ("max_request_body", 2**40, "max_request_body"),
+        ("max_waiting", 0, "max_waiting"),
     ],
 )
 def test_python_refuses_server_limits_that_cannot_work(files, option, value, fragment):

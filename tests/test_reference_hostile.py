@@ -292,6 +292,39 @@ def test_refused_clients_that_hold_their_socket_linger_in_the_gate(certs, server
     no_tracebacks(log)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_waiting_connections_are_capped(certs, log, adapter):
+    """At the cap, a new connection gets in and the oldest one still without a
+    handshake is dropped, with one line: a flood cannot exhaust file descriptors,
+    and cannot keep a good client out either."""
+    adapter_ = make_adapter(
+        adapter,
+        certificate=str(certs["server"].cert),
+        private_key=str(certs["server"].key),
+        client_CA=str(certs["ca"].cert),
+        client_check="required",
+    )
+    server = ReferenceServer(adapter_, numthreads=WORKERS, max_waiting=ATTACKERS).start()
+    waiting = []
+    try:
+        for _ in range(ATTACKERS):
+            waiting.append(connect(server))
+            count = len(waiting)
+            assert wait_for(lambda n=count: server.gate.census()[FIRST] == n)
+        oldest = waiting[0]
+        port = oldest.getsockname()[1]
+        waiting.append(connect(server))
+        assert read_all(oldest) == b""  # closed by the server
+        logged_once(log, port, "dropped to make room")
+        assert wait_for(lambda: server.gate.census()[FIRST] == ATTACKERS)
+        assert_served(certs, server)
+        no_tracebacks(log)
+    finally:
+        for sock in waiting:
+            sock.close()
+        server.stop()
+
+
 # -- limits --------------------------------------------------------------------------------
 
 

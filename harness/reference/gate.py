@@ -114,6 +114,20 @@ class _Entry:
     fd: int = field(default=-1)
 
 
+def default_max_waiting() -> int:
+    """Half the process's file-descriptor limit (at least 64): the gate never lets
+    waiting connections exhaust descriptors, on which accept() would fail."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 512
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 65536
+    return max(64, soft // 2)
+
+
 def head_end(buf: bytes | bytearray, start: int = 0) -> int:
     """Index just past the request head in ``buf``, or -1 while it is incomplete.
 
@@ -143,9 +157,11 @@ class Gate:
         keepalive_timeout: float,
         max_head: int = MAX_HEAD,
         max_body: int = 0,
+        max_waiting: int | None = None,
     ) -> None:
         self._hand_off = hand_off
         self.max_body = max_body  # bodies up to this size are read here (0: never)
+        self.max_waiting = max_waiting or default_max_waiting()
         self.request_timeout = request_timeout
         self.keepalive_timeout = keepalive_timeout
         self.max_head = max_head
@@ -254,6 +270,10 @@ class Gate:
             if entry.fd < 0 or entry.fd in self._entries:
                 tls.close_now()
                 continue
+            if state == FIRST and len(self._entries) >= self.max_waiting and not self._evict():
+                tls.log_refusal(f"{len(self._entries)} connections already waiting (the limit)")
+                tls.close_now()
+                continue
             if state == FIRST:
                 entry.deadline = tls.accepted_at + tls.handshake_timeout
             elif state == IDLE:
@@ -271,6 +291,28 @@ class Gate:
                 self._push_deadline(entry)
                 if state == IDLE:  # a pipelined request may be buffered already
                     self._guarded(self._step, entry)
+
+    def _evict(self) -> bool:
+        """Make room for a new connection; False if every waiting one has proved itself.
+
+        First a refused connection that lingers, then the oldest that has not
+        finished its handshake (it is the likeliest to be an attacker, and it has
+        had the longest chance), then the oldest idle kept-alive connection.
+        """
+        entries = list(self._entries.values())
+        for states in ((LINGER, ANSWER), (FIRST, HANDSHAKE), (IDLE,)):
+            candidates = [e for e in entries if e.state in states]
+            if candidates:
+                victim = min(candidates, key=lambda e: e.deadline)
+                if victim.state in (FIRST, HANDSHAKE):
+                    self._refuse(
+                        victim,
+                        f"dropped to make room: {len(entries)} connections waiting (the limit),"
+                        " this the oldest without a finished handshake",
+                    )
+                self._close(victim)
+                return True
+        return False
 
     def _next_wait(self) -> float:
         while self._deadlines:

@@ -223,7 +223,9 @@ class ReferenceServer:
     head, which must arrive within ``request_timeout`` seconds of the handshake
     and be at most 64 KiB (else 408 or 431); its body must then arrive within
     another ``request_timeout`` and be at most ``max_request_body`` bytes (else
-    413, before any of it is read). ``timeout`` is Cheroot's: per socket
+    413, before any of it is read). At most ``max_waiting`` connections wait in
+    the gate (default: half the file-descriptor limit); beyond, the oldest one
+    without a finished handshake is dropped. ``timeout`` is Cheroot's: per socket
     operation on a worker, and how long a kept-alive connection may stay idle.
     Raises ConfigError for values that cannot work.
     """
@@ -238,6 +240,7 @@ class ReferenceServer:
         timeout: float = 10.0,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
+        max_waiting: int | None = None,
     ) -> None:
         check_timeout("request_timeout", request_timeout)
         check_timeout("timeout", timeout)
@@ -250,6 +253,10 @@ class ReferenceServer:
                 f"max_request_body must be a number of bytes in [1, {MAX_REQUEST_BODY_LIMIT}], "
                 f"not {max_request_body!r}"
             )
+        if max_waiting is not None and (
+            isinstance(max_waiting, bool) or not isinstance(max_waiting, int) or max_waiting < 1
+        ):
+            raise ConfigError(f"max_waiting must be a positive number, not {max_waiting!r}")
         self.adapter = adapter
         self.requested_bind = bind
         self._server = _Server(bind, app, numthreads=numthreads, timeout=timeout)
@@ -264,6 +271,7 @@ class ReferenceServer:
             request_timeout=float(request_timeout),
             keepalive_timeout=float(timeout),
             max_body=max_request_body,
+            max_waiting=max_waiting,
         )
         self._thread: threading.Thread | None = None
 
