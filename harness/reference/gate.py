@@ -58,6 +58,7 @@ log = logging.getLogger("mtls_matrix.reference")
 MAX_HEAD = 64 * 1024  # SPEC section 7: request line and headers together
 _READ_CHUNK = 16 * 1024  # one TLS record's worth of plaintext
 _MAX_WAIT = 1.0  # the selector wakes at least this often (bounds stop() latency)
+_QUEUE_MARGIN = 64  # new connections queued for admission beyond max_waiting
 
 # States a connection can be in while it is in the gate.
 FIRST = "first-bytes"  # accepted, nothing received yet
@@ -115,8 +116,8 @@ class _Entry:
 
 
 def default_max_waiting() -> int:
-    """Half the process's file-descriptor limit (at least 64): the gate never lets
-    waiting connections exhaust descriptors, on which accept() would fail."""
+    """Half the process's file-descriptor limit (at least 64), less the queue margin:
+    waiting connections never exhaust descriptors, on which accept() would fail."""
     try:
         import resource
 
@@ -125,7 +126,7 @@ def default_max_waiting() -> int:
         return 512
     if soft == resource.RLIM_INFINITY or soft <= 0:
         return 65536
-    return max(64, soft // 2)
+    return max(64, soft // 2 - _QUEUE_MARGIN)
 
 
 def head_end(buf: bytes | bytearray, start: int = 0) -> int:
@@ -206,11 +207,19 @@ class Gate:
     def submit(self, conn: Any, tls: TLSConnection, state: str = FIRST) -> None:
         """Take ``conn`` (state FIRST for a new connection, IDLE between requests)."""
         tls.gate = self
+        overflow = False
         with self._lock:
-            if not self._stopping:
+            # New connections arrive faster than the gate admits them in a flood: past
+            # the cap plus a margin for those queued, the newcomer is closed right here.
+            overflow = state == FIRST and (
+                len(self._entries) + len(self._inbox) >= self.max_waiting + _QUEUE_MARGIN
+            )
+            if not self._stopping and not overflow:
                 self._inbox.append((conn, tls, state))
                 conn = None
         if conn is not None:
+            if overflow:
+                tls.log_refusal(f"over {self.max_waiting} connections waiting; closed at once")
             tls.close_now()
             return
         self._wake()

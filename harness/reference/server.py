@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +29,7 @@ log = logging.getLogger("mtls_matrix.reference")
 DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_REQUEST_BODY = 1024 * 1024  # the reference app reads no body at all
 MAX_REQUEST_BODY_LIMIT = 1024**3
+_ACCEPT_BACKOFF = 0.05  # seconds between accept() attempts while file descriptors run out
 
 ADAPTERS: dict[str, type[ClientCertAdapter]] = {
     "builtin": BuiltinClientCertAdapter,
@@ -127,7 +131,20 @@ class _Server(wsgi.Server):
 
     gate: Gate | None = None
 
+    _fd_exhausted_at = 0.0
+
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            # accept() failed for want of file descriptors (the connection stays in the
+            # backlog): Cheroot would log a traceback and retry at once, in a busy loop.
+            # One line a second at most, and a short back-off before the next accept().
+            now = time.monotonic()
+            if now - self._fd_exhausted_at >= 1.0:
+                log.warning("cannot accept connections: %s; backing off", exc.strerror)
+                self._fd_exhausted_at = now
+            threading.Event().wait(_ACCEPT_BACKOFF)
+            return
         log.log(level, "%s", msg, exc_info=traceback)
 
     def process_conn(self, conn: Any) -> None:
