@@ -207,18 +207,31 @@ class Gate:
     def submit(self, conn: Any, tls: TLSConnection, state: str = FIRST) -> None:
         """Take ``conn`` (state FIRST for a new connection, IDLE between requests)."""
         tls.gate = self
-        overflow = False
+        dropped: TLSConnection | None = None
         with self._lock:
-            # New connections arrive faster than the gate admits them in a flood: past
-            # the cap plus a margin for those queued, the newcomer is closed right here.
             overflow = state == FIRST and (
                 len(self._entries) + len(self._inbox) >= self.max_waiting + _QUEUE_MARGIN
             )
-            if not self._stopping and not overflow:
-                self._inbox.append((conn, tls, state))
-                conn = None
+            if not self._stopping:
+                if overflow:
+                    # A flood outruns admission: the oldest new connection still queued
+                    # makes room, here on the accepting thread, so the newest gets in.
+                    for i, (_, queued, queued_state) in enumerate(self._inbox):
+                        if queued_state == FIRST:
+                            dropped = queued
+                            del self._inbox[i]
+                            break
+                if not overflow or dropped is not None:
+                    self._inbox.append((conn, tls, state))
+                    conn = None
+        if dropped is not None:
+            dropped.log_refusal(
+                f"dropped to make room: over {self.max_waiting} connections waiting, "
+                "this the oldest queued"
+            )
+            dropped.close_now()
         if conn is not None:
-            if overflow:
+            if not self._stopping:
                 tls.log_refusal(f"over {self.max_waiting} connections waiting; closed at once")
             tls.close_now()
             return
