@@ -1,8 +1,8 @@
 """What the oracle knows about each credential, read from the certificate files.
 
 Only the files are consulted (with cryptography): the names a certificate
-carries, the root its chain leads to, and its validity window. Nothing here
-imports the reference server or certs_gen's internals.
+carries, the root its chain leads to, its validity window, and the CRLs that
+list it. Nothing here imports the reference server or certs_gen's internals.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class CredentialFacts:
     not_before: dt.datetime
     not_after: dt.datetime
     client_auth_eku: bool
+    revoked_by: tuple[str, ...] = ()  # ids of the CAs whose CRL lists this certificate
+    subject_alt_name: bool = True  # False: no subjectAltName extension at all
 
     def to_json(self) -> dict:
         return {
@@ -35,20 +37,28 @@ class CredentialFacts:
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "client_auth_eku": self.client_auth_eku,
+            "revoked_by": list(self.revoked_by),
+            "subject_alt_name": self.subject_alt_name,
         }
 
 
 def read_credential(
-    cred_id: str, cert_path: Path, chain_path: Path | None, roots: dict[str, Path]
+    cred_id: str,
+    cert_path: Path,
+    chain_path: Path | None,
+    roots: dict[str, Path],
+    crls: dict[str, Path] | None = None,
 ) -> CredentialFacts:
+    """``crls``: CA id -> its CRL file; a CRL counts only if that CA's key signed it."""
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     chain = x509.load_pem_x509_certificates(chain_path.read_bytes()) if chain_path else []
+    has_san = True
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = tuple(san.get_values_for_type(x509.DNSName))
         ips = tuple(str(ipaddress.ip_address(ip)) for ip in san.get_values_for_type(x509.IPAddress))
     except x509.ExtensionNotFound:
-        dns, ips = (), ()
+        dns, ips, has_san = (), (), False
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         client_auth = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in eku
@@ -62,7 +72,25 @@ def read_credential(
         cert.not_valid_before_utc,
         cert.not_valid_after_utc,
         client_auth,
+        _revoked_by(cert, crls or {}, roots),
+        has_san,
     )
+
+
+def _revoked_by(
+    cert: x509.Certificate, crls: dict[str, Path], roots: dict[str, Path]
+) -> tuple[str, ...]:
+    """CAs whose CRL (RFC 5280 section 5: same issuer name, signed by the CA's key)
+    lists this certificate's serial number."""
+    out = []
+    for ca_id, path in crls.items():
+        crl = x509.load_pem_x509_crl(path.read_bytes())
+        ca = x509.load_pem_x509_certificate(roots[ca_id].read_bytes())
+        if crl.issuer != cert.issuer or not crl.is_signature_valid(ca.public_key()):
+            continue
+        if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+            out.append(ca_id)
+    return tuple(out)
 
 
 def _root_of(chain: list[x509.Certificate], roots: dict[str, Path]) -> str | None:

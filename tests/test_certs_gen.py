@@ -33,7 +33,17 @@ STANDARD_IDS = [
     "wrong-ca",
     "expired",
 ]
-EXTENDED_IDS = [*STANDARD_IDS, "ipv6", "chain", "no-client-eku", "not-yet-valid", "cn-only"]
+EXTENDED_IDS = [
+    *STANDARD_IDS,
+    "ipv6",
+    "chain",
+    "no-client-eku",
+    "not-yet-valid",
+    "cn-only",
+    "revoked",
+    "legacy-ca",
+    "legacy",
+]
 
 # What SPEC section 1 says, written out here independently of certs_gen.profiles.
 EXPECTED_SAN = {
@@ -50,13 +60,17 @@ EXPECTED_SAN = {
     "chain": [("DNS", "localhost")],
     "no-client-eku": [("DNS", "localhost")],
     "not-yet-valid": [("DNS", "localhost")],
+    "revoked": [("DNS", "localhost")],
+    "legacy": [("DNS", "localhost")],
 }
 EXPECTED_ROOT = {
     "server": "ca",
     "server-wrong-host": "ca",
     "server-wrong-ca": "other-ca",
     "wrong-ca": "other-ca",
+    "legacy": "legacy-ca",
 }
+ROOTS = ("ca", "other-ca", "legacy-ca")
 
 
 def load_cert(path: Path) -> x509.Certificate:
@@ -102,7 +116,7 @@ def test_manifest_lists_exactly_the_spec_ids(certs, ext):
 def test_issuer_and_signature(ext, cred_id):
     cred = ext[cred_id]
     cert = load_cert(cred.cert)
-    if cred_id in ("ca", "other-ca"):
+    if cred_id in ROOTS:
         assert cred.role == "ca"
         assert verifies(cert, cert), "a root is self-signed"
         assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -121,7 +135,7 @@ def test_issuer_and_signature(ext, cred_id):
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 
-@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ROOTS])
 def test_names_and_identities(ext, cred_id):
     cert = load_cert(ext[cred_id].cert)
     cns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
@@ -153,7 +167,7 @@ def test_validity(ext, cred_id):
         assert cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
-@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ROOTS])
 def test_eku(ext, cred_id):
     eku = load_cert(ext[cred_id].cert).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert ExtendedKeyUsageOID.SERVER_AUTH in eku.value
