@@ -24,6 +24,7 @@ class TLSSettings:
     private_key: str
     certificate_chain: str | None = None
     client_CA: str | None = None
+    client_CRL: str | None = None  # PEM CRL(s) checked against the client's certificate
     client_check: str = "ignore"
     client_check_host: bool = False
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
@@ -55,6 +56,11 @@ def validate(settings: TLSSettings) -> TLSSettings:
         )
     if settings.requests_certificate and not settings.client_CA:
         raise ConfigError(f"client_check {settings.client_check!r} needs client_CA (a CA file)")
+    if settings.client_CRL and not settings.requests_certificate:
+        raise ConfigError(
+            "client_CRL needs a verified client certificate: "
+            "use client_check 'optional' or 'required', not 'ignore'"
+        )
     timeout = settings.handshake_timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ConfigError(
@@ -71,7 +77,24 @@ def validate(settings: TLSSettings) -> TLSSettings:
         _load_certificates(settings.certificate_chain, "certificate chain")
     if settings.client_CA:
         _load_certificates(settings.client_CA, "client CA")
+    if settings.client_CRL:
+        load_crls(settings.client_CRL)
     return settings
+
+
+def load_crls(path: str) -> list[x509.CertificateRevocationList]:
+    """Every PEM CRL in the file (RFC 5280 section 5); none is a configuration error."""
+    data = _read(path, "client CRL")
+    crls = []
+    for block in data.split(b"-----END X509 CRL-----")[:-1]:
+        start = block.find(b"-----BEGIN X509 CRL-----")
+        try:
+            crls.append(x509.load_pem_x509_crl(block[start:] + b"-----END X509 CRL-----\n"))
+        except ValueError:
+            raise ConfigFileError(f"client CRL file holds a corrupt CRL: {path}", path) from None
+    if not crls:
+        raise ConfigFileError(f"client CRL file holds no PEM CRL: {path}", path)
+    return crls
 
 
 def _read(path: str | os.PathLike[str] | None, what: str) -> bytes:
