@@ -139,6 +139,7 @@ EXTENDED_GRIDS = (
         ("none", "localhost", "ip", "ipv6"),
         ("server",),
         held=(
+            ("connect", "::1: the grid's question; the standard profile connects over IPv4"),
             ("tls", "1.3: the address family plays no part in version negotiation"),
             (
                 "client",
@@ -215,6 +216,7 @@ EXTENDED_GRIDS = (
         BAD_SERVER_CERTS,
         tls=TLS_VERSIONS,
         held=(
+            ("connect", "::1: the server's IP-ID ::1 is the question; IPv4 is standard"),
             ("bind", "the bind address plays no part in the client's check of the server"),
             ("client", "localhost: the client's own certificate is not in question"),
             _CA_TRUST,
@@ -317,13 +319,17 @@ def enumerate_cases(
     extra = tuple(a for a in dict.fromkeys(adapters) if a not in ADAPTERS)
     if extra:
         grids = (*grids, *(dataclasses.replace(g, adapter=extra) for g in grids))
-    return [
+    cases = [
         Case(g.name, adapter, policy, bind, connect, client, cert, trust, g.profile, tls)
         for g in grids
         for adapter, policy, trust, bind, cert, connect, client, tls in itertools.product(
             g.adapter, g.policy, g.trust, g.bind, g.server_cert, g.connect, g.client, g.tls
         )
     ]
+    # Grids can share a server configuration: keep its cases together (a stable sort by
+    # first appearance, which leaves a profile whose grids share none in grid order).
+    first: dict[ServerConfig, int] = {}
+    return sorted(cases, key=lambda c: first.setdefault(c.config, len(first)))
 
 
 def addresses(profile: str) -> tuple[str, ...]:

@@ -150,13 +150,15 @@ def server_verdict(config: ServerConfig, client: str, peer: str, facts: Facts) -
             f"{policy}: certificate not valid before {cred.not_before:%Y-%m-%d}",
             NOT_YET_VALID,
         )
+    unchecked = ""
+    if cred.revoked_by:
+        unchecked = f" (revoked by {', '.join(cred.revoked_by)}'s CRL, which is not configured)"
     if not host:
-        reason = f"{policy}: certificate verifies against {cred.root}"
-        if cred.revoked_by:
-            reason += f" (revoked by {', '.join(cred.revoked_by)}'s CRL, which is not configured)"
-        return Verdict(OK, reason)
+        return Verdict(OK, f"{policy}: certificate verifies against {cred.root}{unchecked}")
     outcome, reason = host_verdict(policy, cred, peer, facts.resolver)
-    return Verdict(outcome, reason, HOST_MISMATCH if outcome == REJECTED else None)
+    if outcome == REJECTED:
+        return Verdict(outcome, reason, HOST_MISMATCH)
+    return Verdict(outcome, reason + unchecked)
 
 
 def _no_trust_store(policy: str, check: str, client: str) -> Verdict:
