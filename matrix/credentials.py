@@ -88,7 +88,9 @@ def _revoked_by(
         ca = x509.load_pem_x509_certificate(roots[ca_id].read_bytes())
         if crl.issuer != cert.issuer or not crl.is_signature_valid(ca.public_key()):
             continue
-        if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+        # compared entry by entry: the lookup helper refuses a negative serial, which
+        # certificates in the set (serial-negative) carry
+        if any(entry.serial_number == cert.serial_number for entry in crl):
             out.append(ca_id)
     return tuple(out)
 
