@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import itertools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,12 @@ def read_credential(
     crls: dict[str, Path] | None = None,
 ) -> CredentialFacts:
     """``crls``: CA id -> its CRL file; a CRL counts only if that CA's key signed it."""
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    with warnings.catch_warnings():
+        # A negative or zero serial (serial-negative) is read as OpenSSL reads it;
+        # cryptography warns that RFC 5280 disallows it, which is the point of that cert.
+        warnings.filterwarnings("ignore", "Parsed a serial number", DeprecationWarning)
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert.serial_number  # noqa: B018 - parsed here, under the filter
     chain = x509.load_pem_x509_certificates(chain_path.read_bytes()) if chain_path else []
     has_san = True
     try:

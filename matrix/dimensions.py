@@ -40,7 +40,16 @@ EXTENDED_CLIENTS = (
 )
 # The hard-DN clients (repeated OU, RFC 2253 specials, UTF-8, CR/LF, multi-valued RDN,
 # emailAddress, odd serials) are made by certs_gen for the environ checks (SPEC section 5).
-HARD_DN_CLIENTS: tuple[str, ...] = ()
+HARD_DN_CLIENTS: tuple[str, ...] = (
+    "dn-repeated-ou",
+    "dn-specials",
+    "dn-utf8",
+    "dn-control",
+    "dn-multi-rdn",
+    "dn-email",
+    "serial-negative",
+    "serial-leading-zero",
+)
 
 # policy id -> (client_check, client_check_host), SPEC section 2
 POLICY_SETTINGS = {
@@ -157,7 +166,7 @@ EXTENDED_GRIDS = (
         POLICIES,
         ("127.0.0.1",),
         ("127.0.0.1",),
-        (*CLIENTS, *EXTENDED_CLIENTS, *HARD_DN_CLIENTS),
+        (*CLIENTS, *EXTENDED_CLIENTS),
         ("server",),
         tls=TLS_VERSIONS,
         held=(_LOOPBACK4, _GOOD_SERVER, _CA_TRUST),
@@ -203,6 +212,27 @@ EXTENDED_GRIDS = (
                 "one admitted by ca, one by legacy-ca, one by neither (wrong-ca, whose CA "
                 "is the chain file's), one refused for its dates, and none",
             ),
+        ),
+        profile="extended",
+    ),
+    Grid(
+        "distinguished-names",
+        ADAPTERS,
+        ("optional", "required"),
+        ("127.0.0.1",),
+        ("127.0.0.1",),
+        HARD_DN_CLIENTS,
+        ("server",),
+        held=(
+            _LOOPBACK4,
+            _GOOD_SERVER,
+            _CA_TRUST,
+            (
+                "policy",
+                "optional and required, where a verified certificate's variables reach the "
+                "application; ignore shows none, and a host check adds nothing about the DN",
+            ),
+            ("tls", "1.3: how a DN is printed does not depend on the version"),
         ),
         profile="extended",
     ),
