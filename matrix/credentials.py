@@ -54,9 +54,9 @@ def read_credential(
     with warnings.catch_warnings():
         # A negative or zero serial (serial-negative) is read as OpenSSL reads it;
         # cryptography warns that RFC 5280 disallows it, which is the point of that cert.
-        warnings.filterwarnings("ignore", "Parsed a serial number", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Parsed a serial number")
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        cert.serial_number  # noqa: B018 - parsed here, under the filter
+        serial = cert.serial_number
     chain = x509.load_pem_x509_certificates(chain_path.read_bytes()) if chain_path else []
     has_san = True
     try:
@@ -78,13 +78,13 @@ def read_credential(
         cert.not_valid_before_utc,
         cert.not_valid_after_utc,
         client_auth,
-        _revoked_by(cert, crls or {}, roots),
+        _revoked_by(cert.issuer, serial, crls or {}, roots),
         has_san,
     )
 
 
 def _revoked_by(
-    cert: x509.Certificate, crls: dict[str, Path], roots: dict[str, Path]
+    issuer: x509.Name, serial: int, crls: dict[str, Path], roots: dict[str, Path]
 ) -> tuple[str, ...]:
     """CAs whose CRL (RFC 5280 section 5: same issuer name, signed by the CA's key)
     lists this certificate's serial number."""
@@ -92,11 +92,11 @@ def _revoked_by(
     for ca_id, path in crls.items():
         crl = x509.load_pem_x509_crl(path.read_bytes())
         ca = x509.load_pem_x509_certificate(roots[ca_id].read_bytes())
-        if crl.issuer != cert.issuer or not crl.is_signature_valid(ca.public_key()):
+        if crl.issuer != issuer or not crl.is_signature_valid(ca.public_key()):
             continue
         # compared entry by entry: the lookup helper refuses a negative serial, which
         # certificates in the set (serial-negative) carry
-        if any(entry.serial_number == cert.serial_number for entry in crl):
+        if any(entry.serial_number == serial for entry in crl):
             out.append(ca_id)
     return tuple(out)
 

@@ -1,4 +1,9 @@
-"""The reference server as a matrix target, in-process."""
+"""The reference server as a matrix target, in-process.
+
+It expresses every configuration the matrix has: a client CA or none (it then
+refuses to start, as SPEC section 8 allows), a certificate_chain file, a CRL
+(``client_CRL``).
+"""
 
 from __future__ import annotations
 
