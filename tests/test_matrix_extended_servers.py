@@ -188,3 +188,24 @@ def test_targets_declare_configurations(extended_certs, name):
     assert (with_chain is None, with_crl is None) == (chain, crl), (with_chain, with_crl)
     for why in (with_chain, with_crl):
         assert why is None or (name in why and "\n" not in why)
+
+
+def test_compat_runs_a_target_on_the_extended_profile(tmp_path):
+    """``python -m harness.targets.compat --profile extended``: the target's results are the
+    extended profile's (ids name trust and version), in the directory given."""
+    command = [
+        sys.executable, "-m", "harness.targets.compat", "--profile", "extended",
+        "--out", str(tmp_path / "out"), "werkzeug", "--",
+        "-k", "trust:no-ca and required and tls:1.3", "--certs-dir", str(tmp_path / "certs"),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    data = json.loads((tmp_path / "out" / "werkzeug.json").read_text())
+    assert data["run"]["profile"] == "extended"
+    ids = [c["id"] for c in data["cases"]]
+    assert any(c["adapter"] == "builtin" and c["status"] == "pass" for c in data["cases"])
+    assert ids and all("trust:no-ca" in i and i.endswith("tls:1.3") for i in ids)
+    # werkzeug fails closed without a client CA: every certificate refused, none admitted
+    for case in data["cases"]:
+        if case["client"] != "none" and case["adapter"] == "builtin":
+            assert case["observed"] == REJECTED, case
