@@ -29,6 +29,7 @@ class CredentialFacts:
     client_auth_eku: bool
     revoked_by: tuple[str, ...] = ()  # ids of the CAs whose CRL lists this certificate
     subject_alt_name: bool = True  # False: no subjectAltName extension at all
+    intermediates: int = 0  # CA certificates the client sends after its own
 
     def to_json(self) -> dict:
         return {
@@ -40,6 +41,7 @@ class CredentialFacts:
             "client_auth_eku": self.client_auth_eku,
             "revoked_by": list(self.revoked_by),
             "subject_alt_name": self.subject_alt_name,
+            "intermediates": self.intermediates,
         }
 
 
@@ -80,6 +82,7 @@ def read_credential(
         client_auth,
         _revoked_by(cert.issuer, serial, crls or {}, roots),
         has_san,
+        len(chain),
     )
 
 

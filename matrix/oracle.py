@@ -150,15 +150,18 @@ def server_verdict(config: ServerConfig, client: str, peer: str, facts: Facts) -
             f"{policy}: certificate not valid before {cred.not_before:%Y-%m-%d}",
             NOT_YET_VALID,
         )
-    unchecked = ""
+    notes = []
+    if cred.intermediates:
+        notes.append(f"chain through the {cred.intermediates} intermediate(s) the client sends")
     if cred.revoked_by:
-        unchecked = f" (revoked by {', '.join(cred.revoked_by)}'s CRL, which is not configured)"
+        notes.append(f"revoked by {', '.join(cred.revoked_by)}'s CRL, which is not configured")
+    note = f" ({'; '.join(notes)})" if notes else ""
     if not host:
-        return Verdict(OK, f"{policy}: certificate verifies against {cred.root}{unchecked}")
+        return Verdict(OK, f"{policy}: certificate verifies against {cred.root}{note}")
     outcome, reason = host_verdict(policy, cred, peer, facts.resolver)
     if outcome == REJECTED:
         return Verdict(outcome, reason, HOST_MISMATCH)
-    return Verdict(outcome, reason + unchecked)
+    return Verdict(outcome, reason + note)
 
 
 def _no_trust_store(policy: str, check: str, client: str) -> Verdict:
