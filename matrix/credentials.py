@@ -30,6 +30,9 @@ class CredentialFacts:
     revoked_by: tuple[str, ...] = ()  # ids of the CAs whose CRL lists this certificate
     subject_alt_name: bool = True  # False: no subjectAltName extension at all
     intermediates: int = 0  # CA certificates the client sends after its own
+    # What a strict RFC 5280 verifier (OpenSSL's X509_V_FLAG_X509_STRICT) objects to in
+    # the chain up to its root; empty for a conforming chain.
+    nonconforming: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -42,6 +45,7 @@ class CredentialFacts:
             "revoked_by": list(self.revoked_by),
             "subject_alt_name": self.subject_alt_name,
             "intermediates": self.intermediates,
+            "nonconforming": list(self.nonconforming),
         }
 
 
@@ -83,7 +87,34 @@ def read_credential(
         _revoked_by(cert.issuer, serial, crls or {}, roots),
         has_san,
         len(chain),
+        _nonconforming([cert, *chain], roots),
     )
+
+
+def _nonconforming(chain: list[x509.Certificate], roots: dict[str, Path]) -> tuple[str, ...]:
+    """RFC 5280 requirements a strict verifier enforces (OpenSSL 3's X509_V_FLAG_X509_STRICT
+    checks in ``check_extensions``): every issued certificate carries an authority key
+    identifier (section 4.2.1.1); a CA carries a subject key identifier (4.2.1.2) and a
+    critical basicConstraints (4.2.1.9). Checked on the chain and the root it leads to."""
+    problems = []
+    root_id = _root_of(chain, roots)
+    full = list(chain)
+    if root_id is not None:
+        root = x509.load_pem_x509_certificate(roots[root_id].read_bytes())
+        if root != chain[-1]:
+            full.append(root)
+    for index, cert in enumerate(full):
+        exts = {type(e.value): e for e in cert.extensions}
+        self_signed = cert.issuer == cert.subject
+        if not self_signed and x509.AuthorityKeyIdentifier not in exts:
+            problems.append(f"certificate {index} has no authority key identifier")
+        bc = exts.get(x509.BasicConstraints)
+        if bc is not None and bc.value.ca:
+            if not bc.critical:
+                problems.append(f"CA certificate {index} has a non-critical basicConstraints")
+            if x509.SubjectKeyIdentifier not in exts:
+                problems.append(f"CA certificate {index} has no subject key identifier")
+    return tuple(problems)
 
 
 def _revoked_by(

@@ -138,6 +138,18 @@ def server_verdict(config: ServerConfig, client: str, peer: str, facts: Facts) -
             "(OpenSSL purpose sslclient)",
             BAD_EKU,
         )
+    if cred.nonconforming:
+        # RFC 5280 makes the chain non-conforming; OpenSSL refuses it only when asked to
+        # verify strictly (X509_V_FLAG_X509_STRICT: the reference server, Python 3.13's
+        # default contexts), so admitting it is no failure.
+        return Verdict(
+            REJECTED,
+            f"{policy}: a strict verifier refuses the chain to {cred.root} "
+            f"({'; '.join(cred.nonconforming)}, RFC 5280 section 4.2.1); "
+            "a lenient one admits it, which also passes",
+            UNTRUSTED_ISSUER,
+            (OK,),
+        )
     if config.crl is not None and config.crl in cred.revoked_by:
         return Verdict(REJECTED, f"{policy}: certificate is revoked by {config.crl}'s CRL", REVOKED)
     if cred.not_after < facts.now:
