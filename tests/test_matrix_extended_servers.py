@@ -152,6 +152,7 @@ def test_crl_configuration_errors(extended_certs, tmp_path):
 # target -> (chain file, CRL) expressible; everyone can be started without a client CA
 EXPRESSIBLE = {
     "reference": (True, True),
+    "apache": (True, True),
     "cheroot_native": (True, False),
     "gunicorn": (False, False),
     "uvicorn": (False, False),
