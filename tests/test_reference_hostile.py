@@ -548,6 +548,14 @@ def unparseable(certs, tmp_path_factory) -> dict[str, str]:
             .add_extension(
                 x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
             )
+            # the reference adapters verify with X509_STRICT, which requires key identifiers
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
         )
         if name == "aia":
             builder = builder.add_extension(
