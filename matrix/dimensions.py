@@ -72,6 +72,13 @@ TRUSTS = {
     "ca+legacy-ca": "client CA file: a bundle of ca and the older-style legacy-ca",
     "ca-chain:other-ca": "client CA file: ca; certificate_chain file: other-ca's certificate",
 }
+# trust -> (the client CA file: a credential or bundle id, or None; the CAs in that file)
+CLIENT_CA_FILES: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "ca": (TRUST_ROOT, (TRUST_ROOT,)),
+    "no-ca": (None, ()),
+    "ca+legacy-ca": ("ca+legacy-ca", (TRUST_ROOT, "legacy-ca")),
+    "ca-chain:other-ca": (TRUST_ROOT, (TRUST_ROOT,)),
+}
 CRL_OF = {"optional+crl": TRUST_ROOT, "required+crl": TRUST_ROOT}  # policy -> CA whose CRL
 
 
@@ -284,7 +291,12 @@ class ServerConfig:
     @property
     def client_ca(self) -> str | None:
         """The client CA file, as a credential id or bundle id; None without one."""
-        return {"no-ca": None, "ca+legacy-ca": "ca+legacy-ca"}.get(self.trust, TRUST_ROOT)
+        return CLIENT_CA_FILES[self.trust][0]
+
+    @property
+    def client_cas(self) -> tuple[str, ...]:
+        """The CAs the client CA file holds (none without one)."""
+        return CLIENT_CA_FILES[self.trust][1]
 
     @property
     def certificate_chain(self) -> str | None:

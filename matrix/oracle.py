@@ -102,9 +102,7 @@ def trusted_roots(config: ServerConfig) -> tuple[str, ...]:
 
     Only the client CA file counts: a certificate_chain file is what the server
     sends, never a trust source (SPEC section 8)."""
-    if config.client_ca is None:
-        return ()
-    return tuple(config.client_ca.split("+"))
+    return config.client_cas
 
 
 def server_verdict(config: ServerConfig, client: str, peer: str, facts: Facts) -> Verdict:
