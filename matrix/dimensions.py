@@ -216,7 +216,7 @@ EXTENDED_GRIDS = (
             ("tls", "1.3: a trust store does not depend on the version"),
             (
                 "client",
-                "one admitted by ca, one by legacy-ca, one by neither (wrong-ca, whose CA "
+                "one from ca, one from the older-style legacy-ca, one from neither (wrong-ca, whose CA "
                 "is the chain file's), one refused for its dates, and none",
             ),
         ),
@@ -391,6 +391,8 @@ def describe(profile: str) -> str:
         for dim in ("adapter", "policy", "trust", "bind", "connect", "client", "server_cert"):
             lines.append(f"  {dim}: {', '.join(getattr(g, dim))}")
         lines.append(f"  tls: {', '.join(g.tls)}")
+        if g.trust != ("ca",):
+            lines += [f"    trust {trust}: {TRUSTS[trust]}" for trust in g.trust]
         for dim, why in g.held:
             lines.append(f"  held {dim}: {why}")
     lines.append(f"{profile}: {total} cases")
