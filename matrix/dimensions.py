@@ -216,8 +216,8 @@ EXTENDED_GRIDS = (
             ("tls", "1.3: a trust store does not depend on the version"),
             (
                 "client",
-                "one from ca, one from the older-style legacy-ca, one from neither (wrong-ca, whose CA "
-                "is the chain file's), one refused for its dates, and none",
+                "one from ca, one from the older-style legacy-ca, one from neither (wrong-ca, "
+                "whose CA is the chain file's), one refused for its dates, and none",
             ),
         ),
         profile="extended",
