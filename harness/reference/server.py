@@ -57,6 +57,7 @@ _CHERRYPY_KEYS = {
     "server.ssl_certificate_chain": "certificate_chain",
     "server.ssl_ciphers": "ciphers",
     "server.ssl_client_CA": "client_CA",
+    "server.ssl_client_CRL": "client_CRL",
     "server.ssl_client_check": "client_check",
     "server.ssl_client_check_host": "client_check_host",
 }
