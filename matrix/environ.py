@@ -15,6 +15,7 @@ import functools
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -128,11 +129,25 @@ def expected_certificate_variables(
     return expected
 
 
+@dataclass(frozen=True)
+class EnvironDifference:
+    """One variable that departs from SPEC section 5, as values (results.json schema 2).
+
+    ``expected`` is the value mod_ssl would set (a sorted list when several are acceptable,
+    the format's regular expression for connection variables, None when the variable must
+    be absent); ``observed`` is what the application saw (None when it was absent).
+    """
+
+    variable: str
+    expected: object
+    observed: object
+
+
 def check_environ(
     observed: dict[str, object],
     expected: dict[str, str | set[str]] | None,
     provided: Callable[[str], bool] = lambda name: True,
-) -> list[str]:
+) -> list[EnvironDifference]:
     """Every way ``observed`` departs from SPEC section 5; empty when it conforms.
 
     ``expected`` is None when no client certificate should be visible. Variables
@@ -141,15 +156,15 @@ def check_environ(
     problems = []
     for key, want in (("HTTPS", "on"), ("wsgi.url_scheme", "https")):
         if observed.get(key) != want:
-            problems.append(f"{key} is {observed.get(key)!r}, expected {want!r}")
+            problems.append(EnvironDifference(key, want, observed.get(key)))
     for key, pattern in CONNECTION_FORMATS.items():
         value = observed.get(key)
         if not isinstance(value, str) or not pattern.match(value):
-            problems.append(f"{key} is {value!r}, not well-formed")
+            problems.append(EnvironDifference(key, pattern.pattern, value))
     verify = "SUCCESS" if expected else "NONE"
     if observed.get("SSL_CLIENT_VERIFY") != verify:
         problems.append(
-            f"SSL_CLIENT_VERIFY is {observed.get('SSL_CLIENT_VERIFY')!r}, expected {verify!r}"
+            EnvironDifference("SSL_CLIENT_VERIFY", verify, observed.get("SSL_CLIENT_VERIFY"))
         )
     expected = expected or {}
     for key, want in expected.items():
@@ -159,16 +174,11 @@ def check_environ(
         ok = got in want if isinstance(want, set) else got == want
         if not ok:
             shown = sorted(want) if isinstance(want, set) else want
-            problems.append(f"{key} is {_short(got)}, expected {_short(shown)}")
+            problems.append(EnvironDifference(key, shown, got))
     for key in sorted(observed):
         if key.startswith("SSL_CLIENT_") and key != "SSL_CLIENT_VERIFY" and key not in expected:
-            problems.append(f"{key} is present ({_short(observed[key])}) but should not be")
+            problems.append(EnvironDifference(key, None, observed[key]))
     return problems
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _dn(name: x509.Name) -> str:
