@@ -83,12 +83,11 @@ def _head(results: Results) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _resilience(measured: list[tuple[str, Resilience | None]]) -> str:
+def _resilience(measured: list[tuple[str, Resilience | None]], named: bool = False) -> str:
     """The resilience rows (a target column when several targets are listed); "" if none."""
     measured = [(name, res) for name, res in measured if res is not None]
     if not measured:
         return ""
-    named = len(measured) > 1
     lines = ["### Resilience", ""]
     heads = ["adapter", "attack", "good alone", "during (median / max)", "after", "added", "stall"]
     heads = (["target"] if named else []) + [*heads, "alive"]
@@ -204,7 +203,7 @@ def render_compat_markdown(comparison: Comparison) -> str:
     """Runs, findings, refusal forms, resilience, then the side-by-side tables; < 1 MiB."""
     runs = comparison.runs
     measured = [(r.name, resilience.read(r.results.run.resilience)) for r in runs]
-    head = _compat_head(comparison) + _refusals(comparison) + _resilience(measured)
+    head = _compat_head(comparison) + _refusals(comparison) + _resilience(measured, True)
     tables = _tables(comparison.table, BUDGET_BYTES // 2)
     budget = BUDGET_BYTES - _size(head) - _size(tables)
     lines = ["### Findings", ""]
