@@ -18,6 +18,7 @@ from .oracle import NO_CLIENT_CERT, Facts, predict, survival_probe
 from .problems import (
     AVAILABILITY,
     ENVIRON,
+    HARNESS,
     OUTCOME,
     PROTOCOL,
     SECURITY,
@@ -91,6 +92,8 @@ def describe(problem: Problem) -> str:
         return f"server could not start: {problem.observed}"
     if problem.kind == SURVIVAL:
         return f"server not serving afterwards: a good client got {problem.observed}"
+    if problem.kind == HARNESS:
+        return f"harness error: {problem.what}"
     return f"expected {problem.expected}, observed {problem.observed}"
 
 
@@ -186,9 +189,33 @@ def url_for(connect: str, port: int) -> str:
 
 
 def run_case(case: Case, env: MatrixEnv) -> CaseResult:
+    """The case's result; an exception of the harness's own (a bug of ours, not the
+    server's) is recorded as a ``harness`` problem, so the case is kept in the results."""
+    started = time.perf_counter()
+    try:
+        return _run_case(case, env)
+    except Exception as exc:
+        problem = Problem(HARNESS, AVAILABILITY, type(exc).__name__)
+        return CaseResult(
+            case_dims(case),
+            asdict(predict(case, env.facts)),
+            None,
+            "fail",
+            [problem],
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            note=f"{type(exc).__name__}: {exc}",
+        )
+
+
+def case_dims(case: Case) -> dict[str, str]:
+    """The id and every dimension value (all of Case's fields but the grid's name)."""
+    return {"id": case.id, **{k: v for k, v in asdict(case).items() if k != "grid"}}
+
+
+def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
     started = time.perf_counter()
     expectation = predict(case, env.facts)
-    dims = {"id": case.id, **{k: v for k, v in asdict(case).items() if k != "grid"}}
+    dims = case_dims(case)
 
     def result(status: str, observed: Attempt | None = None, **kw: Any) -> CaseResult:
         return CaseResult(

@@ -63,8 +63,11 @@ class Case:
 
     @property
     def outcome(self) -> str:
-        """The observed outcome as a word; a skipped case may have recorded none."""
-        return self.observed if self.observed is not None else "skipped"
+        """The observed outcome as a word; ``skipped``, or ``not run`` for a failing case
+        whose server never started (or whose attempt the harness lost), when none."""
+        if self.observed is not None:
+            return self.observed
+        return "skipped" if self.status == "skip" else "not run"
 
     @property
     def state(self) -> str:
