@@ -78,11 +78,17 @@ def render_html(results: Results) -> str:
         if problems:
             title.append(problems)
         word = "skip" if case.status == "skip" else case.outcome
+        note = ""
+        if case.status == "fail":  # what is wrong: the outcome, else the problems' words
+            words = dict.fromkeys(problem_word(p) for p in case.problems)
+            same = case.observed == case.expected
+            note = ", ".join(words) if same else f"expected {case.expected}"
         return {
             "attrs": attrs,
             "title": "\n".join(title),
             "symbol": STATUS_SYMBOL.get(case.status, "?"),
             "word": word,
+            "note": note,
         }
 
     filters = [
