@@ -66,6 +66,8 @@ def render_html(results: Results) -> str:
             ("duration", "" if case.duration_ms is None else f"{case.duration_ms:.1f} ms"),
             ("finding", " ".join(of_case.get(case.id, ()))),
             ("problems", problems),
+            ("observation", _fields(case.observation)),
+            ("expectation", _fields(case.expectation, skip=("outcome", "reason"))),
         ]
         title = [
             case.id,
@@ -119,6 +121,8 @@ def render_html(results: Results) -> str:
         ("server alive", "alive"),
         ("duration", "duration"),
         ("findings", "finding"),
+        ("observed fields", "observation"),
+        ("expected fields", "expectation"),
         *((d.replace("_", " "), attr_name(d)) for d in dims),
     ]
     return ENV.get_template("matrix.html.j2").render(
@@ -136,6 +140,13 @@ def render_html(results: Results) -> str:
         resilience=resilience.read(run.resilience),
         cell_selector="td[data-case-id]",
     )
+
+
+def _fields(fields: Any, skip: tuple[str, ...] = ("outcome",)) -> str:
+    """Every other field of an expectation or observation that has a value (a field
+    another module adds shows up here without a change): ``tls_version TLSv1.3 · ...``."""
+    shown = (f"{k} {fmt.value(v)}" for k, v in fields.items() if k not in skip and v is not None)
+    return " · ".join(shown)
 
 
 def _options(dim: str, values: Any) -> list[tuple[str, str]]:
