@@ -39,6 +39,9 @@ REAL = {
         f"builtin-optional-{LOOPBACK}-client:wrong-ca",
         f"builtin-optional-{LOOPBACK}-client:expired",
     ],
+    # a start failure whose message names a port, and an exception of the harness's own
+    "tests.test_reports_targets:no_start": [f"builtin-optional-{LOOPBACK}-client:localhost"],
+    "tests.test_reports_targets:broken": [f"builtin-required-{LOOPBACK}-client:localhost"],
 }
 
 
@@ -109,7 +112,22 @@ def test_two_runs_of_the_same_cases_give_identical_problems_and_detail(tmp_path:
         ("environ", "visibility"),
         ("outcome", "security"),
         ("survival", "availability"),
+        ("start", "availability"),
+        ("harness", "availability"),
     }
+    (no_start,) = runs[("tests.test_reports_targets:no_start", 1)]
+    assert no_start["problems"] == [
+        {
+            "kind": "start",
+            "severity": "availability",
+            "what": "start",
+            "expected": "running",
+            "observed": "OSError",
+        }
+    ]
+    assert no_start["detail"] == "server could not start: OSError"
+    (broken,) = runs[("tests.test_reports_targets:broken", 1)]
+    assert [p["what"] for p in broken["problems"]] == ["LookupError"]
 
 
 def _pages(single: dict[str, Any], targets: dict[str, dict[str, Any]]) -> list[str]:
