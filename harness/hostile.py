@@ -85,6 +85,8 @@ class Attacker:
     received: int = 0  # bytes read from it
     error: str | None = None  # the first OSError the server caused, e.g. "ConnectionResetError"
     started: float = field(default_factory=time.monotonic)
+    # set once it has sent its opening bytes and holds or trickles (or has finished)
+    in_position: threading.Event = field(default_factory=threading.Event)
 
     @property
     def deadline(self) -> float:
@@ -105,10 +107,12 @@ class Attacker:
 
     def hold(self) -> None:
         """Keep the socket open, sending nothing, until released or the hold time is over."""
+        self.in_position.set()
         self.release.wait(self.remaining())
 
     def pace(self) -> bool:
         """Wait one pace; False once released or out of time (the trickle stops)."""
+        self.in_position.set()
         if self.release.wait(min(self.pace_s, self.remaining())):  # pace
             return False
         return self.remaining() > 0
@@ -138,6 +142,8 @@ class Kind:
             self.run(attacker)
         except OSError as exc:  # includes ssl.SSLError: reset, closed, alert, timeout
             attacker.error = attacker.error or type(exc).__name__
+        finally:
+            attacker.in_position.set()
 
 
 # -- ClientHellos -----------------------------------------------------------------------
@@ -570,6 +576,13 @@ class Attack:
         for thread in self.threads:
             thread.start()
         return self
+
+    def wait_in_position(self, timeout: float) -> int:
+        """Wait (bounded) until every attacker is in position; how many are."""
+        deadline = time.monotonic() + timeout
+        for a in self.attackers:
+            a.in_position.wait(max(0.0, deadline - time.monotonic()))
+        return sum(a.in_position.is_set() for a in self.attackers)
 
     def release(self, timeout: float = 10.0) -> None:
         """Let every attacker go and wait (bounded) until their sockets are closed."""
