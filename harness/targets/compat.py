@@ -51,6 +51,7 @@ from harness.target import TargetLoadError
 from .process import PROJECT_ROOT
 
 TARGETS = (
+    "apache",
     "cheroot_native",
     "gunicorn",
     "gunicorn-gthread",
