@@ -12,7 +12,8 @@ client needs. For one server of the target (bound to 127.0.0.1, the good
    credential, trusting ``ca``) alone: the baseline median and max;
 2. **phase 1**, one scenario at a time on that server: for each kind of
    :mod:`harness.hostile` and each attacker count N (1, the target's ``workers``
-   + 1, 64; fewer when the target declares no ``workers``), opens N attackers,
+   + 1, 64; fewer when the target declares no ``workers``; the two flooding kinds,
+   which measure memory bounds, at the first count only), opens N attackers,
    waits (bounded) until they are in position, times ``DURING`` good requests
    while they hold (each with the *probe* timeout, ``PROBE_S``: a request that
    takes longer has been stalled, and the scenario's during-phase stops there),
@@ -486,6 +487,7 @@ class Scenario:
     inferred: bool = False
     detached: bool = False  # stalled past the probe: finished on its own server in the background
     seconds: float = 0.0  # how long the scenario took
+    still_sending: int = 0  # flooding attackers not done when released (the cap passed)
     attacker_errors: dict[str, int] = field(default_factory=dict)
 
     def entry(self, alone_median_ms: float, cap_s: float) -> dict[str, Any]:
@@ -507,6 +509,7 @@ class Scenario:
             "in_position": self.in_position,
             "log_lines": self.log_lines,
             "attacker_errors": self.attacker_errors,
+            "still_sending": self.still_sending,
         }
         if self.inferred:
             out["inferred"] = True
@@ -572,6 +575,8 @@ def attack(
                 pending.done.wait(cap_s + 5.0)
                 if pending.sample is not None:
                     scenario.during.append(pending.sample)
+            if kind.flood:  # its whole flood, or the server's refusal, before the release
+                scenario.still_sending = run.wait_done_sending(cap_s)
         finally:
             run.release()
         scenario.after = good_requests(bench.context, bench.address, AFTER, PROBE_S)
@@ -731,6 +736,8 @@ def run_battery(
             say(f"{target.name} ({spec.adapter}, {spec.client_check}): alone {alone_median:.1f} ms")
             for count in counts:  # breadth first: every kind at 1 before any at 64
                 for name in kinds:
+                    if hostile.KINDS[name].flood and count != counts[0]:
+                        continue  # a memory bound: one flood shows it (64 would be 16 GiB)
                     if unbounded_below(name, count):
                         done(Scenario(name, count, inferred=True))
                         continue

@@ -155,12 +155,14 @@ def tls_accept(listener: Listener, certs) -> ssl.SSLSocket:
 
 
 def test_every_kind_of_spec_section_7_is_declared_once():
-    assert len(hostile.KINDS) == 17
+    assert len(hostile.KINDS) == 19
     for name, kind in hostile.KINDS.items():
         assert kind.name == name and kind.description and kind.sends
-        assert kind.pace in (hostile.AT_ONCE, hostile.TRICKLE)
+        assert kind.pace in (hostile.AT_ONCE, hostile.TRICKLE, hostile.FLOOD)
+        assert kind.flood == (kind.pace == hostile.FLOOD)
     trickles = {n for n, k in hostile.KINDS.items() if k.pace == hostile.TRICKLE}
     assert trickles == {"trickle-hello", "trickle-headers", "trickle-body"}
+    assert {n for n, k in hostile.KINDS.items() if k.flood} == {"huge-headers", "endless-body"}
 
 
 def test_silent_sends_nothing_and_holds_until_released(certs):
@@ -318,6 +320,41 @@ def test_trickle_body_sends_its_head_then_the_body_one_byte_at_a_time(certs):
         assert still_open(tls)
         attacker.release.set()
     assert data == head + b"x"
+
+
+def flood(kind: str, certs, size: int) -> tuple[bytes, hostile.Attacker]:
+    listener = Listener()
+    attacker = hostile.Attacker(
+        listener.address, credential=certs["localhost"].key_and_chain, hold_s=WAIT, flood_bytes=size
+    )
+    thread = threading.Thread(target=hostile.KINDS[kind], args=(attacker,), daemon=True)
+    thread.start()
+    try:
+        tls = tls_accept(listener, certs)
+        data = b""
+        while len(data) < size:  # at least ``size``: it floods in chunks
+            chunk = tls.recv(65536)
+            assert chunk
+            data += chunk
+        assert attacker.in_position.wait(WAIT)
+    finally:
+        attacker.release.set()
+        thread.join(WAIT)
+        listener.close()
+    return data, attacker
+
+
+def test_huge_headers_floods_a_header_block_that_never_ends(certs):
+    data, _ = flood("huge-headers", certs, 1 << 20)
+    assert data.startswith(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: xxx")
+    assert len(data) >= 1 << 20 and b"\r\n\r\n" not in data  # past any 64 KiB limit
+
+
+def test_endless_body_announces_a_huge_body_and_floods_it(certs):
+    data, _ = flood("endless-body", certs, 1 << 20)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head == b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000000"
+    assert len(body) >= (1 << 20) - len(head) and set(body) == {ord("x")}
 
 
 def test_close_mid_handshake_ends_with_a_fin_before_its_finished(certs):
