@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import select
 import socket
 import ssl
@@ -597,3 +598,43 @@ def test_gthread_target_command(certs):
     assert gthread_target().name == "gunicorn-gthread"
     sync, _ = target().command(spec)
     assert sync[sync.index("--worker-class") + 1] == "sync"
+
+
+def fake_matrix(command, timeout):
+    """The compat driver's pytest run, replaced: a results file with one passing case."""
+    path = Path(command[command.index("--results") + 1])
+    case = {"id": "x", "status": "pass", "detail": ""}
+    path.write_text(json.dumps({"schema": 2, "run": {"target": "cheroot_native"}, "cases": [case]}))
+    return 0, []
+
+
+def test_compat_runs_the_battery_after_each_target_matrix(certs, tmp_path, monkeypatch, capsys):
+    """Cheroot's builtin adapter handshakes on its accept thread: one silent client stalls it."""
+    pytest.importorskip("cheroot")
+    monkeypatch.setattr(compat, "_run_streaming", fake_matrix)
+    status = compat.main(
+        ["--out", str(tmp_path), "--battery-timeout", "2", "--battery-kinds", "silent",
+         "cheroot_native", "--", "--certs-dir", str(certs.root)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == compat.EXIT_OK, out
+    block = json.loads((tmp_path / "cheroot_native.json").read_text())["run"]["resilience"]
+    entries = block["adapters"]["builtin"]["kinds"]
+    assert [(e["kind"], e["attackers"], e["stall"]) for e in entries] == [
+        ("silent", 1, UNBOUNDED),
+        ("silent", 11, UNBOUNDED),
+        ("silent", 64, UNBOUNDED),
+    ]
+    assert "--kinds silent" in block["command"]
+    assert re.search(r"cheroot_native\s+ran.*3 unbounded", out), out
+
+
+def test_compat_skips_the_battery_on_a_partial_run_or_when_asked(tmp_path, monkeypatch):
+    pytest.importorskip("cheroot")
+    monkeypatch.setattr(compat, "_run_streaming", fake_matrix)
+    for args in (["--", "--case", "x"], ["--", "-kfoo"], ["--no-battery"]):
+        assert compat.main(["--out", str(tmp_path), "cheroot_native", *args]) == compat.EXIT_OK
+        run = json.loads((tmp_path / "cheroot_native.json").read_text())["run"]
+        assert "resilience" not in run, args
+    assert compat.certs_dir(["--certs-dir=/x/y"]) == Path("/x/y")
+    assert compat.certs_dir([]) == compat.PROJECT_ROOT / "build/matrix-certs"

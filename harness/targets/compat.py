@@ -21,9 +21,10 @@ resilience battery on it (every hostile-client kind of SPEC section 7, with a
 good client timed during and after; see docs/resilience.md) and merges the
 figures into its results file as ``run.resilience`` (a stall is a finding, like
 a failed case). ``--battery-timeout`` is the battery's cap (default 10 s: a
-good request still waiting then is unbounded); ``--no-battery`` skips it, and
-so does a partial matrix run (``--case`` or ``-k`` among the pytest arguments),
-which is for reproducing cases, not for a whole picture.
+good request still waiting then is unbounded); ``--battery-kinds K,...`` runs
+only those kinds; ``--no-battery`` skips the battery, and so does a partial
+matrix run (``--case`` or ``-k`` among the pytest arguments), which is for
+reproducing cases, not for a whole picture.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
@@ -107,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the resilience battery's cap (default {BATTERY_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--battery-kinds",
+        metavar="KIND,...",
+        help="run only these kinds of the resilience battery (default: all)",
+    )
+    parser.add_argument(
         "--no-battery",
         "--no-idle",
         dest="no_battery",
@@ -125,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in options.targets or TARGETS:
             outcome = run_target(name, out, pytest_args, options.timeout)
             if battery and outcome.status == RAN and outcome.results is not None:
-                battery_step(outcome, certs_dir(pytest_args), options.battery_timeout)
+                battery_step(
+                    outcome, certs_dir(pytest_args), options.battery_timeout, options.battery_kinds
+                )
             outcomes.append(outcome)
     except KeyboardInterrupt:
         print("compat: interrupted", file=sys.stderr)
@@ -211,7 +219,7 @@ def reference(name: str) -> str:
     return REFERENCES.get(name, f"harness.targets.{name}:target")
 
 
-def battery_step(outcome: Outcome, certs: Path, timeout: float) -> None:
+def battery_step(outcome: Outcome, certs: Path, timeout: float, kinds: str | None = None) -> None:
     """Run ``python -m matrix.resilience`` on the target; it merges its figures into the results.
 
     A battery that could not measure (exit 1: the server did not start or serve) leaves
@@ -223,6 +231,8 @@ def battery_step(outcome: Outcome, certs: Path, timeout: float) -> None:
         "--results", str(outcome.results), "--certs-dir", str(certs),
         "--timeout", f"{timeout:g}", "--quiet",
     ]  # fmt: skip
+    if kinds:
+        command += ["--kinds", kinds]
     bound = BATTERY_BOUND + 4 * timeout
     try:
         step = subprocess.run(
