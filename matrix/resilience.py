@@ -10,26 +10,24 @@ client needs. For one server of the target (bound to 127.0.0.1, the good
 
 1. times ``GOOD_ALONE`` requests of the good client (the matrix's ``localhost``
    credential, trusting ``ca``) alone: the baseline median and max;
-2. **phase 1**, one scenario at a time on that server: for each kind of
-   :mod:`harness.hostile` and each attacker count N (1, the target's ``workers``
-   + 1, 64; fewer when the target declares no ``workers``; the two flooding kinds,
-   which measure memory bounds, at the first count only), opens N attackers,
-   waits (bounded) until they are in position, times ``DURING`` good requests
-   while they hold (each with the *probe* timeout, ``PROBE_S``: a request that
-   takes longer has been stalled, and the scenario's during-phase stops there),
-   releases them, times ``AFTER`` good requests, and reads the server's output
-   (tracebacks, worker restarts) and resources for the scenario. A kind that
-   stalled a request past the probe at some N is not measured at larger N in
-   phase 1: that is phase 2's job;
-3. **phase 2**, only for the kinds that stalled past the probe: one fresh server
-   per kind, all at once (a stalled server only waits, so they hardly compete),
-   each attacked again at the count that stalled it, then at the larger ones,
-   with one good request per count given the *cap* (``--timeout``, 10 s by
-   default, twice the reference server's 5 s handshake timeout). A request that
-   completes within the cap measures the stall's bound; one still waiting at the
-   cap is **unbounded**, and every larger count of that kind is recorded as
-   unbounded without being run (more attackers of a kind do not help a server;
-   such entries carry ``"inferred": true`` and no during-figures).
+2. for each attacker count N (1, the target's ``workers`` + 1, 64; without
+   ``workers``, 1 and 64; the two flooding kinds, which measure memory bounds,
+   at the first count only), breadth first, and each kind of
+   :mod:`harness.hostile`: opens N attackers on their own threads, waits (at
+   most ``POSITION_S``) until they are in position, times up to ``DURING`` good
+   requests while they hold, releases them, times ``AFTER`` good requests, and
+   reads the server's output and resources over the scenario;
+3. each good request has the *cap* (``--timeout``, 10 s by default, twice the
+   reference server's 5 s handshake timeout) as its deadline, but the battery
+   waits only ``PROBE_S`` for it. A request still running then is stalled: the
+   scenario is finished in the background on that server (the request runs to
+   its response or the cap, then release, after-phase, stop), and the battery
+   goes on at once with a fresh server (for a process target, one started
+   ahead). A stall thus costs about a probe, not a cap, and the battery stays
+   within about 60 s per adapter even on a server that stalls under most kinds;
+4. a kind found unbounded at some count is not run at larger counts: those
+   entries are ``unbounded`` with ``"inferred": true`` and no figures (more
+   attackers of one kind do not help a server).
 
 Verdicts (:func:`classify`, SPEC section 7's limits): ``unbounded`` when a good
 request was still waiting at the cap; ``bounded`` when the good client's median
@@ -39,7 +37,7 @@ requests took over ``SLOW_MS`` (1 s), or one failed while the attackers held;
 is the median during the attack minus the baseline median.
 
 Survival, tracebacks and restarts: ``alive`` is whether the server process (or,
-in-process, its serving thread) is still running after the scenario, and it
+in-process, a thread it started) is still running after the scenario, and it
 served the good client again. Tracebacks are counted from the server's own
 output (process targets: every ``Traceback (most recent call last)`` line the
 harness captured; in-process: log records with exception information and
@@ -48,8 +46,10 @@ uncaught thread exceptions) and worker restarts from the target's optional
 fds, threads, RSS) are read from ``/proc`` before the attackers arrive and
 after they leave: for an in-process target the battery's own process (the
 battery's own threads excluded), for a process target the sum over the
-server's session. A server that no longer serves after a scenario is
-restarted for the next one.
+server's session; none for a scenario finished in the background on an
+in-process target (other servers share the process then). In-process log
+records are told apart by the thread that logged them. A server that no longer
+serves after a scenario is replaced for the next one.
 
 The good client's request is written here on ``ssl`` and ``socket`` rather
 than requests, because the verdict needs one deadline for the whole request
@@ -97,8 +97,8 @@ MAX_ATTACKERS = 64
 GOOD_ALONE = 12  # good requests alone (after one warm-up)
 DURING = 10  # good requests while the attackers hold
 AFTER = 5  # good requests once they have gone
-PROBE_S = 1.2  # how long phase 1 waits for a good request before it finishes in the background
-CAP_S = 10.0  # phase 2's cap: a good request still waiting then is unbounded
+PROBE_S = 1.2  # how long the battery waits for a good request before finishing it in the background
+CAP_S = 10.0  # a good request still waiting then is unbounded (--timeout)
 ADDED_MS = 100.0  # SPEC section 7: at most 100 ms added to the good client's median
 SLOW_MS = 1000.0  # SPEC section 7: no good request over 1 s
 POSITION_S = 1.0  # how long attackers may take to be in position before measuring anyway
