@@ -156,7 +156,10 @@ class ApacheTarget(ProcessTarget):
             return self._start_once(spec)  # the picked port was taken meanwhile: once more
 
     def _start_once(self, spec: ServerSpec) -> ApacheServer:
-        root = Path(tempfile.mkdtemp(prefix="mtls-apache-"))
+        base = tempfile.gettempdir()
+        if _run_as() and not _world_executable(Path(base)):
+            base = "/tmp"  # httpd's User must reach the CGI script (a TMPDIR under /root)
+        root = Path(tempfile.mkdtemp(prefix="mtls-apache-", dir=base))
         try:
             port = free_port(spec.bind)
             write_server_root(root, spec, port)
