@@ -19,6 +19,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from harness.target import is_required
+
 _PEM_BLOCK = re.compile(
     r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----\r?\n?", re.DOTALL
 )
@@ -135,8 +137,10 @@ def check_environ(
 ) -> list[str]:
     """Every way ``observed`` departs from SPEC section 5; empty when it conforms.
 
-    ``expected`` is None when no client certificate should be visible. Variables
-    the target declares it cannot provide must be absent rather than wrong.
+    ``expected`` is None when no client certificate should be visible. The target
+    contract's required variables (harness.target.REQUIRED_VARIABLES) are always
+    checked; an optional one the target declares it cannot provide may be absent,
+    never wrong.
     """
     problems = []
     for key, want in (("HTTPS", "on"), ("wsgi.url_scheme", "https")):
@@ -144,6 +148,8 @@ def check_environ(
             problems.append(f"{key} is {observed.get(key)!r}, expected {want!r}")
     for key, pattern in CONNECTION_FORMATS.items():
         value = observed.get(key)
+        if value is None and not is_required(key) and not provided(key):
+            continue
         if not isinstance(value, str) or not pattern.match(value):
             problems.append(f"{key} is {value!r}, not well-formed")
     verify = "SUCCESS" if expected else "NONE"
@@ -153,9 +159,9 @@ def check_environ(
         )
     expected = expected or {}
     for key, want in expected.items():
-        if not provided(key):
-            continue
         got = observed.get(key)
+        if got is None and not provided(key):
+            continue
         ok = got in want if isinstance(want, set) else got == want
         if not ok:
             shown = sorted(want) if isinstance(want, set) else want

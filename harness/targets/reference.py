@@ -11,6 +11,7 @@ from harness.target import ServerSpec
 
 class ReferenceTarget:
     name = "reference"
+    adapters = tuple(ADAPTERS)
 
     def unsupported(self, spec: ServerSpec) -> str | None:
         if spec.adapter not in ADAPTERS:
