@@ -134,13 +134,13 @@ def generate(
     elif verdict.kind == "damaged":
         raise OutputDirError(
             f"{root} holds a damaged certificate set: {verdict.reason}; nothing was changed "
-            "(--force regenerates it)"
+            "(certs --force regenerates it)"
         )
     else:
         raise OutputDirError(
             f"{root} is not empty and holds no certificate set this project made "
-            f"({verdict.reason}); nothing was changed: use an empty directory, or --force "
-            "to write the set there (files with the set's names are replaced)"
+            f"({verdict.reason}); nothing was changed: use an empty directory, or certs "
+            "--force to write the set there (files with the set's names are replaced)"
         )
     try:
         manifest = write_set(root, profile, specs, build(specs))
@@ -165,7 +165,7 @@ def _refuse_foreign_names(root: Path, specs: tuple, owned: set[str]) -> None:
             if (root / name).exists() and name not in owned:
                 raise OutputDirError(
                     f"{root / name} was not written by certs_gen and the {spec.id!r} "
-                    "credential would replace it; nothing was changed (--force replaces it)"
+                    "credential would replace it; nothing was changed (certs --force replaces it)"
                 )
 
 

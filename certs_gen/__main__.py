@@ -13,9 +13,9 @@ import sys
 from . import PROFILES, CertSet, CertsGenError, generate
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m certs_gen") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m certs_gen",
+        prog=prog,
         description="Generate (or reuse) a certificate set for mutual-TLS testing.",
     )
     parser.add_argument("out_dir", help="directory to write PEM files and manifest.json into")

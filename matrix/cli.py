@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -64,6 +65,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "compat":
+        return delegate("compat", compat_args(argv[1:]))
     if argv and argv[0] in DELEGATES:
         return delegate(argv[0], argv[1:])
     parser = _parser()
@@ -154,7 +157,35 @@ def delegate(command: str, argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if str(Path.cwd()) not in sys.path:  # target modules beside the user, as python -m
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        takes_prog = "prog" in inspect.signature(entry).parameters
+    except (TypeError, ValueError):
+        takes_prog = False
+    if takes_prog:
+        return int(entry(argv, prog=f"{PROG} {command}") or 0)
     return int(entry(argv) or 0)
+
+
+def compat_args(argv: list[str]) -> list[str]:
+    """The compat driver's arguments, with its certificates kept under ``--out``.
+
+    The driver runs pytest from the package's own directory, which after a plain
+    ``pip install`` is site-packages: its default ``--certs-dir`` would land there.
+    """
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own, pytest_args = argv[:cut], argv[cut + 1 :]
+    if any(a == "--certs-dir" or a.startswith("--certs-dir=") for a in pytest_args):
+        return argv
+    out = "build/compat"
+    for index, arg in enumerate(own):
+        if arg == "--out" and index + 1 < len(own):
+            out = own[index + 1]
+        elif arg.startswith("--out="):
+            out = arg.partition("=")[2]
+    certs = Path(out).expanduser().absolute() / "certs"
+    return [*own, "--", *pytest_args, "--certs-dir", str(certs)]
 
 
 def _find_main(candidates: tuple[str, ...]) -> Callable[[list[str]], int] | None:
@@ -177,23 +208,31 @@ def _find_main(candidates: tuple[str, ...]) -> Callable[[list[str]], int] | None
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
+    import certs_gen
     from harness.target import TargetLoadError, load_target
 
+    from .environ import SPEC_VARIABLES
     from .outputs import check_results_path
 
     cwd = Path.cwd()
     try:
         target = load_target(args.target, search=[cwd])
+        target.check_provides(SPEC_VARIABLES)
     except TargetLoadError as exc:
         raise UsageError(str(exc)) from None
+    if args.workers is not None and importlib.util.find_spec("xdist") is None:
+        raise UsageError("-n needs pytest-xdist (pip install pytest-xdist)")
     out = prepare_out(Path(args.out), force=args.force)
     try:
         results = check_results_path(out / "results.json")
     except ValueError as exc:
         raise UsageError(f"--out: {exc}") from None
-    if args.workers is not None and importlib.util.find_spec("xdist") is None:
-        raise UsageError("-n needs pytest-xdist (pip install pytest-xdist)")
     certs_dir = Path(args.certs_dir) if args.certs_dir else out / "certs"
+    try:
+        certs = certs_gen.generate(certs_dir, profile="standard")
+    except certs_gen.CertsGenError as exc:
+        raise UsageError(f"--certs-dir: {exc}") from None
+    print(f"{PROG}: certificates in {certs.root}: {certs.origin}")
     pytest_args = [
         str(Path(__file__).with_name("test_matrix.py")),
         *plugin_args(),
@@ -202,6 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "-p", "no:cacheprovider",  # nothing written beside the installed package
         "-p", "no:randomly",  # cases run grouped by server configuration
         "-q", "-rN",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",  # this process imported us first
         "--target", args.target,
         "--results", str(results),
         "--junitxml", str(out / "junit.xml"),
@@ -219,6 +259,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{PROG}: running the matrix against {target.name} ({args.target}) into {out}")
     results.unlink(missing_ok=True)  # a stale file must not pass for this run's
     code = int(pytest.main(pytest_args))
+    if code == pytest.ExitCode.USAGE_ERROR:  # pytest said why, in one line
+        return EXIT_USAGE
     if not results.is_file():
         print(f"{PROG} run: no results written (pytest exit status {code})", file=sys.stderr)
         return code or EXIT_FAILED
