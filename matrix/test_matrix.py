@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from harness.target import TargetContractError
 from matrix.plugin import failure_message, record
 from matrix.runner import run_case
 
 
 def test_case(matrix_case, matrix_env, request):
-    result = run_case(matrix_case, matrix_env).to_json()
+    try:
+        result = run_case(matrix_case, matrix_env).to_json()
+    except TargetContractError as exc:  # the target's fault, said in one line
+        pytest.fail(str(exc), pytrace=False)
     record(request, result)
     if result["status"] == "skip":
         pytest.skip(result["detail"])
