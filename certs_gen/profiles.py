@@ -34,12 +34,19 @@ class CertSpec:
     client_eku: bool = True  # False: EKU serverAuth only
     san: bool = True  # False: Common Name only, no subjectAltName
     common_name: str | None = None  # defaults to the id
+    # The whole subject as RDNs, most significant first; each RDN is ((attribute, value), ...)
+    # with OpenSSL short names (C, O, OU, CN, L, emailAddress). None: O, OU=role, CN.
+    subject: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    serial: int | None = None  # None: random; may be negative (see build._with_serial)
 
     @property
     def cn(self) -> str | None:
         """CAs carry no CN (trustme names them by O and OU); leaves default to their id."""
         if self.role == "ca":
             return None
+        if self.subject is not None:
+            cns = [value for rdn in self.subject for attr, value in rdn if attr == "CN"]
+            return cns[0] if cns else None
         return self.common_name or self.id
 
 
@@ -67,5 +74,68 @@ EXTENDED: tuple[CertSpec, ...] = (
     CertSpec("not-yet-valid", "client", "ca", ("localhost",), validity=NOT_YET_VALID),
     CertSpec("cn-only", "client", "ca", (), san=False, common_name="localhost"),
 )
+
+
+def _dn(cn: str, *middle: tuple[tuple[str, str], ...], org: str = ORGANIZATION):
+    """O, OU=client, the extra RDNs, then CN (the order trustme uses for every other leaf)."""
+    return ((("O", org),), (("OU", "client"),), *middle, (("CN", cn),))
+
+
+# Subjects that DN printers get wrong (SPEC section 5; issue 12 item 1). Each is issued by
+# ``ca`` for DNS localhost, so every policy admits it and only what the application sees differs.
+HARD_DNS: tuple[CertSpec, ...] = (
+    CertSpec(
+        "dn-repeated-ou",
+        "client",
+        "ca",
+        ("localhost",),
+        subject=_dn("dn-repeated-ou", (("OU", "second unit"),)),
+    ),
+    # RFC 4514/2253 specials: , + \ ; < > " anywhere, # at the start, spaces at both ends.
+    CertSpec(
+        "dn-specials",
+        "client",
+        "ca",
+        ("localhost",),
+        subject=(
+            (("O", ORGANIZATION),),
+            (("OU", "#client"),),
+            (("CN", ' dn-specials a,b+c\\d;e<f>g#h"i '),),
+        ),
+    ),
+    CertSpec(
+        "dn-utf8",
+        "client",
+        "ca",
+        ("localhost",),
+        subject=_dn("dn-utf8 \u00e9t\u00e9", org="mtls-matrix Z\u00fcrich \u6771\u4eac"),
+    ),
+    CertSpec(
+        "dn-control",
+        "client",
+        "ca",
+        ("localhost",),
+        subject=_dn("dn-control\r\nX-Injected: 1\tend"),
+    ),
+    CertSpec(
+        "dn-multi-rdn",
+        "client",
+        "ca",
+        ("localhost",),
+        subject=((("O", ORGANIZATION),), (("OU", "client"), ("CN", "dn-multi-rdn"))),
+    ),
+    CertSpec(
+        "dn-email",
+        "client",
+        "ca",
+        ("localhost", "dn-email@example.test"),
+        subject=(*_dn("dn-email"), (("emailAddress", "dn-email@example.test"),)),
+    ),
+    CertSpec("serial-negative", "client", "ca", ("localhost",), serial=-0x5A17C0DE5A17C0DE),
+    # First byte below 0x10: printed with its leading zero ("0F...") in whole bytes.
+    CertSpec("serial-leading-zero", "client", "ca", ("localhost",), serial=0x0F00BA5E0F00BA5E),
+)
+
+EXTENDED: tuple[CertSpec, ...] = (*EXTENDED, *HARD_DNS)  # type: ignore[no-redef]
 
 PROFILES: dict[str, tuple[CertSpec, ...]] = {"standard": STANDARD, "extended": EXTENDED}

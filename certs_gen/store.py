@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from .build import Material
 from .profiles import CertSpec
+
+# serial-negative is negative on purpose (certs_gen.build); reading it back is not news.
+warnings.filterwarnings("ignore", message="Parsed a serial number", module=__name__)
 
 SCHEMA = 1
 MANIFEST = "manifest.json"
@@ -224,8 +228,9 @@ def _iso(when: dt.datetime) -> str:
 
 
 def _hex(number: int) -> str:
-    digits = format(number, "X")
-    return digits.zfill(len(digits) + len(digits) % 2)
+    """Whole bytes of the magnitude, a ``-`` before a negative one (OpenSSL's i2a_ASN1_INTEGER)."""
+    digits = format(abs(number), "X")
+    return "-" * (number < 0) + digits.zfill(len(digits) + len(digits) % 2)
 
 
 def _spki(public_key) -> bytes:

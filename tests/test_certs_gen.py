@@ -33,7 +33,25 @@ STANDARD_IDS = [
     "wrong-ca",
     "expired",
 ]
-EXTENDED_IDS = [*STANDARD_IDS, "ipv6", "chain", "no-client-eku", "not-yet-valid", "cn-only"]
+HARD_DN_IDS = [
+    "dn-repeated-ou",
+    "dn-specials",
+    "dn-utf8",
+    "dn-control",
+    "dn-multi-rdn",
+    "dn-email",
+    "serial-negative",
+    "serial-leading-zero",
+]
+EXTENDED_IDS = [
+    *STANDARD_IDS,
+    "ipv6",
+    "chain",
+    "no-client-eku",
+    "not-yet-valid",
+    "cn-only",
+    *HARD_DN_IDS,
+]
 
 # What SPEC section 1 says, written out here independently of certs_gen.profiles.
 EXPECTED_SAN = {
@@ -98,6 +116,7 @@ def test_manifest_lists_exactly_the_spec_ids(certs, ext):
         assert manifest["generated_at"].endswith("Z")
 
 
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
 @pytest.mark.parametrize("cred_id", EXTENDED_IDS)
 def test_issuer_and_signature(ext, cred_id):
     cred = ext[cred_id]
@@ -121,7 +140,9 @@ def test_issuer_and_signature(ext, cred_id):
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 
-@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
+@pytest.mark.parametrize(
+    "cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca", *HARD_DN_IDS)]
+)
 def test_names_and_identities(ext, cred_id):
     cert = load_cert(ext[cred_id].cert)
     cns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
@@ -141,6 +162,39 @@ def test_names_and_identities(ext, cred_id):
                 ipaddress.ip_address(value)
 
 
+# The hard subjects as RFC 4514 strings (cryptography's printer, most specific RDN first), and
+# the serials: what each credential exists to carry, written out here independently.
+HARD_SUBJECTS = {
+    "dn-repeated-ou": "CN=dn-repeated-ou,OU=second unit,OU=client,O=mtls-matrix",
+    "dn-specials": r"CN=\ dn-specials a\,b\+c\\d\;e\<f\>g#h\"i\ ,OU=\#client,O=mtls-matrix",
+    "dn-utf8": "CN=dn-utf8 \u00e9t\u00e9,OU=client,O=mtls-matrix Z\u00fcrich \u6771\u4eac",
+    "dn-control": "CN=dn-control\r\nX-Injected: 1\tend,OU=client,O=mtls-matrix",
+    "dn-multi-rdn": "OU=client+CN=dn-multi-rdn,O=mtls-matrix",
+    "dn-email": "1.2.840.113549.1.9.1=dn-email@example.test,CN=dn-email,OU=client,O=mtls-matrix",
+    "serial-negative": "CN=serial-negative,OU=client,O=mtls-matrix",
+    "serial-leading-zero": "CN=serial-leading-zero,OU=client,O=mtls-matrix",
+}
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
+@pytest.mark.parametrize("cred_id", HARD_DN_IDS)
+def test_hard_subjects_and_serials(ext, cred_id):
+    cert = load_cert(ext[cred_id].cert)
+    assert cert.subject.rfc4514_string() == HARD_SUBJECTS[cred_id]
+    assert verifies(cert, load_cert(ext["ca"].cert))
+    expected_san = [("DNS", "localhost")]
+    if cred_id == "dn-email":
+        expected_san.append(("other", "dn-email@example.test"))
+    assert san_of(cert) == expected_san
+    row = next(r for r in json.loads(ext.manifest.read_text())["certs"] if r["id"] == cred_id)
+    if cred_id == "serial-negative":
+        assert cert.serial_number == -0x5A17C0DE5A17C0DE
+        assert row["serial"] == "-5A17C0DE5A17C0DE"
+    elif cred_id == "serial-leading-zero":
+        assert row["serial"] == "0F00BA5E0F00BA5E"
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
 @pytest.mark.parametrize("cred_id", EXTENDED_IDS)
 def test_validity(ext, cred_id):
     cert = load_cert(ext[cred_id].cert)
@@ -153,6 +207,7 @@ def test_validity(ext, cred_id):
         assert cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
 @pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
 def test_eku(ext, cred_id):
     eku = load_cert(ext[cred_id].cert).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
@@ -160,6 +215,7 @@ def test_eku(ext, cred_id):
     assert (ExtendedKeyUsageOID.CLIENT_AUTH in eku.value) is (cred_id != "no-client-eku")
 
 
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
 @pytest.mark.parametrize("cred_id", EXTENDED_IDS)
 def test_key_matches_certificate_and_manifest(ext, cred_id):
     cred = ext[cred_id]

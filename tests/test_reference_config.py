@@ -7,6 +7,7 @@ no traceback).
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -106,6 +107,91 @@ CASES = [
     Bad("client-ca-unreadable", ConfigFileError, ("<unreadable>",), {"client_CA": "<unreadable>"}),
     Bad("client-ca-not-pem", ConfigFileError, ("<not_pem>",), {"client_CA": "<not_pem>"}),
     Bad("key-not-pem", ConfigFileError, ("<not_pem>",), {"private_key": "<not_pem>"}),
+    # SPEC section 8: faults found in the files themselves.
+    Bad(
+        "client-ca-truncated-block",
+        ConfigFileError,
+        ("<ca_truncated>", "truncated", "line"),
+        {"client_CA": "<ca_truncated>"},
+    ),
+    Bad(
+        "client-ca-corrupt-base64",
+        ConfigFileError,
+        ("<ca_bad_base64>", "corrupt", "line"),
+        {"client_CA": "<ca_bad_base64>"},
+    ),
+    Bad(
+        "client-ca-corrupt-der",
+        ConfigFileError,
+        ("<ca_bad_der>", "corrupt certificate", "line"),
+        {"client_CA": "<ca_bad_der>"},
+    ),
+    Bad(
+        "client-ca-holds-a-key",
+        ConfigFileError,
+        ("<ca_with_key>", "PRIVATE KEY"),
+        {"client_CA": "<ca_with_key>"},
+    ),
+    Bad(
+        "client-ca-holds-no-ca",
+        ConfigFileError,
+        ("<leaf>", "no CA certificate"),
+        {"client_CA": "<leaf>"},
+    ),
+    Bad("client-ca-is-fifo", ConfigFileError, ("<fifo>", "FIFO"), {"client_CA": "<fifo>"}),
+    Bad(
+        "cert-is-device",
+        ConfigFileError,
+        ("<device>", "character device"),
+        {"certificate": "<device>"},
+    ),
+    Bad("key-is-fifo", ConfigFileError, ("<fifo>", "FIFO"), {"private_key": "<fifo>"}),
+    Bad(
+        "client-ca-too-large",
+        ConfigFileError,
+        ("<huge>", "larger than 10 MiB"),
+        {"client_CA": "<huge>"},
+    ),
+    Bad(
+        "client-ca-path-with-newline",
+        ConfigFileError,
+        ("control character", "<newline_shown>"),
+        {"client_CA": "<newline>"},
+    ),
+    Bad(
+        "chain-truncated-block",
+        ConfigFileError,
+        ("<ca_truncated>", "truncated"),
+        {"certificate_chain": "<ca_truncated>"},
+    ),
+    Bad(
+        "handshake-timeout-tiny",
+        ConfigError,
+        ("handshake_timeout", "1e-09"),
+        {"handshake_timeout": 1e-9},
+        {"--handshake-timeout": "1e-9"},
+    ),
+    Bad(
+        "handshake-timeout-nan",
+        ConfigError,
+        ("handshake_timeout", "nan"),
+        {"handshake_timeout": float("nan")},
+        {"--handshake-timeout": "nan"},
+    ),
+    Bad(
+        "handshake-timeout-infinite",
+        ConfigError,
+        ("handshake_timeout", "inf"),
+        {"handshake_timeout": float("inf")},
+        {"--handshake-timeout": "inf"},
+    ),
+    Bad(
+        "handshake-timeout-absurd",
+        ConfigError,
+        ("handshake_timeout", "1000000000"),
+        {"handshake_timeout": 1e9},
+        {"--handshake-timeout": "1e9"},
+    ),
     Bad(
         "key-does-not-match",
         ConfigError,
@@ -124,7 +210,38 @@ def files(certs, tmp_path_factory) -> dict[str, str]:
     unreadable.chmod(0)
     not_pem = tmp / "not-pem.pem"
     not_pem.write_text("this is not a certificate\n")
+    ca_pem = certs["ca"].cert.read_bytes()
+    other_pem = certs["other-ca"].cert.read_bytes()
+    lines = other_pem.splitlines(keepends=True)
+    bad_files = {
+        # A bundle whose second certificate was cut off (a failed download or copy).
+        "ca_truncated": ca_pem + b"".join(lines[: len(lines) // 2]),
+        # One character in the second block that base64 does not have.
+        "ca_bad_base64": ca_pem + b"".join([lines[0], b"!" + lines[1][1:], *lines[2:]]),
+        # Valid base64 of bytes that are no certificate.
+        "ca_bad_der": ca_pem
+        + b"-----BEGIN CERTIFICATE-----\n"
+        + base64.encodebytes(b"\x30\x03\x02\x01\x01 not DER")
+        + b"-----END CERTIFICATE-----\n",
+        "ca_with_key": ca_pem + certs["ca"].key.read_bytes(),
+    }
+    for name, data in bad_files.items():
+        (tmp / f"{name}.pem").write_bytes(data)
+    fifo = tmp / "fifo.pem"
+    os.mkfifo(fifo)
+    huge = tmp / "huge.pem"
+    with huge.open("wb") as fh:  # sparse: no disk space used
+        fh.truncate(11 * 1024 * 1024)
+    newline = tmp / "ca\nsecond-line.pem"
+    newline.write_bytes(ca_pem)
     return {
+        **{name: str(tmp / f"{name}.pem") for name in bad_files},
+        "leaf": str(certs["localhost"].cert),
+        "fifo": str(fifo),
+        "device": os.devnull,
+        "huge": str(huge),
+        "newline": str(newline),
+        "newline_shown": repr(str(newline)),
         "cert": str(certs["server"].cert),
         "key": str(certs["server"].key),
         "ca": str(certs["ca"].cert),
@@ -218,7 +335,7 @@ def test_python_refuses(files, adapter, case_id):
     assert_one_line(str(info.value), bad.fragments)
     if bad.error is ConfigFileError:
         assert isinstance(info.value, FileNotFoundError)
-        assert info.value.filename == bad.fragments[0]
+        assert info.value.filename in bad.settings.values()
 
 
 def test_python_refuses_unknown_adapter(files):

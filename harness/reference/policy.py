@@ -1,12 +1,26 @@
-"""Verification policy (SPEC section 2): what a configuration means, checked up front.
+"""Verification policy (SPEC section 2) and configuration checks (SPEC section 8).
 
 Both back-ends read the same validated ``TLSSettings`` so that they cannot
 disagree on what, say, ``optional`` plus a host check is supposed to do.
+
+Every file is checked before a back-end opens it, because the back-ends fail
+badly on some faults: OpenSSL blocks forever opening a FIFO, reads a device
+until memory runs out, and silently skips a PEM block it cannot decode when an
+earlier one loaded. So a file must be a regular file of at most
+``MAX_FILE_BYTES``, its path free of control characters (a path is always shown
+with ``repr`` so that a message stays one line), and every PEM block in it must
+be complete and decode to what its label says. The PEM block scan is written
+here because no maintained library reports *which* block is broken: cryptography
+and OpenSSL both stop at (or skip) the first bad one.
 """
 
 from __future__ import annotations
 
+import binascii
+import math
 import os
+import ssl
+import stat
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -16,6 +30,16 @@ from .errors import ConfigError, ConfigFileError
 
 CLIENT_CHECKS = ("ignore", "optional", "required")
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+# Timeouts outside this range cannot work: below 10 ms a loaded machine cannot even
+# schedule the handshake's reply; above 5 minutes a stalled client is as good as never
+# dropped. Non-finite values (nan, inf) are refused too.
+MIN_TIMEOUT = 0.01
+MAX_TIMEOUT = 300.0
+# No certificate, key or CA bundle a server needs comes near this (Mozilla's whole
+# root store is about 0.3 MB); a bigger "file" is a mistake (a log, an image, a device).
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+_CERTIFICATE_LABEL = "CERTIFICATE"
 
 
 @dataclass(frozen=True)
@@ -38,7 +62,10 @@ class TLSSettings:
 
 
 def validate(settings: TLSSettings) -> TLSSettings:
-    """Refuse every configuration that SPEC section 2 calls invalid, naming what is wrong."""
+    """Refuse every configuration that SPEC sections 2 and 8 call invalid, naming what is wrong.
+
+    Raises ConfigError (or its subclass ConfigFileError, for a file) with a one-line message.
+    """
     if settings.client_check not in CLIENT_CHECKS:
         choices = ", ".join(CLIENT_CHECKS)
         raise ConfigError(
@@ -55,61 +82,247 @@ def validate(settings: TLSSettings) -> TLSSettings:
         )
     if settings.requests_certificate and not settings.client_CA:
         raise ConfigError(f"client_check {settings.client_check!r} needs client_CA (a CA file)")
-    timeout = settings.handshake_timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
-        raise ConfigError(
-            f"handshake_timeout must be a number of seconds in (0, 300], not {timeout!r}"
-        )
+    check_timeout("handshake_timeout", settings.handshake_timeout)
 
-    cert = _load_certificates(settings.certificate, "certificate")[0]
+    cert = load_leaf_certificate(settings.certificate)
     key = _load_key(settings.private_key)
     if _spki(key.public_key()) != _spki(cert.public_key()):
         raise ConfigError(
-            f"private key {settings.private_key} does not match certificate {settings.certificate}"
+            f"private key {settings.private_key!r} does not match certificate "
+            f"{settings.certificate!r}"
         )
     if settings.certificate_chain:
-        _load_certificates(settings.certificate_chain, "certificate chain")
+        _checked_certificates(settings.certificate_chain, "certificate chain", True)
     if settings.client_CA:
-        _load_certificates(settings.client_CA, "client CA")
+        load_ca_file(settings.client_CA)
     return settings
 
 
-def _read(path: str | os.PathLike[str] | None, what: str) -> bytes:
+def check_timeout(name: str, value: object) -> float:
+    """``value`` as seconds if a timeout can work with it; ConfigError naming ``name`` if not."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not MIN_TIMEOUT <= value <= MAX_TIMEOUT
+    ):
+        raise ConfigError(
+            f"{name} must be a number of seconds in [{MIN_TIMEOUT:g}, {MAX_TIMEOUT:g}], "
+            f"not {value!r}"
+        )
+    return float(value)
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def read_config_file(path: str | os.PathLike[str] | None, what: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES, or ConfigError saying why not.
+
+    Never opens anything but a regular file for reading (a FIFO would block, a
+    device never end): the type is checked with stat() before open(), and again
+    on the open descriptor, which is opened non-blocking in case it changed.
+    """
     if path is None or path == "":
         raise ConfigError(f"{what} file is required")
     try:
         path = os.fspath(path)
     except TypeError:
         raise ConfigError(f"{what} file must be a path, not {path!r}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        raise ConfigFileError(f"{what} file path contains a control character: {path!r}", path)
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        st = os.stat(path)
     except FileNotFoundError:
-        raise ConfigFileError(f"{what} file not found: {path}", path) from None
-    except IsADirectoryError:
-        raise ConfigFileError(f"{what} file is a directory: {path}", path) from None
+        raise ConfigFileError(f"{what} file not found: {path!r}", path) from None
     except OSError as exc:
-        raise ConfigFileError(f"{what} file unreadable: {path} ({exc.strerror})", path) from None
-
-
-def _load_certificates(path: str, what: str) -> list[x509.Certificate]:
-    data = _read(path, what)
+        raise ConfigFileError(f"{what} file unreadable: {path!r} ({exc.strerror})", path) from None
+    _check_regular(st, path, what)
     try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError:
-        certs = []
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise ConfigFileError(f"{what} file not found: {path!r}", path) from None
+    except NotADirectoryError:
+        raise ConfigFileError(
+            f"{what} file not found (a parent is not a directory): {path!r}", path
+        ) from None
+    except OSError as exc:
+        raise ConfigFileError(f"{what} file unreadable: {path!r} ({exc.strerror})", path) from None
+    with os.fdopen(fd, "rb") as fh:
+        _check_regular(os.fstat(fh.fileno()), path, what)
+        try:
+            data = fh.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ConfigFileError(
+                f"{what} file unreadable: {path!r} ({exc.strerror})", path
+            ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigFileError(_too_large(what, path), path)
+    return data
+
+
+def _check_regular(st: os.stat_result, path: str, what: str) -> None:
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        raise ConfigFileError(f"{what} file is a directory: {path!r}", path)
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        raise ConfigFileError(f"{what} file is {kind}, not a regular file: {path!r}", path)
+    if st.st_size > MAX_FILE_BYTES:
+        raise ConfigFileError(_too_large(what, path), path)
+
+
+def _too_large(what: str, path: str) -> str:
+    return f"{what} file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: {path!r}"
+
+
+@dataclass(frozen=True)
+class PEMBlock:
+    label: str  # "CERTIFICATE", "PRIVATE KEY", ...
+    line: int  # 1-based line of its BEGIN
+    der: bytes
+
+
+def pem_blocks(data: bytes, path: str, what: str) -> list[PEMBlock]:
+    """Every PEM block of ``data`` (RFC 7468), decoded; ConfigFileError on any broken one.
+
+    Text outside blocks is allowed (bundles carry comments). A BEGIN without its
+    END (a truncated file), an END without a BEGIN, mismatched labels and bodies
+    that are not strict base64 are errors that name the line.
+    """
+    blocks: list[PEMBlock] = []
+    label: str | None = None
+    begun = 0
+    body: list[bytes] = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith(b"-----BEGIN ") and line.endswith(b"-----"):
+            if label is not None:
+                raise ConfigFileError(_truncated(what, path, label, begun), path)
+            label, begun, body = line[11:-5].decode("ascii", "replace"), number, []
+        elif line.startswith(b"-----END ") and line.endswith(b"-----"):
+            end = line[9:-5].decode("ascii", "replace")
+            if label is None:
+                raise ConfigFileError(
+                    f"{what} file has an END line without BEGIN at line {number}: {path!r}", path
+                )
+            if end != label:
+                raise ConfigFileError(
+                    f"{what} file has a PEM block begun as {label!r} at line {begun} "
+                    f"but ended as {end!r}: {path!r}",
+                    path,
+                )
+            try:
+                der = binascii.a2b_base64(b"".join(body), strict_mode=True)
+            except (binascii.Error, ValueError):
+                raise ConfigFileError(
+                    f"{what} file has a corrupt PEM block at line {begun} "
+                    f"(its body is not base64): {path!r}",
+                    path,
+                ) from None
+            blocks.append(PEMBlock(label, begun, der))
+            label = None
+        elif label is not None and b":" not in line:  # RFC 1421 headers carry a colon
+            body.append(line)
+    if label is not None:
+        raise ConfigFileError(_truncated(what, path, label, begun), path)
+    return blocks
+
+
+def _truncated(what: str, path: str, label: str, line: int) -> str:
+    return (
+        f"{what} file has a truncated PEM block ({label!r} begun at line {line} "
+        f"has no END line): {path!r}"
+    )
+
+
+def _openssl_stats(der: bytes) -> dict[str, int] | None:
+    """OpenSSL's own view of one DER certificate: store counts, or None if it cannot parse it.
+
+    The stdlib loads ``cadata`` with d2i_X509 and counts CA certificates with
+    X509_check_ca (``SSLContext.cert_store_stats``): exactly what the back-ends
+    will do with the file, which is what matters here. cryptography is stricter
+    than OpenSSL and would refuse certificates the server will in fact use.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        ctx.load_verify_locations(cadata=der)
+    except (ssl.SSLError, ValueError):
+        return None
+    return ctx.cert_store_stats()
+
+
+def _checked_certificates(path: str, what: str, only_certificates: bool) -> list[PEMBlock]:
+    data = read_config_file(path, what)
+    blocks = pem_blocks(data, path, what)
+    certs = [b for b in blocks if b.label == _CERTIFICATE_LABEL]
     if not certs:
-        raise ConfigFileError(f"{what} file holds no PEM certificate: {path}", path)
+        raise ConfigFileError(f"{what} file holds no PEM certificate: {path!r}", path)
+    for block in blocks:
+        if block.label != _CERTIFICATE_LABEL and only_certificates:
+            raise ConfigFileError(
+                f"{what} file holds a {block.label!r} block at line {block.line}; "
+                f"only CERTIFICATE blocks belong there: {path!r}",
+                path,
+            )
+    for block in certs:
+        if _openssl_stats(block.der) is None:
+            raise ConfigFileError(
+                f"{what} file has a corrupt certificate at line {block.line} "
+                f"(OpenSSL cannot parse it): {path!r}",
+                path,
+            )
     return certs
 
 
+def load_leaf_certificate(path: str, what: str = "certificate") -> x509.Certificate:
+    """The first certificate of a PEM file, every block checked; it must parse with
+    cryptography too (its public key is compared with the private key's)."""
+    blocks = _checked_certificates(path, what, only_certificates=False)
+    try:
+        return x509.load_der_x509_certificate(blocks[0].der)
+    except ValueError as exc:
+        raise ConfigFileError(
+            f"{what} file's first certificate cannot be parsed ({exc}): {path!r}", path
+        ) from None
+
+
+def load_ca_file(path: str, what: str = "client CA") -> int:
+    """Check a CA bundle: every block a certificate OpenSSL parses, at least one a CA.
+
+    "A CA" is what OpenSSL's X509_check_ca says: basicConstraints CA:TRUE (or,
+    without basicConstraints, a self-signed v1 certificate or keyUsage
+    keyCertSign). Returns how many CA certificates it holds.
+    """
+    blocks = _checked_certificates(path, what, only_certificates=True)
+    cas = sum((_openssl_stats(b.der) or {}).get("x509_ca", 0) for b in blocks)
+    if not cas:
+        raise ConfigFileError(
+            f"{what} file holds no CA certificate (none has basicConstraints CA:TRUE): {path!r}",
+            path,
+        )
+    return cas
+
+
 def _load_key(path: str):
-    data = _read(path, "private key")
+    data = read_config_file(path, "private key")
     try:
         return serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
         raise ConfigFileError(
-            f"private key file holds no unencrypted PEM private key: {path}", path
+            f"private key file holds no unencrypted PEM private key: {path!r}", path
         ) from None
 
 
