@@ -251,6 +251,8 @@ class CheckedTarget:
                 self.provides(adapter, variable)
 
     def __getattr__(self, attr: str) -> Any:
+        if attr == "target":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(attr)
         return getattr(self.target, attr)
 
     def unsupported(self, spec: ServerSpec) -> str | None:

@@ -163,6 +163,11 @@ def _inputs(config: pytest.Config) -> dict[str, Any]:
     """Certificates, resolver facts and clock: made once per run, by the controller."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
+        if _INPUTS not in workerinput:  # the controller did not see the matrix coming
+            raise pytest.UsageError(
+                "under pytest-xdist, name the matrix on the command line "
+                "(pytest matrix, pytest --pyargs matrix, or --target)"
+            )
         return json.loads(workerinput[_INPUTS])
     if _inputs_key not in config.stash:
         certs_dir = Path(config.getoption("--certs-dir")).resolve()
