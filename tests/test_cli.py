@@ -106,6 +106,23 @@ TARGETS = textwrap.dedent(
         return ProvidesBreaks()
 
 
+    class StopBreaks(Good):
+        def start(self, spec):
+            handle = super().start(spec)
+            real_stop = handle.stop
+
+            def stop():
+                real_stop()
+                raise RuntimeError("already stopped")
+
+            handle.stop = stop
+            return handle
+
+
+    def stop_breaks():
+        return StopBreaks()
+
+
     class StdlibOnly(Good):
         adapters = ("builtin",)
 
@@ -353,3 +370,12 @@ def test_help_and_unknown_command(user):
     for command in ("run", "compat", "report", "diff", "certs", "serve", "resilience"):
         assert command in result.stdout
     assert_one_line(mtls_matrix(user, "frobnicate"), 2, "invalid choice: 'frobnicate'")
+
+
+def test_a_handle_whose_stop_raises_is_no_traceback(user):
+    result = mtls_matrix(
+        user, "run", "--target", "targets:stop_breaks", "--out", "out", "--case", ONE_CASE
+    )
+    both = result.stdout + result.stderr
+    assert result.returncode == 0, both
+    assert "Traceback" not in both and "INTERNALERROR" not in both
