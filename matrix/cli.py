@@ -211,9 +211,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import certs_gen
     from harness.target import TargetLoadError, load_target
 
+    from . import dimensions
     from .environ import SPEC_VARIABLES
     from .outputs import check_results_path
 
+    profiles = list(getattr(dimensions, "PROFILES", ("standard",)))
+    if args.profile not in profiles:
+        raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
     cwd = Path.cwd()
     try:
         target = load_target(args.target, search=[cwd])
@@ -229,7 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out: {exc}") from None
     certs_dir = Path(args.certs_dir) if args.certs_dir else out / "certs"
     try:
-        certs = certs_gen.generate(certs_dir, profile="standard")
+        certs = certs_gen.generate(certs_dir, profile=args.profile)
     except certs_gen.CertsGenError as exc:
         raise UsageError(f"--certs-dir: {exc}") from None
     print(f"{PROG}: certificates in {certs.root}: {certs.origin}")
