@@ -19,8 +19,6 @@ from pathlib import Path
 
 from cryptography import x509
 
-from harness.target import is_required
-
 _PEM_BLOCK = re.compile(
     r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----\r?\n?", re.DOTALL
 )
@@ -137,10 +135,11 @@ def check_environ(
 ) -> list[str]:
     """Every way ``observed`` departs from SPEC section 5; empty when it conforms.
 
-    ``expected`` is None when no client certificate should be visible. The target
-    contract's required variables (harness.target.REQUIRED_VARIABLES) are always
-    checked; an optional one the target declares it cannot provide may be absent,
-    never wrong.
+    ``expected`` is None when no client certificate should be visible. ``provided``
+    says which variables are checked: the runner answers True for the target
+    contract's required ones (harness.target.REQUIRED_VARIABLES) and, for the rest,
+    what the target declares; a variable not provided may be absent, never wrong.
+    ``HTTPS``, ``wsgi.url_scheme`` and ``SSL_CLIENT_VERIFY`` are always checked.
     """
     problems = []
     for key, want in (("HTTPS", "on"), ("wsgi.url_scheme", "https")):
@@ -148,7 +147,7 @@ def check_environ(
             problems.append(f"{key} is {observed.get(key)!r}, expected {want!r}")
     for key, pattern in CONNECTION_FORMATS.items():
         value = observed.get(key)
-        if value is None and not is_required(key) and not provided(key):
+        if value is None and not provided(key):
             continue
         if not isinstance(value, str) or not pattern.match(value):
             problems.append(f"{key} is {value!r}, not well-formed")

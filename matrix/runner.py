@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 import certs_gen
 from harness.client import OK, SKIPPED, Attempt, TLSClient
-from harness.target import ServerSpec, Target
+from harness.target import ServerSpec, Target, is_required
 
 from .credentials import read_credential
 from .dimensions import TRUST_ROOT, Case, ServerConfig
@@ -168,7 +168,9 @@ def environ_problems(
         cred = env.certs[case.client]
         expected = expected_certificate_variables(cred.cert, env.sent_chain(case.client), nows)
     return check_environ(
-        attempt.environ, expected, lambda name: env.target.provides(case.adapter, name)
+        attempt.environ,
+        expected,
+        lambda name: is_required(name) or env.target.provides(case.adapter, name),
     )
 
 
