@@ -50,7 +50,8 @@ from harness.target import TargetLoadError
 from .process import PROJECT_ROOT
 
 TARGETS = (
-    "cheroot_native", "cherrypy", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug",
+    "apache", "cheroot_native", "cherrypy", "gunicorn", "uvicorn", "hypercorn", "granian",
+    "werkzeug",
 )  # fmt: skip
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
 IDLE_TIMEOUT = 5.0  # seconds: the idle-client step's client timeout per request
