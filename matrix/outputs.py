@@ -1,11 +1,13 @@
 """Where a run's files go, checked before the run starts (so a bad path costs nothing).
 
-Nothing here writes a file: it creates directories and answers whether writing is safe.
+Nothing here leaves a file behind: it creates directories, and proves a directory
+writable by making and removing an empty file in it.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -26,6 +28,9 @@ def check_results_path(value: str | os.PathLike[str]) -> Path:
         raise ValueError(f"{path.parent} is not a directory") from None
     except OSError as exc:
         raise ValueError(f"cannot create {path.parent}: {exc.strerror}") from None
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write in {path.parent} (permission denied)")
+    try:  # the only sure test: make a file there (permissions, read-only mounts, quotas)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".mtls-matrix-probe-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot write in {path.parent} ({exc.strerror})") from None
     return path

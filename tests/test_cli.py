@@ -289,6 +289,7 @@ def current_umask() -> int:
         ("{tmp}", ("is a directory",)),
         ("notes.txt/results.json", ("is not a directory",)),
         ("{tmp}/", ("is a directory",)),
+        ("/proc/mtls-matrix-nowhere/results.json", ("cannot create /proc/mtls-matrix-nowhere",)),
     ],
 )
 def test_a_results_path_that_cannot_be_written_stops_the_run_before_any_case(user, results, words):
@@ -379,3 +380,10 @@ def test_a_handle_whose_stop_raises_is_no_traceback(user):
     both = result.stdout + result.stderr
     assert result.returncode == 0, both
     assert "Traceback" not in both and "INTERNALERROR" not in both
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
+def test_a_results_directory_without_write_permission_is_refused(user):
+    (user / "locked").mkdir(mode=0o500)
+    result = pytest_matrix(user, "--target", "targets:good", "--results", "locked/r.json")
+    assert_one_line(result, 4, "cannot write in", "Permission denied")
