@@ -47,8 +47,14 @@ DELEGATES: dict[str, tuple[tuple[str, ...], str]] = {
     "certs": (("certs_gen.__main__",), "generate (or reuse) a certificate set in DIR"),
     "serve": (("harness.reference.__main__",), "run the reference server"),
     "resilience": (("matrix.resilience",), "the hostile-client battery against a target"),
-    "limbo": (("matrix.limbo.cli", "matrix.limbo.__main__"), "the x509-limbo path-building suite"),
-    "clients": (("matrix.clients",), "real TLS clients (curl, openssl, ...) against a target"),
+    "limbo": (
+        ("matrix.limbo.cli", "matrix.limbo.__main__"),
+        "x509-limbo path-validation cases against targets",
+    ),
+    "clients": (
+        ("matrix.clients",),
+        "real clients (curl, openssl, wget, httpx) against the reference server",
+    ),
 }
 
 
