@@ -154,3 +154,36 @@ def test_the_plugin_runs_from_the_users_own_pytest(venv, user_dir):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "INTERNALERROR" not in result.stdout
     assert json.loads((user_dir / "adhoc" / "results.json").read_text())["cases"]
+
+
+def test_an_editable_install_and_the_conftest_register_the_plugin_once(tmp_path):
+    """tox's way: the package installed editable, pytest run in the clone, whose conftest
+    also names the plugin. One registration, no 'Plugin already registered' error."""
+    source, venv = tmp_path / "clone", tmp_path / "venv"
+    shutil.copytree(REPO, source, ignore=SKIP_COPY)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+        check=True,
+        timeout=120,
+    )
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
+         "-e", str(source)],
+        capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=clean_env(venv),
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "matrix", "-q", "-p", "no:randomly",
+         "-p", "no:cacheprovider", "-k", "builtin and required and client:none",
+         "--results", str(tmp_path / "results.json")],
+        cwd=source, env=clean_env(venv), capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "12 passed" in result.stdout
+    plugins = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "from importlib.metadata import entry_points;"
+         "print([e.name for e in entry_points(group='pytest11') if e.value == 'matrix.plugin'])"],
+        env=clean_env(venv), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert plugins.stdout.strip() == "['matrix.plugin']"
