@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import build
-from .profiles import PROFILES
-from .store import MANIFEST, examine, read_valid_manifest, write_set
+from .profiles import BUNDLES, PROFILES
+from .store import MANIFEST, bundle_file, examine, read_valid_manifest, write_set
 
 __all__ = [
     "PROFILES",
@@ -63,6 +63,7 @@ class Credential:
     key: Path
     chain: Path | None
     key_and_chain: Path | None
+    crl: Path | None = None  # a CA's CRL (PEM), when the set revokes one of its leaves
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class CertSet:
     profile: str
     generated_at: str
     credentials: dict[str, Credential]
+    bundles: dict[str, Path] = field(default_factory=dict)  # id -> file (profiles.BUNDLES)
     origin: str = ""  # how generate() came by it: "generated: ...", "reused: ...", ...
 
     def __getitem__(self, cred_id: str) -> Credential:
@@ -115,6 +117,7 @@ def generate(
         )
     root = _prepare_dir(Path(out_dir))
     specs = PROFILES[profile]
+    bundles = BUNDLES.get(profile, ())
     ids = [s.id for s in specs]
     try:
         verdict = examine(root)
@@ -126,11 +129,11 @@ def generate(
     elif verdict.kind == "empty":
         origin = "generated: the directory was empty"
     elif verdict.kind == "intact" and manifest is not None:
-        if manifest["profile"] == profile and [r["id"] for r in manifest["certs"]] == ids:
+        if read_valid_manifest(root, profile, ids, [b.id for b in bundles]) is not None:
             reason = "every certificate matches its manifest's fingerprint and every key its"
             return _certset(root, manifest, f"reused: {verdict.reason} ({reason} certificate)")
         origin = f"regenerated: it held {verdict.reason}, the {profile} set was asked for"
-        _refuse_foreign_names(root, specs, verdict.owned())
+        _refuse_foreign_names(root, specs, bundles, verdict.owned())
     elif verdict.kind == "damaged":
         raise OutputDirError(
             f"{root} holds a damaged certificate set: {verdict.reason}; nothing was changed "
@@ -143,37 +146,39 @@ def generate(
             "--force to write the set there (files with the set's names are replaced)"
         )
     try:
-        manifest = write_set(root, profile, specs, build(specs))
+        manifest = write_set(root, profile, specs, build(specs), bundles)
     except OSError as exc:
         raise OutputDirError(f"cannot write certificates to {root}: {exc.strerror}") from None
     certs = _certset(root, manifest, origin)
     # The old set's files the new one does not have: this project wrote them (its
     # manifest listed them), so they go with it; nothing else is ever deleted.
-    kept = {MANIFEST} | {
-        p.name for c in certs for p in (c.cert, c.key, c.chain, c.key_and_chain) if p
-    }
+    kept = {MANIFEST} | {p.name for p in certs.bundles.values()}
+    kept |= {p.name for c in certs for p in (c.cert, c.key, c.chain, c.key_and_chain, c.crl) if p}
     for name in sorted(verdict.owned() - kept):
         (root / name).unlink(missing_ok=True)
     return certs
 
 
-def _refuse_foreign_names(root: Path, specs: tuple, owned: set[str]) -> None:
+def _refuse_foreign_names(root: Path, specs: tuple, bundles: tuple, owned: set[str]) -> None:
     """Refuse to replace a file the old set did not list (the user's, by elimination)."""
+    names = [bundle_file(b) for b in bundles]
     for spec in specs:
-        for suffix in (".pem", ".key", ".chain.pem", ".key-and-chain.pem"):
-            name = f"{spec.id}{suffix}"
-            if (root / name).exists() and name not in owned:
-                raise OutputDirError(
-                    f"{root / name} was not written by certs_gen and the {spec.id!r} "
-                    "credential would replace it; nothing was changed (certs --force replaces it)"
-                )
+        names += [f"{spec.id}{s}" for s in (".pem", ".key", ".chain.pem", ".key-and-chain.pem")]
+        names.append(f"{spec.id}.crl.pem")
+    for name in names:
+        if (root / name).exists() and name not in owned:
+            raise OutputDirError(
+                f"{root / name} was not written by certs_gen and the new set would replace "
+                "it; nothing was changed (certs --force replaces it)"
+            )
 
 
 def load(out_dir: str | os.PathLike[str]) -> CertSet:
     """Open a set written earlier, whatever its profile, without regenerating anything."""
     root = Path(out_dir).resolve()
     for profile, specs in PROFILES.items():
-        manifest = read_valid_manifest(root, profile, [s.id for s in specs])
+        bundles = [b.id for b in BUNDLES.get(profile, ())]
+        manifest = read_valid_manifest(root, profile, [s.id for s in specs], bundles)
         if manifest is not None:
             return _certset(root, manifest)
     raise OutputDirError(f"{root} holds no complete certificate set (run: python -m certs_gen)")
@@ -211,5 +216,7 @@ def _certset(root: Path, manifest: dict, origin: str = "") -> CertSet:
             key=root / row["key"],
             chain=path(row["chain"]),
             key_and_chain=path(row["key_and_chain"]),
+            crl=path(row.get("crl")),
         )
-    return CertSet(root, manifest["profile"], manifest["generated_at"], creds, origin)
+    bundles = {b: root / name for b, name in manifest.get("bundles", {}).items()}
+    return CertSet(root, manifest["profile"], manifest["generated_at"], creds, bundles, origin)

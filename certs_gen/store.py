@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from .build import Material
-from .profiles import CertSpec
+from .profiles import Bundle, CertSpec
 
 # serial-negative is negative on purpose (certs_gen.build); reading it back is not news.
 warnings.filterwarnings("ignore", message="Parsed a serial number", module=__name__)
@@ -34,12 +34,19 @@ SCRATCH_PREFIX = ".certs-gen-"  # write_set's scratch directory, removed when it
 
 def file_names(spec: CertSpec, material: Material) -> dict[str, str | None]:
     leaf = spec.role != "ca"
-    return {
+    names = {
         "cert": f"{spec.id}.pem",
         "key": f"{spec.id}.key",
         "chain": f"{spec.id}.chain.pem" if material.intermediates else None,
         "key_and_chain": f"{spec.id}.key-and-chain.pem" if leaf else None,
     }
+    if material.crl is not None:  # only a CA that revoked something has the key
+        names["crl"] = f"{spec.id}.crl.pem"
+    return names
+
+
+def bundle_file(bundle: Bundle) -> str:
+    return f"{bundle.id}.bundle.pem"
 
 
 def describe(spec: CertSpec, material: Material, names: dict[str, str | None]) -> dict[str, Any]:
@@ -65,7 +72,11 @@ def describe(spec: CertSpec, material: Material, names: dict[str, str | None]) -
 
 
 def write_set(
-    out_dir: Path, profile: str, specs: tuple[CertSpec, ...], built: dict[str, Material]
+    out_dir: Path,
+    profile: str,
+    specs: tuple[CertSpec, ...],
+    built: dict[str, Material],
+    bundles: tuple[Bundle, ...] = (),
 ) -> dict[str, Any]:
     """Write every file into a scratch directory, then move them in, manifest last.
 
@@ -83,6 +94,7 @@ def write_set(
                 "key": material.key,
                 "chain": b"".join(material.intermediates),
                 "key_and_chain": material.key + material.cert + b"".join(material.intermediates),
+                "crl": material.crl or b"",
             }
             for kind, name in names.items():
                 if name is not None:
@@ -94,6 +106,13 @@ def write_set(
             "generated_at": _iso(dt.datetime.now(dt.timezone.utc)),
             "certs": rows,
         }
+        if bundles:  # absent from sets without any, so their manifests stay as they were
+            manifest["bundles"] = {}
+            for bundle in bundles:
+                blocks = [built[c].cert for c in bundle.cas]
+                blocks += [built[c].crl or b"" for c in bundle.crls]
+                _write(scratch / bundle_file(bundle), b"".join(blocks), private=False)
+                manifest["bundles"][bundle.id] = bundle_file(bundle)
         _write(scratch / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode(), private=False)
         (out_dir / MANIFEST).unlink(missing_ok=True)
         for path in sorted(scratch.iterdir(), key=lambda p: p.name == MANIFEST):
@@ -123,9 +142,12 @@ class Verdict:
             return set()
         names = {MANIFEST}
         for row in self.manifest.get("certs", []):
-            for kind in ("cert", "key", "chain", "key_and_chain"):
+            for kind in ("cert", "key", "chain", "key_and_chain", "crl"):
                 if isinstance(row.get(kind), str):
                     names.add(row[kind])
+        bundles = self.manifest.get("bundles", {})
+        if isinstance(bundles, dict):
+            names.update(v for v in bundles.values() if isinstance(v, str))
         return names
 
 
@@ -148,11 +170,16 @@ def examine(out_dir: Path) -> Verdict:
         problem = _check_row(out_dir, row)
         if problem:
             return Verdict("damaged", problem, manifest)
+    for name in manifest.get("bundles", {}).values():
+        if not (out_dir / name).is_file():
+            return Verdict("damaged", f"{name} is missing", manifest)
     ids = len(manifest["certs"])
     return Verdict("intact", f"an intact {manifest['profile']} set of {ids} credentials", manifest)
 
 
-def read_valid_manifest(out_dir: Path, profile: str, ids: list[str]) -> dict[str, Any] | None:
+def read_valid_manifest(
+    out_dir: Path, profile: str, ids: list[str], bundles: list[str] = ()
+) -> dict[str, Any] | None:
     """The existing manifest if it describes a complete, intact set of ``profile``, else None."""
     try:
         verdict = examine(out_dir)
@@ -163,6 +190,8 @@ def read_valid_manifest(out_dir: Path, profile: str, ids: list[str]) -> dict[str
         return None
     if [row["id"] for row in manifest["certs"]] != ids:
         return None
+    if sorted(manifest.get("bundles", {})) != sorted(bundles):
+        return None
     return manifest
 
 
@@ -170,6 +199,9 @@ def _looks_like_ours(manifest: object) -> bool:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("certs"), list):
         return False
     if not isinstance(manifest.get("profile"), str):
+        return False
+    bundles = manifest.get("bundles", {})
+    if not isinstance(bundles, dict) or not all(isinstance(v, str) for v in bundles.values()):
         return False
     return all(
         isinstance(row, dict)
@@ -196,7 +228,7 @@ def _check_row(out_dir: Path, row: dict[str, Any]) -> str | None:
         return f"{row['key']} cannot be read as a private key ({_why(exc)})"
     if _spki(key.public_key()) != _spki(cert.public_key()):
         return f"{row['key']} does not match {row['cert']}"
-    for kind in ("chain", "key_and_chain"):
+    for kind in ("chain", "key_and_chain", "crl"):
         name = row.get(kind)
         if name is not None and not (out_dir / name).is_file():
             return f"{name} is missing"

@@ -24,8 +24,9 @@ or, with no code at all, the configuration key
 ``server.ssl_client_CA``, ``server.ssl_client_check`` or
 ``server.ssl_client_check_host`` is set, the server's TLS adapter is the reference
 adapter for ``server.ssl_module`` (``harness.reference.adapter_from_config``, which
-also reads ``server.ssl_certificate_chain``, ``server.ssl_ciphers`` and
-``server.ssl_handshake_timeout``); otherwise CherryPy's own is kept. The
+also reads ``server.ssl_certificate_chain``, ``server.ssl_ciphers``,
+``server.ssl_client_CRL`` and ``server.ssl_handshake_timeout``); otherwise CherryPy's
+own is kept. The
 application then sees the mod_ssl-style variables (``SSL_CLIENT_VERIFY``,
 ``SSL_CLIENT_S_DN``, ...) in ``cherrypy.request.wsgi_environ``. A configuration
 that cannot work (a host check with ``ignore``, ``required`` without a CA, a
@@ -45,7 +46,7 @@ from cherrypy._cpwsgi_server import CPWSGIServer
 
 from harness.reference import adapter_from_config
 
-CLIENT_KEYS = ("ssl_client_CA", "ssl_client_check", "ssl_client_check_host")
+CLIENT_KEYS = ("ssl_client_CA", "ssl_client_CRL", "ssl_client_check", "ssl_client_check_host")
 SSL_KEYS = (
     "ssl_module",
     "ssl_certificate",

@@ -67,8 +67,12 @@ class TLSClient:
         *,
         server_hostname: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        tls: str | None = None,
     ) -> None:
         context = ssl.create_default_context(cafile=str(trust))
+        if tls is not None:  # pin one version: "1.2" or "1.3"
+            version = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[tls]
+            context.minimum_version = context.maximum_version = version
         if credential is not None:
             context.load_cert_chain(str(credential))
         self.timeout = timeout

@@ -27,6 +27,10 @@ The contract, checked by ``load_target`` before anything runs and by
   application cannot tell a TLS request, or a verified client, from another).
 - ``versions()``: a dict of str to str, recorded with the results.
 
+``unsupported`` is also where a target says which configuration fields it can
+express (no client CA, a certificate_chain file, a CRL): a case needing one it
+cannot express is shown as unsupported, with the reason, not failed.
+
 A server author plugs in their own server with a factory returning a Target:
 
     mtls-matrix run --target mypkg.mtls:target --out out/
@@ -51,10 +55,16 @@ class ServerSpec:
     adapter: str  # TLS back-end: "builtin", "pyopenssl", or a target's own (e.g. "rustls")
     client_check: str  # "ignore" | "optional" | "required"
     check_host: bool
-    bind: str  # host to bind: "localhost", "127.0.0.1", "0.0.0.0", "::"
+    bind: str  # host to bind: "localhost", "127.0.0.1", "0.0.0.0", "::1", "::"
     certificate: Path
     private_key: Path
-    client_ca: Path
+    client_ca: Path | None  # None: no client CA configured at all (SPEC section 8)
+    # Intermediates the server sends after its certificate; never a trust source.
+    certificate_chain: Path | None = None
+    crl: Path | None = None  # a CRL (PEM) the server checks client certificates against
+    # The client CA file and the CRL concatenated, for servers whose only CRL input is
+    # their CA file (OpenSSL's CAfile loads both); set whenever ``crl`` is.
+    client_ca_with_crl: Path | None = None
 
 
 # SPEC section 5's connection variables that every target must set on every request

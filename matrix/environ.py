@@ -207,7 +207,7 @@ def check_environ(
             f"SSL_CLIENT_VERIFY is {observed.get('SSL_CLIENT_VERIFY')!r}, expected {verify!r}"
         )
     expected = expected or {}
-    problems += extra_variable_problems(observed, provided)
+    problems += [_described(*d) for d in extra_variable_differences(observed, provided)]
     for key, want in expected.items():
         got = observed.get(key)
         if got is None and not provided(key):
@@ -222,16 +222,18 @@ def check_environ(
     return problems
 
 
-def extra_variable_problems(
+def extra_variable_differences(
     observed: dict[str, object], provided: Callable[[str], bool] = lambda name: True
-) -> list[str]:
+) -> list[tuple[str, str | None, object]]:
     """SSL_* variables outside SPEC section 5's list that the target says it provides.
 
     Those mod_ssl also sets (``MOD_SSL_EXTRAS``) must have mod_ssl's format; any other
     non-client one is reported, so a variable nobody documented never passes unseen.
-    (SSL_CLIENT_* variables are checked against the expected values instead.)
+    (SSL_CLIENT_* variables are checked against the expected values instead.) Each
+    difference is (variable, the format's regular expression or None when the variable
+    should not be there, the observed value).
     """
-    problems = []
+    differences: list[tuple[str, str | None, object]] = []
     for key in sorted(observed):
         if not key.startswith("SSL_") or key.startswith("SSL_CLIENT_") or not provided(key):
             continue
@@ -240,10 +242,16 @@ def extra_variable_problems(
         pattern = next((p for k, p in MOD_SSL_EXTRAS.items() if fnmatch.fnmatchcase(key, k)), None)
         value = observed[key]
         if pattern is None:
-            problems.append(f"{key} is present ({_short(value)}) but is no mod_ssl variable")
+            differences.append((key, None, value))
         elif not isinstance(value, str) or not pattern.match(value):
-            problems.append(f"{key} is {_short(value)}, not well-formed")
-    return problems
+            differences.append((key, pattern.pattern, value))
+    return differences
+
+
+def _described(key: str, pattern: str | None, value: object) -> str:
+    if pattern is None:
+        return f"{key} is present ({_short(value)}) but is no mod_ssl variable"
+    return f"{key} is {_short(value)}, not well-formed"
 
 
 def _drop_empty_client_cert(observed: dict[str, object]) -> dict[str, object]:

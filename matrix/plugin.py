@@ -31,7 +31,7 @@ import pytest
 import certs_gen
 from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
 
-from .dimensions import BINDS, CONNECTS, Case, enumerate_cases
+from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
 from .outputs import check_results_path
 from .resolver import ResolverFacts, probe
@@ -39,8 +39,8 @@ from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
 
 DEFAULT_TARGET = "harness.targets.reference:target"
-DEFAULT_CERTS_DIR = "build/matrix-certs"
-PROFILE = "standard"
+DEFAULT_CERTS_DIR = "build/matrix-certs"  # + "-<profile>" for a profile but the default
+PROFILE = "standard"  # the default --profile
 _INPUTS = "mtls_matrix_inputs"
 _RESULT = "mtls_matrix_case"
 CONTRACT_MARK = "target contract:"
@@ -64,10 +64,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--certs-dir",
-        default=DEFAULT_CERTS_DIR,
+        default=None,
         metavar="DIR",
         help="certificate set for the matrix: generated in an empty directory, or reused "
-        f"when DIR holds one this project made (default {DEFAULT_CERTS_DIR})",
+        f"when DIR holds one this project made (default {DEFAULT_CERTS_DIR}, or "
+        f"{DEFAULT_CERTS_DIR}-extended for --profile extended)",
+    )
+    group.addoption(
+        "--profile",
+        default=PROFILE,
+        choices=list(PROFILES),
+        help="which matrix to run: standard (the 460 cases) or extended (IPv6, TLS 1.2 and "
+        "1.3, the extended credentials, revocation, configuration faults)",
     )
     group.addoption(
         "--case",
@@ -118,14 +126,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # error; the default target waits until the matrix is collected.
     if config.getoption("--target") is not None or config.getoption("--case"):
         target = _target(config)
-        known = {c.id for c in matrix_cases(target)}
+        known = {c.id for c in matrix_cases(target, profile_of(config))}
         unknown = [w for w in config.getoption("--case") if w not in known]
         if unknown:
-            raise pytest.UsageError(_unknown_case(unknown[0], target))
+            raise pytest.UsageError(_unknown_case(unknown[0], target, profile_of(config)))
 
 
-def _unknown_case(case_id: str, target: CheckedTarget) -> str:
-    every = {c.id: c for c in enumerate_cases(adapters=target.adapters)}
+def _unknown_case(case_id: str, target: CheckedTarget, profile: str = PROFILE) -> str:
+    every = {c.id: c for c in enumerate_cases(adapters=target.adapters, profile=profile)}
     if case_id in every:
         return (
             f"case {case_id!r} is on adapter {every[case_id].adapter!r}, which target "
@@ -150,9 +158,19 @@ def _target(config: pytest.Config) -> CheckedTarget:
     return config.stash[_target_key]
 
 
-def matrix_cases(target: CheckedTarget) -> list[Case]:
-    """The cases a target runs: every grid, on the target's own adapters only."""
-    return [c for c in enumerate_cases(adapters=target.adapters) if c.adapter in target.adapters]
+def matrix_cases(target: CheckedTarget, profile: str = PROFILE) -> list[Case]:
+    """The cases a target runs: every grid of ``profile``, on the target's adapters only."""
+    cases = enumerate_cases(adapters=target.adapters, profile=profile)
+    return [c for c in cases if c.adapter in target.adapters]
+
+
+def cases_for(config: pytest.Config) -> list[Case]:
+    """Every case of the run's --profile that the run's target runs."""
+    return matrix_cases(_target(config), profile_of(config))
+
+
+def profile_of(config: pytest.Config) -> str:
+    return config.getoption("--profile")
 
 
 def target_adapters(config: pytest.Config) -> tuple[str, ...]:
@@ -170,14 +188,16 @@ def _inputs(config: pytest.Config) -> dict[str, Any]:
             )
         return json.loads(workerinput[_INPUTS])
     if _inputs_key not in config.stash:
-        certs_dir = Path(config.getoption("--certs-dir")).resolve()
+        profile = profile_of(config)
+        default_dir = DEFAULT_CERTS_DIR + ("" if profile == PROFILE else f"-{profile}")
+        certs_dir = Path(config.getoption("--certs-dir") or default_dir).resolve()
         try:
-            certs = certs_gen.generate(certs_dir, profile=PROFILE)
+            certs = certs_gen.generate(certs_dir, profile=profile)
         except certs_gen.CertsGenError as exc:
             raise pytest.UsageError(f"--certs-dir: {exc}") from None
         config.stash[_inputs_key] = {
             "certs_dir": str(certs.root),
-            "resolver": probe(tuple(dict.fromkeys((*BINDS, *CONNECTS)))).to_json(),
+            "resolver": probe(addresses(profile)).to_json(),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(),
         }
     return config.stash[_inputs_key]
@@ -199,7 +219,7 @@ def _wants_matrix(config: pytest.Config) -> bool:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "matrix_case" not in metafunc.fixturenames:
         return
-    cases = matrix_cases(_target(metafunc.config))
+    cases = cases_for(metafunc.config)
     wanted = metafunc.config.getoption("--case")
     if wanted:  # validated in pytest_configure
         known = {c.id: c for c in cases}
@@ -262,7 +282,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not cases:
         return
     target = _target(config)
-    order = {c.id: i for i, c in enumerate(matrix_cases(target))}
+    order = {c.id: i for i, c in enumerate(cases_for(config))}
     cases.sort(key=lambda c: order.get(c["id"], len(order)))
     if config.getoption("--results") is None:
         config.stash[_summary_key] = (None, cases)
@@ -274,7 +294,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         duration_s=time.monotonic() - config.stash[_started_key],
         target=target.name,
         target_versions=target.versions(),
-        profile=PROFILE,
+        profile=profile_of(config),
         resolver=inputs["resolver"],
         fingerprints={c.id: c.sha256 for c in certs},
     )

@@ -13,7 +13,7 @@ from harness.target import ServerSpec, Target, is_required
 from .credentials import read_credential
 from .dimensions import TRUST_ROOT, Case, ServerConfig
 from .environ import check_environ, expected_certificate_variables, pem_blocks
-from .oracle import NO_CLIENT_CERT, Facts, predict, survival_probe
+from .oracle import NO_CLIENT_CERT, NOT_STARTED, Facts, predict, survival_probe
 from .resolver import ResolverFacts
 from .servers import ServerPool, ServerStartFailed
 
@@ -37,6 +37,9 @@ class CaseResult:
     detail: str
     duration_ms: float
     server_alive: bool | None
+    trust: str = "ca"
+    tls: str = "1.3"
+    cause: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -44,7 +47,8 @@ class CaseResult:
 
 def build_facts(certs: certs_gen.CertSet, resolver: ResolverFacts, now: dt.datetime) -> Facts:
     roots = {c.id: c.cert for c in certs if c.role == "ca"}
-    creds = {c.id: read_credential(c.id, c.cert, c.chain, roots) for c in certs}
+    crls = {c.id: c.crl for c in certs if c.crl is not None}
+    creds = {c.id: read_credential(c.id, c.cert, c.chain, roots, crls) for c in certs}
     return Facts(resolver, creds, now)
 
 
@@ -60,6 +64,10 @@ class MatrixEnv:
 
     def spec(self, config: ServerConfig) -> ServerSpec:
         server = self.certs[config.server_cert]
+        ca = config.client_ca
+        client_ca = None if ca is None else self.certs.bundles.get(ca) or self.certs[ca].cert
+        chain = config.certificate_chain
+        crl = self.certs[config.crl].crl if config.crl else None
         return ServerSpec(
             adapter=config.adapter,
             client_check=config.client_check,
@@ -67,7 +75,10 @@ class MatrixEnv:
             bind=config.bind,
             certificate=server.cert,
             private_key=server.key,
-            client_ca=self.certs[TRUST_ROOT].cert,
+            client_ca=client_ca,
+            certificate_chain=self.certs[chain].cert if chain else None,
+            crl=crl,
+            client_ca_with_crl=self.certs.bundles.get(f"{ca}+crl") if crl else None,
         )
 
     def client(
@@ -76,13 +87,18 @@ class MatrixEnv:
         trust_root: str = TRUST_ROOT,
         hostname: str | None = None,
         timeout: float = CASE_TIMEOUT,
+        tls: str | None = None,
     ) -> TLSClient:
-        """One TLS context per (trust, credential, name check): built once, reused."""
-        key = (client, trust_root, hostname, timeout)
+        """One TLS context per (trust, credential, name check, version): built once, reused."""
+        key = (client, trust_root, hostname, timeout, tls)
         if key not in self._clients:
             cred = None if client == NO_CLIENT_CERT else self.certs[client].key_and_chain
             self._clients[key] = TLSClient(
-                self.certs[trust_root].cert, cred, server_hostname=hostname, timeout=timeout
+                self.certs[trust_root].cert,
+                cred,
+                server_hostname=hostname,
+                timeout=timeout,
+                tls=tls,
             )
         return self._clients[key]
 
@@ -128,6 +144,9 @@ def run_case(case: Case, env: MatrixEnv) -> CaseResult:
             detail,
             round((time.perf_counter() - started) * 1000, 2),
             alive,
+            case.trust,
+            case.tls,
+            expectation.cause,
         )
 
     if expectation.outcome == SKIPPED:
@@ -139,14 +158,16 @@ def run_case(case: Case, env: MatrixEnv) -> CaseResult:
     try:
         server = env.servers.get(case.config, spec)
     except ServerStartFailed as exc:
+        if expectation.accepts(NOT_STARTED):  # SPEC section 8: refusing to start passes
+            return result(NOT_STARTED, "pass", str(exc), None)
         return result("error", "fail", str(exc), False)
 
     url = url_for(case.connect, server.port)
     before = dt.datetime.now(dt.timezone.utc)
-    attempt = env.client(case.client).get(url)
+    attempt = env.client(case.client, tls=case.tls).get(url)
     after = dt.datetime.now(dt.timezone.utc)
     problems = []
-    if attempt.outcome != expectation.outcome:
+    if not expectation.accepts(attempt.outcome):
         problems.append(f"expected {expectation.outcome}, observed {attempt.outcome}")
     elif attempt.outcome == OK:
         problems += environ_problems(case, env, attempt, (before, after))

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--client-ca")
+    parser.add_argument("--chain", help="intermediates sent after the certificate")
+    parser.add_argument("--crl", help="CRL the client certificates are checked against")
     parser.add_argument("--client-check", default="ignore")
     parser.add_argument("--check-host", action="store_true")
     parser.add_argument("--bind", default="127.0.0.1")
@@ -63,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         "log.screen": False,
         "tools.encode.on": False,
     }
-    if options.client_ca:
-        config["server.ssl_client_CA"] = options.client_ca
+    optional = {
+        "server.ssl_client_CA": options.client_ca,
+        "server.ssl_certificate_chain": options.chain,
+        "server.ssl_client_CRL": options.crl,
+    }
+    config.update({key: value for key, value in optional.items() if value})
     cherrypy_mtls.install()
     cherrypy.config.update(config)
     cherrypy.tree.mount(Root(), "/")

@@ -56,7 +56,7 @@ class CherryPyTarget(ProcessTarget):
     def unsupported(self, spec: ServerSpec) -> str | None:
         if spec.adapter not in self.adapters:
             return f"cherrypy has no {spec.adapter!r} adapter"
-        return None  # every policy, the host check included
+        return None  # every policy, host check, chain file and CRL included
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
         args = [
@@ -67,8 +67,12 @@ class CherryPyTarget(ProcessTarget):
             "--bind", spec.bind,
             "--port", "0",
         ]  # fmt: skip
-        if spec.client_check != "ignore":
+        if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--client-ca", str(spec.client_ca)]
+        if spec.certificate_chain is not None:
+            args += ["--chain", str(spec.certificate_chain)]
+        if spec.crl is not None:
+            args += ["--crl", str(spec.crl)]
         if spec.check_host:
             args.append("--check-host")
         return args, None
