@@ -327,14 +327,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
 
 
-def failure_message(result: dict[str, Any]) -> str:
+def failure_message(result: dict[str, Any], note: str = "") -> str:
+    """The pytest failure text: the case's fields, then ``note`` (run-specific text such as
+    the client's exception message, which results.json leaves out to stay deterministic)."""
     alive = {True: "yes", False: "NO", None: "not probed"}[result["server_alive"]]
+    expected, observed = result["expected"], result["observed"] or {}
     return (
         f"case     {result['id']}\n"
-        f"expected {result['expected']}: {result['reason']}\n"
-        f"observed {result['observed']}\n"
+        f"expected {expected['outcome']}: {expected['reason']}\n"
+        f"observed {observed.get('outcome')}\n"
         f"detail   {result['detail']}\n"
-        f"server alive afterwards: {alive}"
+        f"server alive afterwards: {alive}" + (f"\nclient   {note}" if note else "")
     )
 
 
