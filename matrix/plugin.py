@@ -106,8 +106,11 @@ class _Collector:
         for name, value in report.user_properties:
             if name == _RESULT:
                 self.config.stash[_results_key].append(value)
-                if CONTRACT_MARK in value.get("detail", ""):
-                    self.config.stash[_contract_key].append(value["detail"])
+        if report.failed:  # the failure's text holds the target's own message
+            for line in str(report.longrepr).splitlines():
+                if CONTRACT_MARK in line:
+                    self.config.stash[_contract_key].append(line)
+                    break
 
 
 def pytest_configure(config: pytest.Config) -> None:
