@@ -266,15 +266,11 @@ class CheckedTarget:
         return getattr(self.target, attr)
 
     def unsupported(self, spec: ServerSpec) -> str | None:
-        try:
-            why = self.target.unsupported(spec)
-        except Exception as exc:
-            raise TargetContractError(
-                f"{self.name}.unsupported() raised {_one_line(exc)}; {CONTRACT}"
-            ) from None
+        why = self.target.unsupported(spec)  # an exception: the runner records its type
         if why is not None and not isinstance(why, str):
             raise TargetContractError(
-                f"{self.name}.unsupported() returned {why!r:.60}, not None or a reason (str)"
+                f"target contract: {self.name}.unsupported() returned {why!r:.60}, "
+                "not None or a reason (str)"
             )
         return why
 
