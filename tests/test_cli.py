@@ -123,6 +123,15 @@ TARGETS = textwrap.dedent(
         return StopBreaks()
 
 
+    class UnsupportedAnswersInt(Good):
+        def unsupported(self, spec):
+            return 42
+
+
+    def unsupported_answers_int():
+        return UnsupportedAnswersInt()
+
+
     class StdlibOnly(Good):
         adapters = ("builtin",)
 
@@ -389,3 +398,16 @@ def test_a_results_directory_without_write_permission_is_refused(user):
     (user / "locked").mkdir(mode=0o500)
     result = pytest_matrix(user, "--target", "targets:good", "--results", "locked/r.json")
     assert_one_line(result, 4, "cannot write in", "Permission denied")
+
+
+def test_unsupported_answering_not_a_reason_is_the_contract(user):
+    result = mtls_matrix(
+        user, "run", "--target", "targets:unsupported_answers_int", "--out", "out",
+        "--case", ONE_CASE,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    summary = [line for line in result.stdout.splitlines() if line.startswith("mtls-matrix: t")]
+    assert summary == [
+        "mtls-matrix: target contract: good.unsupported() returned 42, not None or a reason (str)"
+    ]
