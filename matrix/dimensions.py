@@ -82,6 +82,7 @@ class Case:
     connect: str
     client: str
     server_cert: str
+    tls: str = "1.3"
 
     @property
     def id(self) -> str:

@@ -13,6 +13,16 @@ from dataclasses import dataclass
 
 from .credentials import CredentialFacts
 from .dimensions import TRUST_ROOT, Case, ServerConfig
+from .refusals import (
+    BAD_EKU,
+    EXPIRED,
+    HOST_MISMATCH,
+    NO_CERTIFICATE,
+    NOT_YET_VALID,
+    UNTRUSTED_ISSUER,
+    Refusal,
+    predict_refusal,
+)
 from .resolver import ResolverFacts
 
 OK = "ok"
@@ -37,6 +47,11 @@ class Expectation:
     outcome: str
     reason: str
     peer: str | None = None  # the address the server will see the client connect from
+    cause: str | None = None  # why the client is refused (matrix.refusals' cause vocabulary)
+    refusal: Refusal | None = None  # how that refusal reaches the client (SPEC section 6)
+    # The CA names the server's CertificateRequest lists (RFC 4514); None: it asks for no
+    # certificate. The reference contract lists none (docs/refusals.md, "CA names").
+    ca_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,35 +70,45 @@ def predict(case: Case, facts: Facts) -> Expectation:
     server_problem = server_cert_problem(case.server_cert, case.connect, facts)
     if server_problem:
         return Expectation(SERVER_CERT_REJECTED, server_problem, peer)
-    outcome, reason = client_verdict(case.policy, case.client, peer, facts)
-    return Expectation(outcome, reason, peer)
+    outcome, reason, cause = client_verdict(case.policy, case.client, peer, facts)
+    asks = None if case.policy == "ignore" else ()
+    return Expectation(outcome, reason, peer, cause, predict_refusal(cause, case.tls), asks)
 
 
-def client_verdict(policy: str, client: str, peer: str, facts: Facts) -> tuple[str, str]:
-    """The server's side of the table: does this policy accept this credential from peer?"""
+def client_verdict(
+    policy: str, client: str, peer: str, facts: Facts
+) -> tuple[str, str, str | None]:
+    """The server's side of the table: does this policy accept this credential from peer?
+    (outcome, one-line reason, cause of a refusal or None)."""
     check, _, host = policy.partition("+")
     if check == "ignore":
-        return OK, "ignore: the server does not ask for a client certificate"
+        return OK, "ignore: the server does not ask for a client certificate", None
     if client == NO_CLIENT_CERT:
         if check == "required":
-            return REJECTED, f"{policy}: no client certificate presented"
+            return REJECTED, f"{policy}: no client certificate presented", NO_CERTIFICATE
         return (
             OK,
             f"{policy}: no certificate presented, which optional allows (host check needs one)",
+            None,
         )
     cred = facts.credentials[client]
     if cred.root != TRUST_ROOT:
         issuer = cred.root or "an unknown CA"
-        return REJECTED, f"{policy}: certificate chains to {issuer}, not the client CA {TRUST_ROOT}"
+        reason = f"{policy}: certificate chains to {issuer}, not the client CA {TRUST_ROOT}"
+        return REJECTED, reason, UNTRUSTED_ISSUER
     if cred.not_after < facts.now:
-        return REJECTED, f"{policy}: certificate expired on {cred.not_after:%Y-%m-%d}"
+        reason = f"{policy}: certificate expired on {cred.not_after:%Y-%m-%d}"
+        return REJECTED, reason, EXPIRED
     if cred.not_before > facts.now:
-        return REJECTED, f"{policy}: certificate not valid before {cred.not_before:%Y-%m-%d}"
+        reason = f"{policy}: certificate not valid before {cred.not_before:%Y-%m-%d}"
+        return REJECTED, reason, NOT_YET_VALID
     if not cred.client_auth_eku:
-        return REJECTED, f"{policy}: certificate's EKU does not allow client authentication"
+        reason = f"{policy}: certificate's EKU does not allow client authentication"
+        return REJECTED, reason, BAD_EKU
     if not host:
-        return OK, f"{policy}: certificate verifies against {TRUST_ROOT}"
-    return host_verdict(policy, cred, peer, facts.resolver)
+        return OK, f"{policy}: certificate verifies against {TRUST_ROOT}", None
+    outcome, reason = host_verdict(policy, cred, peer, facts.resolver)
+    return outcome, reason, HOST_MISMATCH if outcome == REJECTED else None
 
 
 def host_verdict(

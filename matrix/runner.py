@@ -10,10 +10,12 @@ import certs_gen
 from harness.client import OK, SKIPPED, Attempt, TLSClient
 from harness.target import ServerSpec, Target
 
+from .canames import ca_names_problems
 from .credentials import read_credential
 from .dimensions import TRUST_ROOT, Case, ServerConfig
 from .environ import check_environ, expected_certificate_variables, pem_blocks
 from .oracle import NO_CLIENT_CERT, Facts, predict, survival_probe
+from .refusals import describe, refusal_problems
 from .resolver import ResolverFacts
 from .servers import ServerPool, ServerStartFailed
 
@@ -76,13 +78,18 @@ class MatrixEnv:
         trust_root: str = TRUST_ROOT,
         hostname: str | None = None,
         timeout: float = CASE_TIMEOUT,
+        tls: str | None = None,
     ) -> TLSClient:
-        """One TLS context per (trust, credential, name check): built once, reused."""
-        key = (client, trust_root, hostname, timeout)
+        """One TLS context per (trust, credential, name check, version): built once, reused."""
+        key = (client, trust_root, hostname, timeout, tls)
         if key not in self._clients:
             cred = None if client == NO_CLIENT_CERT else self.certs[client].key_and_chain
             self._clients[key] = TLSClient(
-                self.certs[trust_root].cert, cred, server_hostname=hostname, timeout=timeout
+                self.certs[trust_root].cert,
+                cred,
+                server_hostname=hostname,
+                timeout=timeout,
+                tls=tls,
             )
         return self._clients[key]
 
@@ -143,19 +150,22 @@ def run_case(case: Case, env: MatrixEnv) -> CaseResult:
 
     url = url_for(case.connect, server.port)
     before = dt.datetime.now(dt.timezone.utc)
-    attempt = env.client(case.client).get(url)
+    attempt = env.client(case.client, tls=case.tls).get(url)
     after = dt.datetime.now(dt.timezone.utc)
     problems = []
     if attempt.outcome != expectation.outcome:
         problems.append(f"expected {expectation.outcome}, observed {attempt.outcome}")
     elif attempt.outcome == OK:
         problems += environ_problems(case, env, attempt, (before, after))
+    problems += refusal_problems(expectation, attempt, case.tls)  # SPEC section 6
+    problems += ca_names_problems(expectation, attempt)
 
     alive = None
     if attempt.outcome != OK:
         alive, survival_note = check_survival(case, env, url)
         if alive is False:
             problems.append(survival_note)
+    problems = [p if isinstance(p, str) else describe(p) for p in problems]
     detail = "; ".join([*problems, attempt.detail] if attempt.detail else problems)
     return result(attempt.outcome, "fail" if problems else "pass", detail, alive)
 

@@ -8,7 +8,6 @@ handshake timeout as a whole, later reads and writes Cheroot's socket timeout.
 from __future__ import annotations
 
 import errno
-import os
 import selectors
 import socket
 import time
@@ -78,10 +77,10 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         # Needed by OpenSSL whenever peers are verified and sessions may be cached.
         ctx.set_session_id(b"mtls-matrix")
         if s.client_CA:
+            # No CA names in the CertificateRequest (no load_client_ca): the stdlib
+            # cannot send them, and both adapters must advertise the same
+            # (docs/refusals.md, "CA names").
             ctx.load_verify_locations(s.client_CA)
-            # CA names for the CertificateRequest, so a client holding several
-            # certificates can pick one this server accepts.
-            ctx.load_client_ca(os.fsencode(s.client_CA))
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
         return ctx
 
