@@ -20,6 +20,7 @@ once a handshake completed, and ``ca_names`` stays None.
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -243,7 +244,10 @@ def classify_exception(exc: BaseException, wire: _Wire | None = None) -> Attempt
     seen = {"tls_version": wire.tls_version, "ca_names": wire.ca_names}
 
     def refused(form: str, alert: str | None = None) -> Attempt:
-        return Attempt(REJECTED, text, stage=wire.stage, form=form, alert=alert, **seen)
+        # SPEC section 4: a refusal comes before any HTTP response; after it started,
+        # an alert, close or reset is an error (the form is still recorded).
+        outcome = ERROR if wire.response_started else REJECTED
+        return Attempt(outcome, text, stage=wire.stage, form=form, alert=alert, **seen)
 
     chain = list(_causes(exc))
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
@@ -264,8 +268,11 @@ def classify_exception(exc: BaseException, wire: _Wire | None = None) -> Attempt
                 return refused(CLOSE)
             return Attempt(ERROR, text, stage=wire.stage, **seen)
     # http.client's RemoteDisconnected (an EOF before any response byte; with TLS, a
-    # close with or without close_notify) subclasses ConnectionResetError: test it first.
-    if any(type(e).__name__ == "RemoteDisconnected" for e in chain):
+    # close with or without close_notify) subclasses ConnectionResetError: test it
+    # first. IncompleteRead: the body ended early (an EOF after the response started).
+    if any(
+        isinstance(e, (http.client.RemoteDisconnected, http.client.IncompleteRead)) for e in chain
+    ):
         return refused(CLOSE)
     if any(
         isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
