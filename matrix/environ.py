@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import fnmatch
 import functools
 import re
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,21 +24,41 @@ from cryptography import x509
 _PEM_BLOCK = re.compile(
     r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----\r?\n?", re.DOTALL
 )
-# OpenSSL's short names, as its RFC 2253 printer uses them.
+# OpenSSL's short names (OBJ_nid2sn), as its RFC 2253 printer (XN_FLAG_FN_SN) labels them.
 _SHORT_NAMES = {
     "2.5.4.3": "CN",
+    "2.5.4.4": "SN",
     "2.5.4.6": "C",
     "2.5.4.7": "L",
     "2.5.4.8": "ST",
     "2.5.4.10": "O",
     "2.5.4.11": "OU",
+    "2.5.4.12": "title",
+    "2.5.4.13": "description",
+    "2.5.4.42": "GN",
+    "2.5.4.43": "initials",
+    "2.5.4.45": "x500UniqueIdentifier",
     "1.2.840.113549.1.9.1": "emailAddress",
     "0.9.2342.19200300.100.1.25": "DC",
     "0.9.2342.19200300.100.1.1": "UID",
 }
-# mod_ssl's SSL_CLIENT_S_DN_<x> suffixes for the components it exposes.
-_COMPONENT_SUFFIX = {"CN": "CN", "C": "C", "L": "L", "ST": "ST", "O": "O", "OU": "OU"}
-_COMPONENT_SUFFIX["emailAddress"] = "Email"
+# mod_ssl's SSL_CLIENT_S_DN_<x> suffixes: the attributes it extracts (ssl_engine_vars.c,
+# ssl_var_lookup_ssl_cert_dn_rec), by OID. A repeated attribute gets _<x>_1, _<x>_2, ...
+_COMPONENT_SUFFIX = {
+    "2.5.4.6": "C",
+    "2.5.4.8": "ST",
+    "2.5.4.7": "L",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.3": "CN",
+    "2.5.4.12": "T",
+    "2.5.4.43": "I",
+    "2.5.4.42": "G",
+    "2.5.4.4": "S",
+    "2.5.4.13": "D",
+    "2.5.4.45": "UID",
+    "1.2.840.113549.1.9.1": "Email",
+}
 _KEY_LONG_NAMES = {
     "1.2.840.10045.2.1": "id-ecPublicKey",
     "1.2.840.113549.1.1.1": "rsaEncryption",
@@ -48,6 +70,24 @@ CONNECTION_FORMATS = {
     "SSL_CIPHER": re.compile(r"^[A-Z0-9][A-Z0-9_-]+$"),
     "SSL_VERSION_INTERFACE": re.compile(r"^[\w.+-]+/\S+"),
     "SSL_VERSION_LIBRARY": re.compile(r"^[\w.+-]+/\S+"),
+}
+
+# Variables mod_ssl 2.4 sets beyond SPEC section 5's list (measured on httpd 2.4.71 with
+# +StdEnvVars +ExportCertData; docs/apache.md). They are about the connection or the
+# server's own certificate, not the client's, so they are not required: a server may leave
+# them out, but one that sets them must set them in mod_ssl's format. (SSL_CLIENT_* ones
+# beyond the list, such as SSL_CLIENT_CERT_RFC4523_CEA, are expected values instead.)
+MOD_SSL_EXTRAS = {
+    "SSL_CIPHER_ALGKEYSIZE": re.compile(r"^\d+$"),
+    "SSL_CIPHER_USEKEYSIZE": re.compile(r"^\d+$"),
+    "SSL_CIPHER_EXPORT": re.compile(r"^(true|false)$"),
+    "SSL_COMPRESS_METHOD": re.compile(r"^(NULL|ZLIB)$"),
+    "SSL_SECURE_RENEG": re.compile(r"^(true|false)$"),
+    "SSL_SESSION_ID": re.compile(r"^([0-9a-f]{2})*$"),
+    "SSL_SESSION_RESUMED": re.compile(r"^(Initial|Resumed)$"),
+    "SSL_TLS_SNI": re.compile(r"^[A-Za-z0-9.-]+$"),
+    # The server's certificate, in the same formats as the client's (SSL_SERVER_S_DN, ...).
+    "SSL_SERVER_*": re.compile(r"^.", re.DOTALL),
 }
 
 # Every variable SPEC section 5 names; an indexed family by its first member.
@@ -94,28 +134,37 @@ def expected_certificate_variables(
     """SSL_CLIENT_* for a verified client; a set value lists every acceptable value."""
     pem = pem_blocks(cert_file)[0]
     pem = pem if pem.endswith("\n") else pem + "\n"
-    cert = x509.load_pem_x509_certificate(pem.encode())
+    with warnings.catch_warnings():  # serial-negative is negative on purpose (certs_gen)
+        warnings.filterwarnings("ignore", message="Parsed a serial number")
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        serial = cert.serial_number
     expected: dict[str, str | set[str]] = {
         "SSL_CLIENT_CERT": pem,
         "SSL_CLIENT_S_DN": _dn(cert.subject),
         "SSL_CLIENT_I_DN": _dn(cert.issuer),
-        "SSL_CLIENT_M_SERIAL": _serial(cert.serial_number),
+        "SSL_CLIENT_M_SERIAL": _serial(serial),
         "SSL_CLIENT_M_VERSION": {x509.Version.v3: "3", x509.Version.v1: "1"}[cert.version],
         "SSL_CLIENT_V_START": _asn1_time(cert.not_valid_before_utc),
         "SSL_CLIENT_V_END": _asn1_time(cert.not_valid_after_utc),
         "SSL_CLIENT_V_REMAIN": {_days_left(cert.not_valid_after_utc, now) for now in nows},
         "SSL_CLIENT_A_SIG": _signature_long_name(cert),
         "SSL_CLIENT_A_KEY": _KEY_LONG_NAMES.get(cert.public_key_algorithm_oid.dotted_string, "?"),
+        # mod_ssl: "{ serialNumber <decimal>, issuer rdnSequence:\"<issuer DN>\" }" (RFC 4523
+        # CertificateExactAssertion in LDAP's generic string encoding).
+        "SSL_CLIENT_CERT_RFC4523_CEA": (
+            f'{{ serialNumber {serial}, issuer rdnSequence:"{_dn(cert.issuer)}" }}'
+        ),
     }
     for side, name in (("S", cert.subject), ("I", cert.issuer)):
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for rdn in name.rdns:
             for attr in rdn:
-                short = _SHORT_NAMES.get(attr.oid.dotted_string)
-                suffix = _COMPONENT_SUFFIX.get(short or "")
-                if suffix and suffix not in seen:
-                    seen.add(suffix)
-                    expected[f"SSL_CLIENT_{side}_DN_{suffix}"] = str(attr.value)
+                suffix = _COMPONENT_SUFFIX.get(attr.oid.dotted_string)
+                if suffix is None:
+                    continue
+                n = seen[suffix] = seen.get(suffix, -1) + 1
+                key = f"SSL_CLIENT_{side}_DN_{suffix}" + (f"_{n}" if n else "")
+                expected[key] = _escape_value(str(attr.value))
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = [n.value for n in san if isinstance(n, x509.DNSName)]
@@ -138,6 +187,7 @@ def check_environ(
     ``expected`` is None when no client certificate should be visible. Variables
     the target declares it cannot provide must be absent rather than wrong.
     """
+    observed = _drop_empty_client_cert(observed)
     problems = []
     for key, want in (("HTTPS", "on"), ("wsgi.url_scheme", "https")):
         if observed.get(key) != want:
@@ -152,6 +202,7 @@ def check_environ(
             f"SSL_CLIENT_VERIFY is {observed.get('SSL_CLIENT_VERIFY')!r}, expected {verify!r}"
         )
     expected = expected or {}
+    problems += extra_variable_problems(observed, provided)
     for key, want in expected.items():
         if not provided(key):
             continue
@@ -166,16 +217,55 @@ def check_environ(
     return problems
 
 
+def extra_variable_problems(
+    observed: dict[str, object], provided: Callable[[str], bool] = lambda name: True
+) -> list[str]:
+    """SSL_* variables outside SPEC section 5's list that the target says it provides.
+
+    Those mod_ssl also sets (``MOD_SSL_EXTRAS``) must have mod_ssl's format; any other
+    non-client one is reported, so a variable nobody documented never passes unseen.
+    (SSL_CLIENT_* variables are checked against the expected values instead.)
+    """
+    problems = []
+    for key in sorted(observed):
+        if not key.startswith("SSL_") or key.startswith("SSL_CLIENT_") or not provided(key):
+            continue
+        if key in CONNECTION_FORMATS:
+            continue
+        pattern = next((p for k, p in MOD_SSL_EXTRAS.items() if fnmatch.fnmatchcase(key, k)), None)
+        value = observed[key]
+        if pattern is None:
+            problems.append(f"{key} is present ({_short(value)}) but is no mod_ssl variable")
+        elif not isinstance(value, str) or not pattern.match(value):
+            problems.append(f"{key} is {_short(value)}, not well-formed")
+    return problems
+
+
+def _drop_empty_client_cert(observed: dict[str, object]) -> dict[str, object]:
+    """mod_ssl (+ExportCertData) sets SSL_CLIENT_CERT to "" when the client sent no
+    certificate (measured on httpd 2.4.71, with SSLVerifyClient none and optional): an
+    empty value carries no certificate, so it counts as absent (SPEC section 5)."""
+    if observed.get("SSL_CLIENT_CERT") == "":
+        observed = {k: v for k, v in observed.items() if k != "SSL_CLIENT_CERT"}
+    return observed
+
+
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _dn(name: x509.Name) -> str:
+    """OpenSSL's X509_NAME_print_ex with mod_ssl's flags (XN_FLAG_RFC2253 without ESC_MSB).
+
+    XN_FLAG_DN_REV reverses the *entries*, so the attributes of a multi-valued RDN come
+    out in reverse DER order too, joined by ``+`` (measured: ``CN=x+OU=y`` for the RDN
+    ``OU=y + CN=x``). An OID without a short name is printed dotted.
+    """
     rdns = []
     for rdn in reversed(name.rdns):
         parts = []
-        for attr in rdn:
+        for attr in reversed(list(rdn)):
             label = _SHORT_NAMES.get(attr.oid.dotted_string, attr.oid.dotted_string)
             parts.append(f"{label}={_escape(str(attr.value))}")
         rdns.append("+".join(parts))
@@ -183,16 +273,46 @@ def _dn(name: x509.Name) -> str:
 
 
 def _escape(value: str) -> str:
-    out = "".join("\\" + ch if ch in ',+"\\<>;' else ch for ch in value)
-    if out.startswith(("#", " ")):
-        out = "\\" + out
-    if out.endswith(" ") and not out.endswith("\\ "):
-        out = out[:-1] + "\\ "
-    return out
+    """RFC 2253 escaping as OpenSSL's do_esc_char does it (ASN1_STRFLGS_ESC_2253|ESC_CTRL).
+
+    ``, + " \\ < > ;`` get a backslash; ``#`` and a space at the start and a space at the
+    end too; control characters (below 0x20, and 0x7F) become ``\\XX`` in uppercase hex;
+    everything else, UTF-8 included, is left as it is (mod_ssl clears ESC_MSB).
+    """
+    out = []
+    last = len(value) - 1
+    for i, ch in enumerate(value):
+        if ch in ',+"\\<>;' or (i == 0 and ch in "# ") or (i == last and ch == " "):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\{ord(ch):02X}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _escape_value(value: str) -> str:
+    """A DN attribute's own variable (SSL_CLIENT_S_DN_CN...): mod_ssl prints the value with
+    ASN1_STRFLGS_ESC_CTRL|UTF8_CONVERT, so control characters become ``\\XX`` and the
+    backslash itself is doubled (OpenSSL escapes it whenever any escaping is asked for);
+    the RFC 2253 specials and spaces stay as they are (measured on httpd 2.4.71).
+    """
+    out = []
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\{ord(ch):02X}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _serial(number: int) -> str:
-    return number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big").hex().upper()
+    """OpenSSL's i2a_ASN1_INTEGER: the magnitude in whole bytes, uppercase, ``-`` if negative."""
+    magnitude = abs(number)
+    digits = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "big").hex().upper()
+    return "-" * (number < 0) + digits
 
 
 def _asn1_time(when: dt.datetime) -> str:

@@ -384,6 +384,25 @@ def test_python_port_in_use(files, busy_port, adapter):
     assert open_fds() == fds  # the socket that failed to bind was closed
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("request_timeout", 0.0, "request_timeout"),
+        ("request_timeout", float("nan"), "request_timeout"),
+        ("request_timeout", 1e-6, "request_timeout"),
+        ("timeout", float("inf"), "timeout"),
+        ("max_request_body", 0, "max_request_body"),
+        ("max_request_body", 1.5, "max_request_body"),
+        ("max_request_body", 2**40, "max_request_body"),
+    ],
+)
+def test_python_refuses_server_limits_that_cannot_work(files, option, value, fragment):
+    adapter = make_adapter("builtin", **good_settings(files))
+    with pytest.raises(ConfigError) as info:
+        ReferenceServer(adapter, ("127.0.0.1", 0), **{option: value})
+    assert_one_line(str(info.value), (fragment,))
+
+
 def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
 
@@ -436,6 +455,10 @@ def cli_cases(files, busy_port: int) -> dict[str, tuple[list[str], tuple[str, ..
     out["missing-options"] = (["--adapter", "builtin"], ("required",))
     soon = {**good, "--handshake-timeout": "soon"}
     out["timeout-not-a-number"] = (argv_of("builtin", soon), ("soon",))
+    nan = {**good, "--request-timeout": "nan"}
+    out["request-timeout-nan"] = (argv_of("pyopenssl", nan), ("request_timeout", "nan"))
+    no_body = {**good, "--max-request-body": "0"}
+    out["max-request-body-zero"] = (argv_of("builtin", no_body), ("max_request_body", "0"))
     return out
 
 
@@ -448,6 +471,8 @@ CLI_CASE_IDS = [
     "port-in-use",
     "missing-options",
     "timeout-not-a-number",
+    "request-timeout-nan",
+    "max-request-body-zero",
 ]
 
 

@@ -206,6 +206,10 @@ def expected_client_variables(cert_file, before: dt.datetime, after: dt.datetime
         "SSL_CLIENT_V_REMAIN": {str((end - before).days), str((end - after).days)},
         "SSL_CLIENT_A_SIG": "ecdsa-with-SHA256",
         "SSL_CLIENT_A_KEY": "id-ecPublicKey",
+        # mod_ssl's RFC 4523 CertificateExactAssertion (measured on httpd 2.4.71, SPEC 5)
+        "SSL_CLIENT_CERT_RFC4523_CEA": (
+            f'{{ serialNumber {serial}, issuer rdnSequence:"{dn(cert.issuer)}" }}'
+        ),
     }
     for side, name in (("S", cert.subject), ("I", cert.issuer)):
         for attr in name:

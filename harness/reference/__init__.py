@@ -6,9 +6,10 @@
         print(server.url)
 
 or, for an existing Cheroot/CherryPy server, ``server.ssl_adapter = adapter``.
-There the handshake still runs on a worker, bounded by the handshake timeout, but
-a client that sends nothing holds that worker until then; ReferenceServer also
-keeps such clients in Cheroot's selector, off the worker pool (server.py).
+There the handshake still runs on a worker, bounded by the handshake timeout, so
+a client that stalls it holds that worker until then. ReferenceServer puts the
+gate (gate.py) in front of the worker pool: handshake, request head and a
+bounded body are read there, off the workers (SPEC section 7).
 """
 
 from .adapters import ClientCertAdapter

@@ -10,7 +10,15 @@ import threading
 
 from .errors import ConfigError
 from .policy import CLIENT_CHECKS, DEFAULT_HANDSHAKE_TIMEOUT
-from .server import ADAPTERS, ReferenceServer, StartError, make_adapter, parse_bind
+from .server import (
+    ADAPTERS,
+    DEFAULT_MAX_REQUEST_BODY,
+    DEFAULT_REQUEST_TIMEOUT,
+    ReferenceServer,
+    StartError,
+    make_adapter,
+    parse_bind,
+)
 
 PROG = "harness.reference"
 
@@ -52,6 +60,23 @@ def main(argv: list[str] | None = None) -> int:
         help="a client that has not sent its first bytes, or not finished the handshake, "
         f"within this time is dropped (default {DEFAULT_HANDSHAKE_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        metavar="SECONDS",
+        help="after the handshake, the whole request head must arrive within this time "
+        "(else 408), and then its body within as long again "
+        f"(default {DEFAULT_REQUEST_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-request-body",
+        type=int,
+        default=DEFAULT_MAX_REQUEST_BODY,
+        metavar="BYTES",
+        help="a larger Content-Length is answered 413 before the body is read "
+        f"(default {DEFAULT_MAX_REQUEST_BODY})",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -68,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             client_check_host=args.check_host,
             handshake_timeout=args.handshake_timeout,
         )
+        server = ReferenceServer(
+            adapter,
+            bind,
+            request_timeout=args.request_timeout,
+            max_request_body=args.max_request_body,
+        )
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -82,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        server = ReferenceServer(adapter, bind).start()
+        server.start()
     except StartError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import selectors
 import socket
 import ssl
 import tempfile
 
-from cheroot.errors import FatalSSLAlert
-
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import Refused
+from .connection import Refused, Reset, Want
 
+# OpenSSL's strict checks (X509_V_FLAG_X509_STRICT) on top of CPython's defaults:
+# decided with the x509-limbo suite, figures in docs/limbo.md.
+VERIFY_FLAGS = ssl.VERIFY_X509_STRICT
 VERIFY_MODES = {
     "ignore": ssl.CERT_NONE,
     "optional": ssl.CERT_OPTIONAL,
@@ -44,6 +46,7 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
         if self.ciphers:
             ctx.set_ciphers(self.ciphers)
         ctx.verify_mode = VERIFY_MODES[s.client_check]
+        ctx.verify_flags |= VERIFY_FLAGS
         if s.client_CA:
             ctx.load_verify_locations(cafile=s.client_CA)
         return ctx
@@ -56,6 +59,9 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
 
 
 class BuiltinSession:
+    """An SSLSocket that never handshakes on its own: the gate steps it
+    non-blocking, a worker uses it with timeouts."""
+
     def __init__(self, context: ssl.SSLContext, sock: socket.socket) -> None:
         self.sock: ssl.SSLSocket = context.wrap_socket(
             sock, server_side=True, do_handshake_on_connect=False
@@ -67,19 +73,49 @@ class BuiltinSession:
             self.sock.do_handshake()
         except TimeoutError:
             raise Refused(f"handshake timed out after {timeout:g}s") from None
-        except ssl.SSLCertVerificationError as exc:
-            raise Refused(
-                f"client certificate rejected: {exc.verify_message} "
-                f"(X509 verify error {exc.verify_code})"
-            ) from None
-        except ssl.SSLEOFError:
-            raise Refused("closed the connection during the handshake") from None
-        except ssl.SSLError as exc:
-            if exc.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
-                raise Refused("no client certificate presented") from None
-            raise Refused(f"handshake failed: {exc.reason or exc}") from None
-        except OSError as exc:
-            raise Refused(f"handshake failed: {exc.strerror or exc}") from None
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):  # pragma: no cover - blocking
+            raise Refused("handshake did not complete") from None
+        except Exception as exc:
+            raise _handshake_refusal(exc) from None
+
+    def handshake_step(self) -> None:
+        self.sock.setblocking(False)
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            raise Want(selectors.EVENT_READ) from None
+        except ssl.SSLWantWriteError:
+            raise Want(selectors.EVENT_WRITE) from None
+        except (BlockingIOError, InterruptedError):
+            raise Want(selectors.EVENT_READ) from None
+        except Exception as exc:
+            raise _handshake_refusal(exc) from None
+
+    def read_step(self, nbytes: int) -> bytes:
+        self.sock.setblocking(False)
+        try:
+            return self.sock.recv(nbytes)
+        except ssl.SSLWantReadError:
+            raise Want(selectors.EVENT_READ) from None
+        except ssl.SSLWantWriteError:
+            raise Want(selectors.EVENT_WRITE) from None
+        except (BlockingIOError, InterruptedError):
+            raise Want(selectors.EVENT_READ) from None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""
+        except Exception as exc:
+            raise _io_refusal(exc) from None
+
+    def write_step(self, data: bytes) -> int:
+        self.sock.setblocking(False)
+        try:
+            return self.sock.send(data)
+        except ssl.SSLWantReadError:
+            raise Want(selectors.EVENT_READ) from None
+        except (ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+            raise Want(selectors.EVENT_WRITE) from None
+        except Exception as exc:
+            raise _io_refusal(exc) from None
 
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         self.sock.settimeout(timeout)
@@ -87,15 +123,19 @@ class BuiltinSession:
             return self.sock.recv_into(buffer, nbytes)
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
             return 0
-        except ssl.SSLError as exc:
-            raise FatalSSLAlert(f"TLS error: {exc.reason or exc}") from None
+        except TimeoutError:
+            raise
+        except Exception as exc:
+            raise _io_refusal(exc) from None
 
     def send(self, data: bytes, timeout: float | None) -> int:
         self.sock.settimeout(timeout)
         try:
             return self.sock.send(data)
-        except ssl.SSLError as exc:
-            raise FatalSSLAlert(f"TLS error: {exc.reason or exc}") from None
+        except TimeoutError:
+            raise
+        except Exception as exc:
+            raise _io_refusal(exc) from None
 
     def peer_certificate(self) -> bytes | None:
         return self.sock.getpeercert(binary_form=True)
@@ -117,3 +157,34 @@ class BuiltinSession:
     def cipher(self) -> str:
         cipher = self.sock.cipher()
         return cipher[0] if cipher else ""
+
+
+def _handshake_refusal(exc: Exception) -> Refused:
+    """Why a handshake failed, in OpenSSL's words where it has them."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return Refused(
+            f"client certificate rejected: {exc.verify_message} "
+            f"(X509 verify error {exc.verify_code})"
+        )
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return Refused("closed the connection during the handshake")
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+            return Refused("no client certificate presented")
+        return Refused(f"handshake failed: {exc.reason or exc}")
+    if isinstance(exc, ConnectionResetError):
+        return Reset("reset the connection during the handshake")
+    if isinstance(exc, OSError):
+        return Refused(f"handshake failed: {exc.strerror or exc}")
+    return Refused(f"handshake failed: {type(exc).__name__}: {exc}")
+
+
+def _io_refusal(exc: Exception) -> Refused:
+    """A read or write after the handshake failed: a bad record, a reset, an alert."""
+    if isinstance(exc, ssl.SSLError):
+        return Refused(f"TLS error after the handshake: {exc.reason or exc}")
+    if isinstance(exc, ConnectionResetError):
+        return Reset("reset the connection")
+    if isinstance(exc, OSError):
+        return Refused(f"connection failed: {exc.strerror or exc}")
+    return Refused(f"connection failed: {type(exc).__name__}: {exc}")

@@ -2,22 +2,29 @@
 
 Cheroot calls ``adapter.wrap()`` on its accept (selector) thread. Doing the
 handshake there lets one silent client stall every other client (cheroot
-#748), so ``wrap()`` only returns this object; the handshake runs on the first
-read or write, i.e. on a worker thread, bounded by the handshake timeout.
-A worker is not handed a connection whose client has sent nothing yet either:
-``park()`` leaves it in Cheroot's selector until bytes (or EOF) arrive, so
-silent clients cannot occupy the pool; they are dropped after the handshake
-timeout (see ``server._Server.process_conn``).
-Only after it succeeded — and after the client host check — are the SSL_*
-variables filled into the environ dict Cheroot already holds for the
-connection, so the application never runs on an unverified connection.
+#748), so ``wrap()`` only returns this object, and no I/O happens until one of
+two drivers takes it:
 
-Every refusal is logged as one line and surfaces to Cheroot as
+- In ``ReferenceServer``, the gate (gate.py) drives the handshake and reads the
+  request head with non-blocking steps on its own selector thread, with
+  deadlines; a worker gets the connection only with a whole request head
+  buffered here (``feed``), served first by ``recv_into``.
+- In a plain Cheroot server (``server.ssl_adapter = adapter``), the first read
+  or write on a worker runs the handshake there, blocking but bounded by the
+  handshake timeout: the older, weaker behaviour (a client that stalls holds a
+  worker until then).
+
+Either way, verification is OpenSSL's, and the checks after it (the client
+host check, which may need DNS, and the SSL_* variables) run on the worker's
+first read, before Cheroot parses the request: the application never runs on an
+unverified connection. Every refused or failed connection is logged as one
+WARNING line ``TLS client <peer> refused: <why>`` and surfaces to Cheroot as
 ``FatalSSLAlert``, which Cheroot answers by closing the connection silently.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import re
@@ -33,37 +40,58 @@ from .hostcheck import host_mismatch
 
 if TYPE_CHECKING:
     from .adapters import ClientCertAdapter
+    from .gate import Gate
 
 log = logging.getLogger("mtls_matrix.reference")
 
 TLS_HANDSHAKE_RECORD = 0x16
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
-_PLAIN_HTTP_ANSWER = (
+PLAIN_HTTP_ANSWER = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
     b"Content-Length: 40\r\n\r\nThis port speaks HTTPS, not plain HTTP.\n"
 )
 
-
 # How many non-blocking 64 KiB reads a plain-HTTP request may take before we answer.
-_DRAIN_READS = 16
-# How long a refused client gets to read our alert and close (see _linger).
-_LINGER_SECONDS = 0.5
-# Cheroot expires parked connections on its wall clock; we compare on the monotonic one.
-_CLOCK_SLACK = 0.05
+DRAIN_READS = 16
+# How long a refused client gets to read our alert and close (see linger()).
+LINGER_SECONDS = 0.5
+# The most one read asks of a back-end: pyOpenSSL overflows above 2 GiB, and nothing
+# is gained by reading more at once than a few TLS records.
+MAX_READ = 1 << 20
 
 
 class Refused(Exception):
     """The connection must be dropped; the message says why, for the log."""
 
 
+class Reset(Refused):
+    """The client reset the connection (RST): nothing can be sent back."""
+
+
+class Want(Exception):
+    """A non-blocking step must wait until the socket is ready for ``event``."""
+
+    def __init__(self, event: int) -> None:
+        super().__init__(event)
+        self.event = event
+
+
 class Session(Protocol):
-    """What each back-end provides once it has wrapped the accepted socket."""
+    """What each back-end provides once it has wrapped the accepted socket.
+
+    Blocking methods take a timeout (the worker's side); ``*_step`` methods never
+    block and raise ``Want`` instead (the gate's side); both raise ``Refused``
+    when the connection cannot go on.
+    """
 
     sock: socket.socket
 
-    def handshake(self, timeout: float) -> None: ...  # raises Refused
+    def handshake(self, timeout: float) -> None: ...
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int: ...
     def send(self, data: bytes, timeout: float | None) -> int: ...
+    def handshake_step(self) -> None: ...
+    def read_step(self, nbytes: int) -> bytes: ...  # b"" at end of stream
+    def write_step(self, data: bytes) -> int: ...
     def peer_certificate(self) -> bytes | None: ...
     def peer_chain(self) -> list[bytes] | None: ...  # None: this back-end cannot see it
     def protocol(self) -> str: ...
@@ -71,24 +99,32 @@ class Session(Protocol):
 
 
 class TLSConnection:
-    """A socket-like object for Cheroot's makefile(); handshakes lazily."""
+    """A socket-like object for Cheroot's makefile()."""
 
     def __init__(self, adapter: ClientCertAdapter, sock: socket.socket) -> None:
         self._adapter = adapter
         self._raw = sock
         self._fd = sock.fileno()
         self._timeout = sock.gettimeout()
-        self._session: Session | None = None
-        self._ready = False
-        self._refused: str | None = None
-        self._started = False  # a worker began the handshake (or its pre-check)
-        self._parked_at: float | None = None  # monotonic time it was left to the selector
-        self._park_limit = 0.0
+        self.accepted_at = time.monotonic()
+        self.session: Session | None = None
+        self.handshaken = False  # the TLS handshake succeeded (verification included)
+        self._checked = False  # host check done and environ filled
+        self.refused: str | None = None
+        self.inbuf = bytearray()  # plaintext the gate read ahead of the worker
+        self.body_deadline: float | None = None  # monotonic; reads after the head end by then
+        self.request_timeout: float | None = None
+        self.gate: Gate | None = None
+        self.linger_wanted = False  # close() hands the socket to the gate to linger
         try:
-            self._peer = sock.getpeername()
+            self.peer = sock.getpeername()
         except OSError:
-            self._peer = ("unknown", 0)
+            self.peer = ("unknown", 0)
         self.environ: dict[str, str] = adapter.get_environ()
+
+    @property
+    def adapter(self) -> ClientCertAdapter:
+        return self._adapter
 
     @property
     def handshake_timeout(self) -> float:
@@ -105,21 +141,51 @@ class TLSConnection:
         return self._timeout
 
     def getpeername(self):
-        return self._peer
+        return self.peer
 
     def getsockname(self):
-        return self._sock().getsockname()
+        return self.sock.getsockname()
 
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
-        view = memoryview(buffer)
-        return self._established().recv_into(view, nbytes or len(view), self._timeout)
+        view = memoryview(buffer).cast("B")
+        nbytes = min(nbytes or len(view), len(view), MAX_READ)
+        session = self._established()
+        if self.inbuf:
+            count = min(nbytes, len(self.inbuf))
+            view[:count] = self.inbuf[:count]
+            del self.inbuf[:count]
+            return count
+        timeout = self._timeout
+        if self.body_deadline is not None:
+            remaining = self.body_deadline - time.monotonic()
+            if remaining <= 0:
+                self._refuse_on_worker(
+                    f"request body not complete within {self.request_timeout:g}s", linger=False
+                )
+                raise TimeoutError("timed out")  # Cheroot answers 408 if it still can
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        try:
+            return session.recv_into(view, nbytes, timeout)
+        except TimeoutError:
+            if self.body_deadline is not None and time.monotonic() >= self.body_deadline:
+                self._refuse_on_worker(
+                    f"request body not complete within {self.request_timeout:g}s", linger=False
+                )
+            raise
+        except Refused as exc:
+            self._refuse_on_worker(str(exc), linger=False)
+            raise FatalSSLAlert(str(exc)) from None
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        buf = bytearray(bufsize)
-        return bytes(buf[: self.recv_into(buf, bufsize)])
+        buf = bytearray(min(bufsize, MAX_READ))
+        return bytes(buf[: self.recv_into(buf, len(buf))])
 
     def send(self, data, flags: int = 0) -> int:
-        return self._established().send(bytes(data), self._timeout)
+        try:
+            return self._established().send(bytes(data[:MAX_READ]), self._timeout)
+        except Refused as exc:
+            self._refuse_on_worker(str(exc), linger=False)
+            raise FatalSSLAlert(str(exc)) from None
 
     def sendall(self, data, flags: int = 0) -> None:
         view = memoryview(bytes(data))
@@ -127,103 +193,115 @@ class TLSConnection:
             view = view[self.send(view) :]
 
     def shutdown(self, how: int) -> None:
+        if self.linger_wanted:
+            return  # the gate shuts down the write side when it lingers
         with contextlib.suppress(OSError):
-            self._sock().shutdown(how)
+            self.sock.shutdown(how)
 
     def close(self) -> None:
-        if self._parked_at is not None and not self._started and self._refused is None:
-            # Closed by Cheroot's selector without a worker ever seeing it: either the
-            # park limit expired (a refusal, logged like the others) or the server stops.
-            waited = time.monotonic() - self._parked_at
-            if waited >= self._park_limit - _CLOCK_SLACK:
-                self._refused = f"sent nothing within {self._park_limit:g}s"
-                log.warning("TLS client %s refused: %s", _format_peer(self._peer), self._refused)
-        self._sock().close()
+        if self.linger_wanted and self.gate is not None and self.gate.linger(self):
+            return  # the gate closes it after the linger
+        self.close_now()
+
+    def close_now(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
     def _decref_socketios(self) -> None:
         """socket.SocketIO calls this on close; we hold no per-file references."""
 
-    # -- before the first byte -----------------------------------------------------
-    def park(self, limit: float) -> bool:
-        """Whether Cheroot should keep this fresh connection in its selector, not a worker.
+    # -- the socket under the session -----------------------------------------------
+    @property
+    def sock(self) -> socket.socket:
+        """The live socket: the back-end's wrapper once there is one (the stdlib's
+        SSLSocket takes over the file descriptor of the socket it wraps)."""
+        return self.session.sock if self.session is not None else self._raw
 
-        True (once) when the client has sent nothing yet; the caller then makes the
-        selector drop it after ``limit`` seconds. When the selector hands it back it
-        is readable, and later calls say False.
-        """
-        if self._parked_at is not None or self._started or self._has_input():
-            return False
-        self._parked_at = time.monotonic()
-        self._park_limit = limit
-        return True
+    def raw_recv(self, nbytes: int) -> bytes:
+        """Bytes as they arrive, undecrypted (never blocks: raises BlockingIOError)."""
+        sock = self.sock
+        sock.setblocking(False)
+        return socket.socket.recv(sock, nbytes)
 
-    def _has_input(self) -> bool:
-        """Bytes or EOF are waiting (or an error a worker should report); never blocks."""
-        previous = self._raw.gettimeout()
+    def raw_send(self, data: bytes) -> int:
+        sock = self.sock
+        sock.setblocking(False)
+        return socket.socket.send(sock, data)
+
+    def raw_shutdown_write(self) -> None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_WR)
+
+    def log_refusal(self, why: str) -> None:
+        """The one log line for a refused or failed connection."""
+        if self.refused is None:
+            self.refused = why
+            log.warning("TLS client %s refused: %s", format_peer(self.peer), why)
+
+    # -- what the gate calls ------------------------------------------------------------
+    def classify_first_bytes(self, head: bytes) -> str:
+        """'tls', 'http' or 'other' for the first bytes a client sent."""
+        if head[:1] == bytes([TLS_HANDSHAKE_RECORD]):
+            return "tls"
+        if _HTTP_METHOD.match(head):
+            return "http"
+        return "other"
+
+    def open_session(self) -> Session:
+        """Wrap the socket in the back-end's TLS object; Reset if the peer is gone already
+        (the stdlib checks the peer address when it wraps)."""
         try:
-            self._raw.setblocking(False)
-            self._raw.recv(1, socket.MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True
-        finally:
-            with contextlib.suppress(OSError):
-                self._raw.settimeout(previous)
-        return True
+            self.session = self._adapter.open_session(self._raw)
+        except OSError as exc:  # ssl.SSLError included
+            raise Reset(f"reset the connection before the handshake ({exc})") from None
+        return self.session
 
-    # -- the handshake ------------------------------------------------------------
-    def _sock(self) -> socket.socket:
-        return self._session.sock if self._session is not None else self._raw
+    # -- on a worker ----------------------------------------------------------------------
+    def _refuse_on_worker(self, why: str, *, linger: bool) -> None:
+        self.log_refusal(why)
+        self.linger_wanted = linger and self.gate is not None
 
     def _established(self) -> Session:
-        if self._refused is not None:
-            raise FatalSSLAlert(self._refused)
-        if self._ready:
-            return self._session
-        self._started = True
+        if self.refused is not None:
+            raise FatalSSLAlert(self.refused)
+        if not self.handshaken:
+            self._blocking_handshake()
+        if not self._checked:
+            try:
+                self._after_handshake()
+            except Refused as exc:
+                self._refuse_on_worker(str(exc), linger=True)
+                if self.gate is None:
+                    linger(self.sock)
+                raise FatalSSLAlert(str(exc)) from None
+            self._checked = True
+        return self.session
+
+    def _blocking_handshake(self) -> None:
+        """The handshake on a worker, for adapters used in a plain Cheroot server."""
         try:
-            session = self._handshake()
+            self._expect_tls_record(self.handshake_timeout)
+            self.open_session().handshake(self.handshake_timeout)
         except Refused as exc:
-            self._refused = str(exc)
-            log.warning("TLS client %s refused: %s", _format_peer(self._peer), exc)
-            self._linger()
-            raise FatalSSLAlert(self._refused) from None
-        self._ready = True
-        return session
+            self.log_refusal(str(exc))
+            linger(self.sock)
+            raise FatalSSLAlert(str(exc)) from None
+        self.handshaken = True
 
-    def _linger(self, grace: float = _LINGER_SECONDS) -> None:
-        """Half-close and discard what the client still sends, briefly, before closing.
-
-        Closing with unread input (under TLS 1.3 the client may already have sent
-        its request) makes the kernel answer with RST, which can overtake the TLS
-        alert: the client would see a reset instead of "unknown ca". Sending FIN
-        and reading until the client closes (it does, on reading the alert) lets
-        the alert arrive, whatever the timing. Bounded by ``grace`` seconds.
-        """
-        sock = self._sock()
-        deadline = time.monotonic() + grace
-        with contextlib.suppress(OSError), selectors.DefaultSelector() as sel:
-            sock.shutdown(socket.SHUT_WR)
-            sel.register(sock, selectors.EVENT_READ)
-            for _ in range(_DRAIN_READS):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not sel.select(remaining):
-                    break
-                # Raw bytes only: after a refusal nothing is decrypted any more.
-                if not socket.socket.recv(sock, 65536):
-                    break
-
-    def _handshake(self) -> Session:
+    def _after_handshake(self) -> None:
+        """Host check and SSL_* variables, once per connection, before any request."""
         settings = self._adapter.settings
-        self._expect_tls_record(settings.handshake_timeout)
-        self._session = session = self._adapter.open_session(self._raw)
-        session.handshake(settings.handshake_timeout)
+        session = self.session
         leaf = session.peer_certificate()
         if leaf is None and settings.requires_certificate:
             raise Refused("no client certificate presented")  # back-end should have refused
         if leaf is not None and settings.client_check_host:
-            mismatch = host_mismatch(leaf, str(self._peer[0]))
+            try:
+                mismatch = host_mismatch(leaf, str(self.peer[0]))
+            except ValueError as exc:  # cryptography cannot parse the certificate
+                raise Refused(
+                    f"host check failed: client certificate cannot be parsed ({exc})"
+                ) from None
             if mismatch is not None:
                 raise Refused(f"host check failed: {mismatch}")
         env = {
@@ -232,9 +310,34 @@ class TLSConnection:
             "SSL_CLIENT_VERIFY": "SUCCESS" if leaf is not None else "NONE",
         }
         if leaf is not None:
-            env.update(client_variables(leaf, session.peer_chain()))
+            env.update(self._client_variables(leaf, session))
         self.environ.update(env)
-        return session
+
+    def _client_variables(self, leaf: bytes, session: Session) -> dict[str, str]:
+        """SSL_CLIENT_*, or as many as can be read from a certificate cryptography cannot parse.
+
+        OpenSSL verified the certificate; cryptography is stricter (it refuses, for
+        instance, a T61String that is not valid text or a malformed AIA extension).
+        Such a client is served, as mod_ssl would serve it: SSL_CLIENT_CERT (the
+        DER as PEM, no parsing needed) and SSL_CLIENT_VERIFY are always set, the
+        variables cryptography cannot produce are left out, and one WARNING line
+        says so. With a host check the certificate is refused instead (above):
+        identities that cannot be read cannot match.
+        """
+        try:
+            chain = session.peer_chain()
+        except ValueError:
+            chain = None
+        try:
+            return client_variables(leaf, chain)
+        except ValueError as exc:
+            log.warning(
+                "TLS client %s: client certificate partly unreadable (%s); "
+                "serving it without the SSL_CLIENT_* variables that need parsing",
+                format_peer(self.peer),
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+            return {"SSL_CLIENT_CERT": der_to_pem(leaf)}
 
     def _expect_tls_record(self, timeout: float) -> None:
         """Tell plain HTTP and garbage apart from TLS before a back-end sees them."""
@@ -247,15 +350,16 @@ class TLSConnection:
             raise Refused(f"connection failed before the handshake: {exc.strerror}") from None
         if not head:
             raise Refused("closed the connection before the handshake")
-        if head[0] == TLS_HANDSHAKE_RECORD:
+        kind = self.classify_first_bytes(head)
+        if kind == "tls":
             return
-        if _HTTP_METHOD.match(head):
+        if kind == "http":
             self._answer_plain_http()
             raise Refused("spoke plain HTTP to the TLS port (answered 400)")
         raise Refused(f"sent bytes that are not TLS (starting {head[:4].hex()})")
 
     def _answer_plain_http(self) -> None:
-        """Send the 400 so that the client can read it.
+        """Send the 400 so that the client can read it (blocking, on a worker).
 
         Closing a socket with unread input makes the kernel send RST, and a client
         that receives RST may discard the answer before reading it; so first read
@@ -263,15 +367,44 @@ class TLSConnection:
         """
         with contextlib.suppress(OSError):
             self._raw.setblocking(False)
-            for _ in range(_DRAIN_READS):
+            for _ in range(DRAIN_READS):
                 if not self._raw.recv(65536):
                     break
         with contextlib.suppress(OSError):
-            self._raw.settimeout(self._adapter.settings.handshake_timeout)
-            self._raw.sendall(_PLAIN_HTTP_ANSWER)
+            self._raw.settimeout(self.handshake_timeout)
+            self._raw.sendall(PLAIN_HTTP_ANSWER)
             self._raw.shutdown(socket.SHUT_WR)
 
 
-def _format_peer(peer) -> str:
+def linger(sock: socket.socket, grace: float = LINGER_SECONDS) -> None:
+    """Half-close and discard what the client still sends, briefly (blocking; the
+    plain-Cheroot path — in ReferenceServer the gate does this on its own thread).
+
+    Closing with unread input (under TLS 1.3 the client may already have sent
+    its request) makes the kernel answer with RST, which can overtake the TLS
+    alert: the client would see a reset instead of "unknown ca". Sending FIN
+    and reading until the client closes (it does, on reading the alert) lets
+    the alert arrive, whatever the timing. Bounded by ``grace`` seconds.
+    """
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(OSError), selectors.DefaultSelector() as sel:
+        socket.socket.shutdown(sock, socket.SHUT_WR)
+        sel.register(sock, selectors.EVENT_READ)
+        for _ in range(DRAIN_READS):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                break
+            # Raw bytes only: after a refusal nothing is decrypted any more.
+            if not socket.socket.recv(sock, 65536):
+                break
+
+
+def der_to_pem(der: bytes) -> str:
+    body = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+
+
+def format_peer(peer) -> str:
     host, port = peer[0], peer[1]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

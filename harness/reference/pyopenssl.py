@@ -14,9 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from cheroot.errors import FatalSSLAlert
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL, crypto
 
 try:  # pyOpenSSL's own cffi binding, only for verify-error texts; not public API
@@ -26,10 +24,13 @@ except ImportError:  # pragma: no cover - the log line just gets less specific
     _binding_ffi = _binding_lib = None
 
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import Refused
+from .connection import Refused, Reset, Want
 
 T = TypeVar("T")
 
+# OpenSSL's strict checks (X509_V_FLAG_X509_STRICT); pyOpenSSL cannot read a
+# context's flags back, so the limbo store check reads this constant.
+VERIFY_FLAGS = crypto.X509StoreFlags.X509_STRICT
 VERIFY_MODES = {
     "ignore": SSL.VERIFY_NONE,
     "optional": SSL.VERIFY_PEER,
@@ -82,6 +83,7 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
             # (docs/refusals.md, "CA names").
             ctx.load_verify_locations(s.client_CA)
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
+        ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx
 
     def open_session(self, sock: socket.socket) -> PyOpenSSLSession:
@@ -119,20 +121,65 @@ class PyOpenSSLSession:
             self._io(self.conn.do_handshake, timeout=timeout)
         except TimeoutError:
             raise Refused(f"handshake timed out after {timeout:g}s") from None
+        except Exception as exc:
+            raise self._handshake_refusal(exc) from None
+
+    def handshake_step(self) -> None:
+        try:
+            self.conn.do_handshake()
+        except SSL.WantReadError:
+            raise Want(selectors.EVENT_READ) from None
+        except SSL.WantWriteError:
+            raise Want(selectors.EVENT_WRITE) from None
+        except Exception as exc:
+            raise self._handshake_refusal(exc) from None
+
+    def read_step(self, nbytes: int) -> bytes:
+        try:
+            return self.conn.recv(nbytes)
+        except SSL.WantReadError:
+            raise Want(selectors.EVENT_READ) from None
+        except SSL.WantWriteError:
+            raise Want(selectors.EVENT_WRITE) from None
+        except SSL.ZeroReturnError:
+            return b""
         except SSL.SysCallError as exc:
+            if exc.args and exc.args[0] == -1:  # EOF without close_notify
+                return b""
+            raise _io_refusal(exc) from None
+        except Exception as exc:
+            raise _io_refusal(exc) from None
+
+    def write_step(self, data: bytes) -> int:
+        try:
+            return self.conn.send(data)
+        except SSL.WantReadError:
+            raise Want(selectors.EVENT_READ) from None
+        except SSL.WantWriteError:
+            raise Want(selectors.EVENT_WRITE) from None
+        except Exception as exc:
+            raise _io_refusal(exc) from None
+
+    def _handshake_refusal(self, exc: Exception) -> Refused:
+        if isinstance(exc, SSL.SysCallError):
             if exc.args and exc.args[0] == -1:
-                raise Refused("closed the connection during the handshake") from None
-            raise Refused(f"handshake failed: {exc.args[-1] if exc.args else exc}") from None
-        except SSL.Error as exc:
+                return Refused("closed the connection during the handshake")
+            if exc.args and exc.args[0] == errno.ECONNRESET:
+                return Reset("reset the connection during the handshake")
+            return Refused(f"handshake failed: {exc.args[-1] if exc.args else exc}")
+        if isinstance(exc, SSL.Error):
             why = self.conn.get_app_data()
             if why:
-                raise Refused(f"client certificate rejected: {why}") from None
+                return Refused(f"client certificate rejected: {why}")
             reasons = _reasons(exc)
             if _NO_CERTIFICATE in reasons:
-                raise Refused("no client certificate presented") from None
-            raise Refused(f"handshake failed: {reasons}") from None
-        except OSError as exc:
-            raise Refused(f"handshake failed: {exc.strerror or exc}") from None
+                return Refused("no client certificate presented")
+            return Refused(f"handshake failed: {reasons}")
+        if isinstance(exc, ConnectionResetError):
+            return Reset("reset the connection during the handshake")
+        if isinstance(exc, OSError):
+            return Refused(f"handshake failed: {exc.strerror or exc}")
+        return Refused(f"handshake failed: {type(exc).__name__}: {exc}")
 
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         try:
@@ -142,26 +189,30 @@ class PyOpenSSLSession:
         except SSL.SysCallError as exc:
             if exc.args and exc.args[0] == -1:  # EOF without close_notify
                 return 0
-            raise ConnectionResetError(errno.ECONNRESET, str(exc)) from None
-        except SSL.Error as exc:
-            raise FatalSSLAlert(f"TLS error: {_reasons(exc)}") from None
+            raise _io_refusal(exc) from None
+        except TimeoutError:
+            raise
+        except Exception as exc:
+            raise _io_refusal(exc) from None
 
     def send(self, data: bytes, timeout: float | None) -> int:
         try:
             return self._io(self.conn.send, data, timeout=timeout)
-        except SSL.SysCallError as exc:
-            raise ConnectionResetError(errno.ECONNRESET, str(exc)) from None
-        except SSL.Error as exc:
-            raise FatalSSLAlert(f"TLS error: {_reasons(exc)}") from None
+        except TimeoutError:
+            raise
+        except Exception as exc:
+            raise _io_refusal(exc) from None
 
     def peer_certificate(self) -> bytes | None:
+        """DER straight from OpenSSL: cryptography may be unable to parse what OpenSSL
+        verified (see connection.TLSConnection._client_variables)."""
         cert = self.conn.get_peer_certificate()
-        return None if cert is None else cert.to_cryptography().public_bytes(Encoding.DER)
+        return None if cert is None else crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
     def peer_chain(self) -> list[bytes]:
         leaf = self.peer_certificate()
         ders = [
-            c.to_cryptography().public_bytes(Encoding.DER)
+            crypto.dump_certificate(crypto.FILETYPE_ASN1, c)
             for c in self.conn.get_peer_cert_chain() or ()
         ]
         return ders[1:] if ders and ders[0] == leaf else ders
@@ -180,6 +231,21 @@ def _add_extra_chain_cert(ctx: SSL.Context, cert: x509.Certificate) -> None:
         ctx.add_extra_chain_cert(cert)
     except TypeError:
         ctx.add_extra_chain_cert(crypto.X509.from_cryptography(cert))
+
+
+def _io_refusal(exc: Exception) -> Refused:
+    """A read or write after the handshake failed: a bad record, a reset, an alert."""
+    if isinstance(exc, SSL.SysCallError):
+        if exc.args and exc.args[0] == errno.ECONNRESET:
+            return Reset("reset the connection")
+        return Refused(f"connection failed: {exc.args[-1] if exc.args else exc}")
+    if isinstance(exc, SSL.Error):
+        return Refused(f"TLS error after the handshake: {_reasons(exc)}")
+    if isinstance(exc, ConnectionResetError):
+        return Reset("reset the connection")
+    if isinstance(exc, OSError):
+        return Refused(f"connection failed: {exc.strerror or exc}")
+    return Refused(f"connection failed: {type(exc).__name__}: {exc}")
 
 
 def _reasons(exc: SSL.Error) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,9 +17,15 @@ from .app import tls_environ_app
 from .builtin import BuiltinClientCertAdapter
 from .connection import TLSConnection
 from .errors import ConfigError
+from .gate import FIRST, IDLE, MAX_HEAD, Gate
+from .policy import check_timeout
 from .pyopenssl import PyOpenSSLClientCertAdapter
 
 log = logging.getLogger("mtls_matrix.reference")
+
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_MAX_REQUEST_BODY = 1024 * 1024  # the reference app reads no body at all
+MAX_REQUEST_BODY_LIMIT = 1024**3
 
 ADAPTERS: dict[str, type[ClientCertAdapter]] = {
     "builtin": BuiltinClientCertAdapter,
@@ -116,27 +123,74 @@ def parse_bind(text: str) -> tuple[str, int]:
 
 
 class _Server(wsgi.Server):
+    """Cheroot's WSGI server with the gate in front of its worker pool (gate.py)."""
+
+    gate: Gate | None = None
+
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
         log.log(level, "%s", msg, exc_info=traceback)
 
     def process_conn(self, conn: Any) -> None:
-        """Give a connection to a worker only once its client has sent something.
+        """A new connection goes to the gate, not to a worker (called on Cheroot's
+        selector thread, right after accept and wrap)."""
+        tls = conn.socket
+        if self.gate is not None and isinstance(tls, TLSConnection):
+            if tls.peer[0] == "unknown" and conn.remote_addr:  # reset before wrap() asked
+                tls.peer = (conn.remote_addr, conn.remote_port or 0)
+            self.gate.submit(conn, tls, IDLE if tls.handshaken else FIRST)
+            return
+        super().process_conn(conn)
 
-        Cheroot queues every new connection for a worker at once, and the worker
-        then waits for the ClientHello; a handful of clients that connect and send
-        nothing would hold the whole pool. A fresh connection with no input waits
-        in the selector instead (called on the selector thread, as is Cheroot's
-        expiry), which hands it back when it is readable or drops it after the
-        handshake timeout instead of Cheroot's longer idle timeout.
+    def hand_off(self, conn: Any) -> None:
+        """The gate's way to the worker queue, once a whole request head is buffered."""
+        if self.ready:
+            super().process_conn(conn)
+        else:
+            conn.socket.close_now()
+
+    def put_conn(self, conn: Any) -> None:
+        """A kept-alive connection waits for its next request in the gate, too.
+
+        Bytes Cheroot's reader already buffered (a pipelined request) move back
+        into the connection's own buffer, in front of anything read later.
         """
         tls = conn.socket
-        if isinstance(tls, TLSConnection):
-            limit = min(tls.handshake_timeout, self.timeout)
-            if tls.park(limit):
-                self._connections.put(conn)
-                conn.last_used -= self.timeout - limit  # due for expiry after ``limit``
-                return
-        super().process_conn(conn)
+        if self.gate is None or not isinstance(tls, TLSConnection) or not self.ready:
+            super().put_conn(conn)
+            return
+        rfile = conn.rfile
+        if rfile.has_data():
+            ahead = rfile.peek(0)  # only what is buffered: has_data() means no socket read
+            tls.inbuf[:0] = rfile.read(len(ahead))
+        tls.body_deadline = None
+        self.gate.submit(conn, tls, IDLE)
+
+    @property
+    def can_add_keepalive_connection(self) -> bool:
+        if self.gate is None:
+            return super().can_add_keepalive_connection
+        limit = self.keep_alive_conn_limit
+        return self.ready and (limit is None or self.gate.census()[IDLE] < limit)
+
+    def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.stop()
+        super().stop()
+
+
+def listen_backlog() -> int:
+    """The system's largest accept queue: Linux's net.core.somaxconn, else socket.SOMAXCONN.
+
+    listen() silently caps a larger value at somaxconn, so asking for it is
+    asking for the maximum; Cheroot's default (5) makes connects wait for a SYN
+    retry (1 s) when a few arrive at once.
+    """
+    try:
+        with open("/proc/sys/net/core/somaxconn", "rb") as fh:
+            value = int(fh.read(32).strip())
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+    return value if value > 0 else socket.SOMAXCONN
 
 
 class _PromptThreadPool(ThreadPool):
@@ -162,7 +216,17 @@ class _PromptThreadPool(ThreadPool):
 
 
 class ReferenceServer:
-    """A Cheroot WSGI server with one of our adapters, serving on a background thread."""
+    """A Cheroot WSGI server with one of our adapters, serving on a background thread.
+
+    Hostile clients (SPEC section 7) are held off the ``numthreads`` workers by
+    the gate (gate.py): a connection reaches a worker only with a whole request
+    head, which must arrive within ``request_timeout`` seconds of the handshake
+    and be at most 64 KiB (else 408 or 431); its body must then arrive within
+    another ``request_timeout`` and be at most ``max_request_body`` bytes (else
+    413, before any of it is read). ``timeout`` is Cheroot's: per socket
+    operation on a worker, and how long a kept-alive connection may stay idle.
+    Raises ConfigError for values that cannot work.
+    """
 
     def __init__(
         self,
@@ -172,14 +236,41 @@ class ReferenceServer:
         *,
         numthreads: int = 8,
         timeout: float = 10.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
     ) -> None:
+        check_timeout("request_timeout", request_timeout)
+        check_timeout("timeout", timeout)
+        if (
+            isinstance(max_request_body, bool)
+            or not isinstance(max_request_body, int)
+            or not 1 <= max_request_body <= MAX_REQUEST_BODY_LIMIT
+        ):
+            raise ConfigError(
+                f"max_request_body must be a number of bytes in [1, {MAX_REQUEST_BODY_LIMIT}], "
+                f"not {max_request_body!r}"
+            )
         self.adapter = adapter
         self.requested_bind = bind
         self._server = _Server(bind, app, numthreads=numthreads, timeout=timeout)
         self._server.ssl_adapter = adapter
         self._server.requests = _PromptThreadPool(self._server, min=numthreads, max=numthreads)
         self._server.expiration_interval = 0.1  # also bounds how long stop() waits
+        self._server.request_queue_size = listen_backlog()
+        self._server.max_request_header_size = MAX_HEAD
+        self._server.max_request_body_size = max_request_body
+        self.gate = Gate(
+            self._server.hand_off,
+            request_timeout=float(request_timeout),
+            keepalive_timeout=float(timeout),
+            max_body=max_request_body,
+        )
         self._thread: threading.Thread | None = None
+
+    @property
+    def workers(self) -> ThreadPool:
+        """Cheroot's worker pool (``idle``: workers with no connection)."""
+        return self._server.requests
 
     def start(self) -> ReferenceServer:
         """Bind, listen and start serving; once this returns, connections are accepted."""
@@ -188,6 +279,8 @@ class ReferenceServer:
         except OSError as exc:
             host, port = self.requested_bind
             raise StartError(f"cannot listen on {host}:{port}: {exc}") from None
+        self.gate.start()
+        self._server.gate = self.gate
         self._thread = threading.Thread(
             target=self._server.serve, name=f"reference-server-{self.port}", daemon=True
         )
@@ -209,6 +302,8 @@ class ReferenceServer:
 
     def stop(self) -> None:
         self._server.stop()
+        if self._server.gate is None:  # never started: the gate holds only its own sockets
+            self.gate.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

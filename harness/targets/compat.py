@@ -49,7 +49,7 @@ from harness.target import TargetLoadError
 
 from .process import PROJECT_ROOT
 
-TARGETS = ("cheroot_native", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug")
+TARGETS = ("apache", "cheroot_native", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug")
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
 IDLE_TIMEOUT = 5.0  # seconds: the idle-client step's client timeout per request
 RAN, NOT_RUNNABLE, HARNESS_FAILED = "ran", "not runnable", "harness failed"

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .corpus import LimboCase
 
@@ -125,8 +126,10 @@ _RULES: tuple[tuple[str, Callable[[LimboCase], bool]], ...] = (
     ("real-world", lambda c: c.id.startswith("online::") or "cryptographydotio" in c.id),
     (
         "server-name",
-        lambda c: c.id in _NAME_OUTSIDE_SAN
-        or (c.id.startswith("webpki::san::") and c.id not in _SAN_PROFILE),
+        lambda c: (
+            c.id in _NAME_OUTSIDE_SAN
+            or (c.id.startswith("webpki::san::") and c.id not in _SAN_PROFILE)
+        ),
     ),
     ("webpki-profile", lambda c: c.id.startswith("webpki::") and c.id not in _WEBPKI_BUT_PATH),
     ("path", lambda c: True),
@@ -157,6 +160,8 @@ def plan(case: LimboCase, now: dt.datetime | None = None) -> Plan:
     why = None
     if cat.action in (STORE_ONLY, NOT_APPLICABLE):
         why = cat.reason
+    elif server_auth_only(case):
+        why = server_auth_only(case)
     elif case.peer_certificate_key is None:
         why = "shipped without the peer's private key: no client can present it (store check only)"
     elif case.validation_time is not None:
@@ -175,6 +180,30 @@ def plan(case: LimboCase, now: dt.datetime | None = None) -> Plan:
     )
 
 
+def server_auth_only(case: LimboCase) -> str | None:
+    """Why the case cannot test its rule on a client certificate, if its leaf's EKU says so.
+
+    The corpus gives a leaf that sets no EKU of its own clientAuth, but some cases
+    (the CRL ones, the captured real-world chains) set serverAuth alone. An OpenSSL
+    server refuses such a leaf for the TLS client purpose (``check_purpose_ssl_client``,
+    RFC 5280 section 4.2.1.12) whatever the rule under test, so a refusal would agree
+    for the wrong reason and an acceptance could not happen.
+    """
+    try:
+        cert = x509.load_pem_x509_certificate(case.peer_certificate.encode())
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return None  # the verdict on such a certificate is the case's own business
+    if ExtendedKeyUsageOID.CLIENT_AUTH in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku:
+        return None
+    return (
+        "the leaf's extended key usage (set by the case itself) lacks clientAuth: a server "
+        "refuses it for the TLS client purpose whatever the rule under test"
+    )
+
+
 def time_equivalent(case: LimboCase, now: dt.datetime) -> str | None:
     """None when the corpus's verdict for its validation time is also the verdict at ``now``.
 
@@ -184,8 +213,8 @@ def time_equivalent(case: LimboCase, now: dt.datetime) -> str | None:
     date). So the verdict carries over when every one of those windows holds
     (or fails the same way) at both instants; and an expected FAILURE also carries over
     when something already expired then is still expired now (a certificate
-    not yet valid then but expired now fails for another reason: not carried). Otherwise the return value names the
-    first window that differs.
+    not yet valid then but expired now fails for another reason: not carried).
+    Otherwise the return value names the first window that differs.
     """
     if case.validation_time is None:
         return None
@@ -208,9 +237,7 @@ def time_equivalent(case: LimboCase, now: dt.datetime) -> str | None:
             windows.append((f"CRL #{i}", (crl.last_update_utc, crl.next_update_utc)))
         except ValueError:
             return f"CRL #{i} (unparseable, so its validity is unknown)"
-    if not case.expects_success and any(
-        _expired(w, then) and _expired(w, now) for _, w in windows
-    ):
+    if not case.expects_success and any(_expired(w, then) and _expired(w, now) for _, w in windows):
         return None
     for role, window in windows:
         if _state(window, then) != _state(window, now):

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "data" / "x509-limbo" / (
-    "limbo-clientauth.json"
+DEFAULT_CORPUS = (
+    Path(__file__).resolve().parent.parent / "data" / "x509-limbo" / ("limbo-clientauth.json")
 )
 _REQUIRED = (
     "id",
@@ -114,11 +114,15 @@ def _case(item: Any, index: int, path: Path) -> LimboCase:
         raise CorpusError(f"{where} lacks {', '.join(missing)}")
     where = f"x509-limbo corpus {path}: case {item['id']!r}"
     if item["expected_result"] not in _RESULTS:
-        raise CorpusError(f"{where}: expected_result {item['expected_result']!r} is not one of "
-                          f"{', '.join(_RESULTS)}")
+        raise CorpusError(
+            f"{where}: expected_result {item['expected_result']!r} is not one of "
+            f"{', '.join(_RESULTS)}"
+        )
     if item["validation_kind"] not in _KINDS:
-        raise CorpusError(f"{where}: validation_kind {item['validation_kind']!r} is not one of "
-                          f"{', '.join(_KINDS)}")
+        raise CorpusError(
+            f"{where}: validation_kind {item['validation_kind']!r} is not one of "
+            f"{', '.join(_KINDS)}"
+        )
     when = item.get("validation_time")
     try:
         validation_time = dt.datetime.fromisoformat(when) if when else None

@@ -1,0 +1,523 @@
+"""The gate: where a connection waits, off Cheroot's workers, until it holds a whole request head.
+
+Cheroot hands every accepted connection to a worker thread at once, and its
+adapters handshake there, blocking. A client that sends one byte, part of a
+ClientHello, or trickles its request head one byte at a time then holds that
+worker until a timeout; a few such clients hold the whole pool (SPEC section 7).
+The gate is one thread with its own selector. It takes each new connection (and
+each kept-alive connection between requests) and, with non-blocking steps only:
+
+1. waits for the first bytes and tells TLS apart from plain HTTP (answered 400)
+   and garbage;
+2. drives the TLS handshake (``Session.handshake_step``: the stdlib's
+   non-blocking SSLSocket, pyOpenSSL's WantRead/WantWrite), verification
+   included, within the handshake timeout from accept;
+3. reads the request head into the connection's buffer, within the request
+   timeout and at most ``max_head`` bytes (else 408 or 431, answered and
+   closed);
+4. only then puts the connection on Cheroot's worker queue, head buffered.
+
+A refused connection lingers here too (FIN sent, input discarded until the
+client closes, at most ``LINGER_SECONDS``) so that its TLS alert or HTTP answer
+arrives before any reset, without a worker waiting for it.
+
+Written by hand because Cheroot offers no hook for a non-blocking handshake and
+no asyncio server can feed Cheroot's worker pool; the TLS work itself stays in
+OpenSSL (via ``ssl`` and pyOpenSSL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import re
+import selectors
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .connection import (
+    DRAIN_READS,
+    LINGER_SECONDS,
+    PLAIN_HTTP_ANSWER,
+    Refused,
+    Reset,
+    TLSConnection,
+    Want,
+    format_peer,
+)
+
+log = logging.getLogger("mtls_matrix.reference")
+
+MAX_HEAD = 64 * 1024  # SPEC section 7: request line and headers together
+_READ_CHUNK = 16 * 1024  # one TLS record's worth of plaintext
+_MAX_WAIT = 1.0  # the selector wakes at least this often (bounds stop() latency)
+
+# States a connection can be in while it is in the gate.
+FIRST = "first-bytes"  # accepted, nothing received yet
+HANDSHAKE = "handshake"
+HEAD = "request-head"  # handshake done, reading a request head
+BODY = "request-body"  # a whole head, reading its (Content-Length, bounded) body
+IDLE = "keep-alive"  # between two requests on a kept-alive connection
+ANSWER = "answer"  # writing a 400/408/431 before lingering
+LINGER = "linger"  # refused: FIN sent, discarding input until the client closes
+
+
+def _response(status: str, text: str) -> bytes:
+    body = text.encode() + b"\n"
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+ANSWER_408 = _response("408 Request Timeout", "The request head did not arrive in time.")
+ANSWER_431 = _response(
+    "431 Request Header Fields Too Large", "The request head is larger than 64 KiB."
+)
+
+
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,19})[ \t]*\r?$")
+_READ_ON_WORKER = re.compile(rb"(?im)^(?:transfer-encoding|expect):")
+
+
+def body_length(head: bytes) -> int | None:
+    """The body length the gate may read ahead, or None when the worker must read it.
+
+    None for a chunked body (its framing is Cheroot's to parse), for
+    ``Expect: 100-continue`` (the client waits for Cheroot's interim answer), and
+    for a missing, repeated or malformed Content-Length (Cheroot answers 400).
+    """
+    if _READ_ON_WORKER.search(head):
+        return None
+    lengths = _CONTENT_LENGTH.findall(head)
+    return int(lengths[0]) if len(lengths) == 1 else None
+
+
+@dataclass(eq=False)
+class _Entry:
+    conn: Any  # cheroot.server.HTTPConnection, or None for a socket that only lingers
+    tls: TLSConnection
+    state: str
+    deadline: float = 0.0
+    event: int = selectors.EVENT_READ
+    out: bytes = b""
+    out_tls: bool = True
+    scan_from: int = 0
+    need: int = 0  # BODY: the buffer length that holds head and body
+    fd: int = field(default=-1)
+
+
+def head_end(buf: bytes | bytearray, start: int = 0) -> int:
+    """Index just past the request head in ``buf``, or -1 while it is incomplete.
+
+    The head ends at the first empty line (CRLF CRLF, RFC 9112 section 2.1). A
+    bare LF ends it early: Cheroot answers such a line with 400 without reading
+    further, so the worker never waits. ``start`` skips what an earlier call
+    already scanned.
+    """
+    i = buf.find(b"\n", max(start - 3, 0))
+    while i != -1:
+        if i == 0 or buf[i - 1] != 0x0D:
+            return i + 1
+        if i >= 3 and buf[i - 3 : i + 1] == b"\r\n\r\n":
+            return i + 1
+        i = buf.find(b"\n", i + 1)
+    return -1
+
+
+class Gate:
+    """The gate thread. ``hand_off(conn)`` puts a connection on the worker queue."""
+
+    def __init__(
+        self,
+        hand_off: Callable[[Any], None],
+        *,
+        request_timeout: float,
+        keepalive_timeout: float,
+        max_head: int = MAX_HEAD,
+        max_body: int = 0,
+    ) -> None:
+        self._hand_off = hand_off
+        self.max_body = max_body  # bodies up to this size are read here (0: never)
+        self.request_timeout = request_timeout
+        self.keepalive_timeout = keepalive_timeout
+        self.max_head = max_head
+        self._sel: selectors.BaseSelector | None = None  # created by start()
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._inbox: list[tuple[Any, TLSConnection, str]] = []
+        self._entries: dict[int, _Entry] = {}
+        self._deadlines: list[tuple[float, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="reference-gate", daemon=True)
+
+    # -- from other threads --------------------------------------------------------------
+    def start(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close every connection still in the gate."""
+        with self._lock:
+            self._stopping = True
+            inbox, self._inbox = self._inbox, []
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for _, tls, _ in inbox:
+            tls.close_now()
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            entry.tls.close_now()
+        for resource in (self._sel, self._wake_r, self._wake_w):
+            if resource is not None:
+                resource.close()
+
+    def submit(self, conn: Any, tls: TLSConnection, state: str = FIRST) -> None:
+        """Take ``conn`` (state FIRST for a new connection, IDLE between requests)."""
+        tls.gate = self
+        with self._lock:
+            if not self._stopping:
+                self._inbox.append((conn, tls, state))
+                conn = None
+        if conn is not None:
+            tls.close_now()
+            return
+        self._wake()
+
+    def linger(self, tls: TLSConnection) -> bool:
+        """Close ``tls`` after a linger (a worker refused it); False if the gate is stopping."""
+        with self._lock:
+            if self._stopping:
+                return False
+            self._inbox.append((None, tls, LINGER))
+        self._wake()
+        return True
+
+    def census(self) -> Counter:
+        """How many connections wait in the gate, by state (for tests and monitoring)."""
+        with self._lock:
+            counts = Counter(entry.state for entry in self._entries.values())
+            counts["queued"] = len(self._inbox)
+        return counts
+
+    def _wake(self) -> None:
+        # Full: a wake-up is pending anyway. Closed or never opened: stopping.
+        with contextlib.suppress(OSError, AttributeError):
+            self._wake_w.send(b"\0")
+
+    # -- the gate thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping:
+            try:
+                ready = self._sel.select(self._next_wait())
+            except (OSError, ValueError):
+                self._drop_broken()
+                continue
+            for key, _ in ready:
+                if key.data is None:
+                    with contextlib.suppress(OSError):
+                        while self._wake_r.recv(4096):
+                            pass
+                elif self._entries.get(key.fd) is key.data:
+                    self._guarded(self._step, key.data)
+            self._admit()
+            self._expire()
+
+    def _guarded(self, action: Callable[[_Entry], None], entry: _Entry) -> None:
+        try:
+            action(entry)
+        except Exception:  # a bug here must not stop the gate; it shows with its traceback
+            log.exception("TLS client %s: internal error in the gate", format_peer(entry.tls.peer))
+            self._close(entry)
+
+    def _admit(self) -> None:
+        with self._lock:
+            inbox, self._inbox = self._inbox, []
+        now = time.monotonic()
+        for conn, tls, state in inbox:
+            entry = _Entry(conn, tls, state, fd=tls.fileno())
+            if entry.fd < 0 or entry.fd in self._entries:
+                tls.close_now()
+                continue
+            if state == FIRST:
+                entry.deadline = tls.accepted_at + tls.handshake_timeout
+            elif state == IDLE:
+                entry.deadline = now + self.keepalive_timeout
+            try:
+                self._sel.register(entry.fd, selectors.EVENT_READ, entry)
+            except (OSError, ValueError, KeyError):
+                tls.close_now()
+                continue
+            with self._lock:
+                self._entries[entry.fd] = entry
+            if state == LINGER:
+                self._start_linger(entry)
+            else:
+                self._push_deadline(entry)
+                if state == IDLE:  # a pipelined request may be buffered already
+                    self._guarded(self._step, entry)
+
+    def _next_wait(self) -> float:
+        while self._deadlines:
+            deadline, _, entry = self._deadlines[0]
+            if self._entries.get(entry.fd) is entry and entry.deadline == deadline:
+                return min(max(deadline - time.monotonic(), 0.0), _MAX_WAIT)
+            heapq.heappop(self._deadlines)
+        return _MAX_WAIT
+
+    def _push_deadline(self, entry: _Entry) -> None:
+        heapq.heappush(self._deadlines, (entry.deadline, next(self._seq), entry))
+
+    def _set_deadline(self, entry: _Entry, deadline: float) -> None:
+        entry.deadline = deadline
+        self._push_deadline(entry)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, _, entry = heapq.heappop(self._deadlines)
+            if self._entries.get(entry.fd) is entry and entry.deadline == deadline:
+                self._guarded(self._on_deadline, entry)
+
+    def _drop_broken(self) -> None:
+        """select() failed: a socket was closed behind the gate's back; drop such entries."""
+        for entry in list(self._entries.values()):
+            if entry.tls.sock.fileno() < 0:
+                self._forget(entry)
+
+    def _wait(self, entry: _Entry, event: int) -> None:
+        if entry.event != event:
+            self._sel.modify(entry.fd, event, entry)
+            entry.event = event
+
+    def _forget(self, entry: _Entry) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._sel.unregister(entry.fd)
+        with self._lock:
+            if self._entries.get(entry.fd) is entry:
+                del self._entries[entry.fd]
+
+    def _close(self, entry: _Entry) -> None:
+        self._forget(entry)
+        entry.tls.close_now()
+
+    def _refuse(self, entry: _Entry, why: str) -> None:
+        entry.tls.log_refusal(why)
+
+    # -- one step of one connection ------------------------------------------------------------
+    def _step(self, entry: _Entry) -> None:
+        {
+            FIRST: self._first_bytes,
+            HANDSHAKE: self._handshake,
+            HEAD: self._read_head,
+            BODY: self._read_head,
+            IDLE: self._read_head,
+            ANSWER: self._answer,
+            LINGER: self._drain,
+        }[entry.state](entry)
+
+    def _first_bytes(self, entry: _Entry) -> None:
+        tls = entry.tls
+        sock = tls.sock
+        try:
+            sock.setblocking(False)
+            head = sock.recv(8, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._refuse(entry, f"connection failed before the handshake: {exc.strerror or exc}")
+            self._close(entry)
+            return
+        if not head:
+            self._refuse(entry, "closed the connection before the handshake")
+            self._close(entry)
+            return
+        kind = tls.classify_first_bytes(head)
+        if kind == "tls":
+            try:
+                tls.open_session()
+            except Refused as exc:
+                self._refuse(entry, str(exc))
+                self._close(entry)
+                return
+            entry.state = HANDSHAKE
+            self._handshake(entry)
+        elif kind == "http":
+            with contextlib.suppress(OSError):  # read what came, so closing sends no RST
+                for _ in range(DRAIN_READS):
+                    if not tls.raw_recv(65536):
+                        break
+            self._refuse(entry, "spoke plain HTTP to the TLS port (answered 400)")
+            self._start_answer(entry, PLAIN_HTTP_ANSWER, tls_layer=False)
+        else:
+            self._refuse(entry, f"sent bytes that are not TLS (starting {head[:4].hex()})")
+            self._start_linger(entry)
+
+    def _handshake(self, entry: _Entry) -> None:
+        tls = entry.tls
+        try:
+            tls.session.handshake_step()
+        except Want as want:
+            self._wait(entry, want.event)
+            return
+        except Reset as exc:
+            self._refuse(entry, str(exc))
+            self._close(entry)
+            return
+        except Refused as exc:
+            self._refuse(entry, str(exc))
+            self._start_linger(entry)
+            return
+        tls.handshaken = True
+        entry.state = HEAD
+        self._set_deadline(entry, time.monotonic() + self.request_timeout)
+        self._read_head(entry)  # under TLS 1.3 the request may have come with the Finished
+
+    def _read_head(self, entry: _Entry) -> None:
+        tls = entry.tls
+        if tls.inbuf and self._head_done(entry):  # a pipelined request, buffered already
+            return
+        while True:  # bounded: each pass adds a byte or more, and max_head ends it
+            try:
+                data = tls.session.read_step(_READ_CHUNK)
+            except Want as want:
+                self._wait(entry, want.event)
+                return
+            except Refused as exc:
+                between_requests = entry.state == IDLE and not tls.inbuf
+                if not (between_requests and isinstance(exc, Reset)):
+                    self._refuse(entry, str(exc))
+                self._close(entry)
+                return
+            if not data:
+                if tls.inbuf:
+                    self._refuse(entry, "closed the connection in the middle of a request head")
+                self._close(entry)  # closing before (another) request is not a failure
+                return
+            if entry.state == IDLE:
+                entry.state = HEAD
+                self._set_deadline(entry, time.monotonic() + self.request_timeout)
+            tls.inbuf += data
+            if self._head_done(entry):
+                return
+
+    def _head_done(self, entry: _Entry) -> bool:
+        """Hand off (or answer 431) once the buffer holds a whole head, and its body when
+        the gate reads that too; False: read on."""
+        tls = entry.tls
+        if entry.state == BODY:
+            if len(tls.inbuf) < entry.need:
+                return False
+        else:
+            end = head_end(tls.inbuf, entry.scan_from)
+            entry.scan_from = len(tls.inbuf)
+            if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
+                self._refuse(
+                    entry, f"sent a request head over {self.max_head // 1024} KiB (answered 431)"
+                )
+                self._start_answer(entry, ANSWER_431)
+                return True
+            if end < 0:
+                return False
+            length = body_length(bytes(tls.inbuf[:end]))
+            if length is not None and 0 < length <= self.max_body:
+                entry.need = end + length
+                if len(tls.inbuf) < entry.need:
+                    entry.state = BODY  # read the body here too: a trickle holds no worker
+                    self._set_deadline(entry, time.monotonic() + self.request_timeout)
+                    return False
+        self._forget(entry)
+        tls.request_timeout = self.request_timeout
+        tls.body_deadline = time.monotonic() + self.request_timeout
+        self._hand_off(entry.conn)
+        return True
+
+    def _on_deadline(self, entry: _Entry) -> None:
+        tls = entry.tls
+        if entry.state == FIRST:
+            self._refuse(entry, f"sent nothing within {tls.handshake_timeout:g}s")
+            self._close(entry)
+        elif entry.state == HANDSHAKE:
+            self._refuse(entry, f"handshake timed out after {tls.handshake_timeout:g}s")
+            self._close(entry)
+        elif entry.state == BODY:
+            self._refuse(
+                entry,
+                f"request body not complete within {self.request_timeout:g}s (answered 408)",
+            )
+            self._start_answer(entry, ANSWER_408)
+        elif entry.state == HEAD:
+            self._refuse(
+                entry,
+                f"sent no complete request head within {self.request_timeout:g}s (answered 408)",
+            )
+            self._start_answer(entry, ANSWER_408)
+        else:  # IDLE: an unused kept-alive connection; ANSWER, LINGER: time is up
+            self._close(entry)
+
+    def _start_answer(self, entry: _Entry, answer: bytes, *, tls_layer: bool = True) -> None:
+        entry.state = ANSWER
+        entry.out = answer
+        entry.out_tls = tls_layer
+        self._set_deadline(entry, time.monotonic() + LINGER_SECONDS)
+        self._answer(entry)
+
+    def _answer(self, entry: _Entry) -> None:
+        tls = entry.tls
+        while entry.out:
+            try:
+                if entry.out_tls:
+                    sent = tls.session.write_step(entry.out)
+                else:
+                    sent = tls.raw_send(entry.out)
+            except Want as want:
+                self._wait(entry, want.event)
+                return
+            except (BlockingIOError, InterruptedError):
+                self._wait(entry, selectors.EVENT_WRITE)
+                return
+            except (Refused, OSError):
+                self._close(entry)
+                return
+            entry.out = entry.out[sent:]
+        self._start_linger(entry)
+
+    def _start_linger(self, entry: _Entry) -> None:
+        """FIN now, then read and discard until the client closes or LINGER_SECONDS pass.
+
+        Closing with unread input makes the kernel send RST, which can overtake a
+        TLS alert or an HTTP answer; the client closes once it has read them.
+        """
+        entry.state = LINGER
+        entry.tls.raw_shutdown_write()
+        self._set_deadline(entry, time.monotonic() + LINGER_SECONDS)
+        self._wait(entry, selectors.EVENT_READ)
+        self._drain(entry)
+
+    def _drain(self, entry: _Entry) -> None:
+        for _ in range(DRAIN_READS):
+            try:
+                if not entry.tls.raw_recv(65536):
+                    break
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                break
+        else:
+            return  # still sending: more next time, until the deadline
+        self._close(entry)
