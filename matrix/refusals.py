@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .problems import OUTCOME, PROTOCOL, REFUSAL_FORM, Problem
+from .problems import CA_NAMES, OUTCOME, PROTOCOL, REFUSAL_FORM, Problem
 
 # The observation vocabulary (CONTRACTS.md; harness.client's Attempt uses the same
 # strings; the oracle side imports nothing from the harness).
@@ -167,7 +167,9 @@ def refusal_problems(expectation: Any, attempt: Any, tls: str) -> list[Problem]:
 
 
 def describe(problem: Problem) -> str:
-    """One sentence for a problem found here, from its fields only."""
+    """One sentence for a problem found here or by matrix.canames, from its fields only."""
+    if problem.kind == CA_NAMES:
+        return f"CertificateRequest lists CA names {problem.observed}, expected {problem.expected}"
     if problem.kind == OUTCOME:
         return (
             f"refused for a reason that is not the client certificate: "
