@@ -72,7 +72,8 @@ def predict(case: Case, facts: Facts) -> Expectation:
         return Expectation(SERVER_CERT_REJECTED, server_problem, peer)
     outcome, reason, cause = client_verdict(case.policy, case.client, peer, facts)
     asks = None if case.policy == "ignore" else ()
-    return Expectation(outcome, reason, peer, cause, predict_refusal(cause, case.tls), asks)
+    refusal = predict_refusal(cause, case.tls)
+    return Expectation(outcome, reason, peer, cause=cause, refusal=refusal, ca_names=asks)
 
 
 def client_verdict(

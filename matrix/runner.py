@@ -165,8 +165,8 @@ def run_case(case: Case, env: MatrixEnv) -> CaseResult:
         alive, survival_note = check_survival(case, env, url)
         if alive is False:
             problems.append(survival_note)
-    problems = [p if isinstance(p, str) else describe(p) for p in problems]
-    detail = "; ".join([*problems, attempt.detail] if attempt.detail else problems)
+    notes = [p if isinstance(p, str) else describe(p) for p in problems]
+    detail = "; ".join([*notes, attempt.detail] if attempt.detail else notes)
     return result(attempt.outcome, "fail" if problems else "pass", detail, alive)
 
 

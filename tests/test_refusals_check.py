@@ -16,7 +16,8 @@ from matrix.refusals import Refusal, predict_refusal, refusal_problems
 
 
 def refused(cause: str, tls: str) -> Expectation:
-    return Expectation("rejected", "why", "127.0.0.1", cause, predict_refusal(cause, tls))
+    refusal = predict_refusal(cause, tls)
+    return Expectation("rejected", "why", "127.0.0.1", cause=cause, refusal=refusal)
 
 
 def seen(stage, form, alert=None, version="TLSv1.3", outcome="rejected") -> Attempt:
