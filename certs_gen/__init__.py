@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import build
-from .profiles import PROFILES
+from .profiles import BUNDLES, PROFILES
 from .store import MANIFEST, read_valid_manifest, write_set
 
 __all__ = [
@@ -63,6 +63,7 @@ class Credential:
     key: Path
     chain: Path | None
     key_and_chain: Path | None
+    crl: Path | None = None  # a CA's CRL (PEM), when the set revokes one of its leaves
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class CertSet:
     profile: str
     generated_at: str
     credentials: dict[str, Credential]
+    bundles: dict[str, Path] = field(default_factory=dict)  # id -> file (profiles.BUNDLES)
 
     def __getitem__(self, cred_id: str) -> Credential:
         try:
@@ -102,10 +104,12 @@ def generate(
         )
     root = _prepare_dir(Path(out_dir))
     specs = PROFILES[profile]
-    manifest = None if force else read_valid_manifest(root, profile, [s.id for s in specs])
+    bundles = BUNDLES.get(profile, ())
+    ids = [s.id for s in specs]
+    manifest = None if force else read_valid_manifest(root, profile, ids, [b.id for b in bundles])
     if manifest is None:
         try:
-            manifest = write_set(root, profile, specs, build(specs))
+            manifest = write_set(root, profile, specs, build(specs), bundles)
         except OSError as exc:
             raise OutputDirError(f"cannot write certificates to {root}: {exc.strerror}") from None
     return _certset(root, manifest)
@@ -115,7 +119,8 @@ def load(out_dir: str | os.PathLike[str]) -> CertSet:
     """Open a set written earlier, whatever its profile, without regenerating anything."""
     root = Path(out_dir).resolve()
     for profile, specs in PROFILES.items():
-        manifest = read_valid_manifest(root, profile, [s.id for s in specs])
+        bundles = [b.id for b in BUNDLES.get(profile, ())]
+        manifest = read_valid_manifest(root, profile, [s.id for s in specs], bundles)
         if manifest is not None:
             return _certset(root, manifest)
     raise OutputDirError(f"{root} holds no complete certificate set (run: python -m certs_gen)")
@@ -153,5 +158,7 @@ def _certset(root: Path, manifest: dict) -> CertSet:
             key=root / row["key"],
             chain=path(row["chain"]),
             key_and_chain=path(row["key_and_chain"]),
+            crl=path(row.get("crl")),
         )
-    return CertSet(root, manifest["profile"], manifest["generated_at"], creds)
+    bundles = {b: root / name for b, name in manifest.get("bundles", {}).items()}
+    return CertSet(root, manifest["profile"], manifest["generated_at"], creds, bundles)

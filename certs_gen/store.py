@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from .build import Material
-from .profiles import CertSpec
+from .profiles import Bundle, CertSpec
 
 # serial-negative is negative on purpose (certs_gen.build); reading it back is not news.
 warnings.filterwarnings("ignore", message="Parsed a serial number", module=__name__)
@@ -26,12 +26,19 @@ MANIFEST = "manifest.json"
 
 def file_names(spec: CertSpec, material: Material) -> dict[str, str | None]:
     leaf = spec.role != "ca"
-    return {
+    names = {
         "cert": f"{spec.id}.pem",
         "key": f"{spec.id}.key",
         "chain": f"{spec.id}.chain.pem" if material.intermediates else None,
         "key_and_chain": f"{spec.id}.key-and-chain.pem" if leaf else None,
     }
+    if material.crl is not None:  # only a CA that revoked something has the key
+        names["crl"] = f"{spec.id}.crl.pem"
+    return names
+
+
+def bundle_file(bundle: Bundle) -> str:
+    return f"{bundle.id}.bundle.pem"
 
 
 def describe(spec: CertSpec, material: Material, names: dict[str, str | None]) -> dict[str, Any]:
@@ -57,7 +64,11 @@ def describe(spec: CertSpec, material: Material, names: dict[str, str | None]) -
 
 
 def write_set(
-    out_dir: Path, profile: str, specs: tuple[CertSpec, ...], built: dict[str, Material]
+    out_dir: Path,
+    profile: str,
+    specs: tuple[CertSpec, ...],
+    built: dict[str, Material],
+    bundles: tuple[Bundle, ...] = (),
 ) -> dict[str, Any]:
     """Write every file into a scratch directory, then move them in, manifest last.
 
@@ -75,6 +86,7 @@ def write_set(
                 "key": material.key,
                 "chain": b"".join(material.intermediates),
                 "key_and_chain": material.key + material.cert + b"".join(material.intermediates),
+                "crl": material.crl or b"",
             }
             for kind, name in names.items():
                 if name is not None:
@@ -86,6 +98,13 @@ def write_set(
             "generated_at": _iso(dt.datetime.now(dt.timezone.utc)),
             "certs": rows,
         }
+        if bundles:  # absent from sets without any, so their manifests stay as they were
+            manifest["bundles"] = {}
+            for bundle in bundles:
+                blocks = [built[c].cert for c in bundle.cas]
+                blocks += [built[c].crl or b"" for c in bundle.crls]
+                _write(scratch / bundle_file(bundle), b"".join(blocks), private=False)
+                manifest["bundles"][bundle.id] = bundle_file(bundle)
         _write(scratch / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode(), private=False)
         (out_dir / MANIFEST).unlink(missing_ok=True)
         for path in sorted(scratch.iterdir(), key=lambda p: p.name == MANIFEST):
@@ -95,7 +114,9 @@ def write_set(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def read_valid_manifest(out_dir: Path, profile: str, ids: list[str]) -> dict[str, Any] | None:
+def read_valid_manifest(
+    out_dir: Path, profile: str, ids: list[str], bundles: list[str] = ()
+) -> dict[str, Any] | None:
     """The existing manifest if it describes a complete, intact set of ``profile``, else None."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text())
@@ -113,9 +134,14 @@ def read_valid_manifest(out_dir: Path, profile: str, ids: list[str]) -> dict[str
             )
             if _spki(key.public_key()) != _spki(cert.public_key()):
                 return None
-            for kind in ("chain", "key_and_chain"):
-                if row[kind] is not None and not (out_dir / row[kind]).is_file():
+            for kind in ("chain", "key_and_chain", "crl"):
+                if row.get(kind) is not None and not (out_dir / row[kind]).is_file():
                     return None
+        if sorted(manifest.get("bundles", {})) != sorted(bundles):
+            return None
+        for name in manifest.get("bundles", {}).values():
+            if not (out_dir / name).is_file():
+                return None
         return manifest
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -9,6 +9,10 @@ A target whose TLS stack is neither of the matrix's adapters (granian's
 rustls, say) may list its own in an optional ``adapters`` attribute; the
 matrix then runs every grid once more for each, with its own case ids.
 
+``unsupported`` is also where a target says which configuration fields it can
+express (no client CA, a certificate_chain file, a CRL): a case needing one it
+cannot express is shown as unsupported, with the reason, not failed.
+
 A server author plugs in their own server with a factory returning a Target:
 
     pytest matrix --target mypkg.mtls:target
@@ -29,10 +33,16 @@ class ServerSpec:
     adapter: str  # TLS back-end: "builtin", "pyopenssl", or a target's own (e.g. "rustls")
     client_check: str  # "ignore" | "optional" | "required"
     check_host: bool
-    bind: str  # host to bind: "localhost", "127.0.0.1", "0.0.0.0", "::"
+    bind: str  # host to bind: "localhost", "127.0.0.1", "0.0.0.0", "::1", "::"
     certificate: Path
     private_key: Path
-    client_ca: Path
+    client_ca: Path | None  # None: no client CA configured at all (SPEC section 8)
+    # Intermediates the server sends after its certificate; never a trust source.
+    certificate_chain: Path | None = None
+    crl: Path | None = None  # a CRL (PEM) the server checks client certificates against
+    # The client CA file and the CRL concatenated, for servers whose only CRL input is
+    # their CA file (OpenSSL's CAfile loads both); set whenever ``crl`` is.
+    client_ca_with_crl: Path | None = None
 
 
 @runtime_checkable

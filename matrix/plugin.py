@@ -19,14 +19,14 @@ import pytest
 import certs_gen
 from harness.target import Target, TargetLoadError, load_target
 
-from .dimensions import BINDS, CONNECTS, enumerate_cases
+from .dimensions import PROFILES, addresses, enumerate_cases
 from .environ import provided_variables
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
 
 DEFAULT_TARGET = "harness.targets.reference:target"
-PROFILE = "standard"
+PROFILE = "standard"  # the default --profile
 _INPUTS = "mtls_matrix_inputs"
 _RESULT = "mtls_matrix_case"
 
@@ -48,9 +48,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--certs-dir",
-        default="build/matrix-certs",
+        default=None,
         metavar="DIR",
-        help="certificate set for the matrix, generated or reused (default build/matrix-certs)",
+        help="certificate set for the matrix, generated or reused (default "
+        "build/matrix-certs, or build/matrix-certs-extended for --profile extended)",
+    )
+    group.addoption(
+        "--profile",
+        default=PROFILE,
+        choices=list(PROFILES),
+        help="which matrix to run: standard (the 460 cases) or extended (IPv6, TLS 1.2 and "
+        "1.3, the extended credentials, revocation, configuration faults)",
     )
     group.addoption(
         "--case",
@@ -69,13 +77,22 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_results_key] = []
     config.stash[_started_key] = time.monotonic()
-    known = {c.id for c in enumerate_cases(adapters=target_adapters(config))}
+    known = {c.id for c in cases_for(config)}
     unknown = [w for w in config.getoption("--case") if w not in known]
     if unknown:
         raise pytest.UsageError(
             f"unknown case id {unknown[0]!r} (ids look like "
             "'pyopenssl-required+host-bind:0.0.0.0-connect:localhost-client:wildcard')"
         )
+
+
+def cases_for(config: pytest.Config):
+    """Every case of the run's --profile, with the target's own adapters."""
+    return enumerate_cases(adapters=target_adapters(config), profile=profile_of(config))
+
+
+def profile_of(config: pytest.Config) -> str:
+    return config.getoption("--profile")
 
 
 def target_adapters(config: pytest.Config) -> tuple[str, ...]:
@@ -95,14 +112,16 @@ def _inputs(config: pytest.Config) -> dict[str, Any]:
     if workerinput is not None:
         return json.loads(workerinput[_INPUTS])
     if _inputs_key not in config.stash:
-        certs_dir = Path(config.getoption("--certs-dir")).resolve()
+        profile = profile_of(config)
+        default_dir = "build/matrix-certs" + ("" if profile == PROFILE else f"-{profile}")
+        certs_dir = Path(config.getoption("--certs-dir") or default_dir).resolve()
         try:
-            certs = certs_gen.generate(certs_dir, profile=PROFILE)
+            certs = certs_gen.generate(certs_dir, profile=profile)
         except certs_gen.CertsGenError as exc:
             raise pytest.UsageError(f"--certs-dir: {exc}") from None
         config.stash[_inputs_key] = {
             "certs_dir": str(certs.root),
-            "resolver": probe(tuple(dict.fromkeys((*BINDS, *CONNECTS)))).to_json(),
+            "resolver": probe(addresses(profile)).to_json(),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(),
         }
     return config.stash[_inputs_key]
@@ -116,7 +135,7 @@ def pytest_configure_node(node: Any) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "matrix_case" not in metafunc.fixturenames:
         return
-    cases = enumerate_cases(adapters=target_adapters(metafunc.config))
+    cases = cases_for(metafunc.config)
     wanted = metafunc.config.getoption("--case")
     if wanted:  # validated in pytest_configure
         known = {c.id: c for c in cases}
@@ -178,7 +197,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     cases = config.stash[_results_key]
     if not cases:
         return
-    all_cases = enumerate_cases(adapters=target_adapters(config))
+    all_cases = cases_for(config)
     order = {c.id: i for i, c in enumerate(all_cases)}
     cases.sort(key=lambda c: order.get(c["id"], len(order)))
     inputs = _inputs(config)
@@ -189,7 +208,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         duration_s=time.monotonic() - config.stash[_started_key],
         target=target.name,
         target_versions=target.versions(),
-        profile=PROFILE,
+        profile=profile_of(config),
         resolver=inputs["resolver"],
         fingerprints={c.id: c.sha256 for c in certs},
     )
@@ -213,14 +232,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
 
 
-def failure_message(result: dict[str, Any]) -> str:
+def failure_message(result: dict[str, Any], note: str = "") -> str:
+    """The pytest failure text: the case's fields, then ``note`` (run-specific text such as
+    the client's exception message, which results.json leaves out to stay deterministic)."""
     alive = {True: "yes", False: "NO", None: "not probed"}[result["server_alive"]]
+    expected, observed = result["expected"], result["observed"] or {}
     return (
         f"case     {result['id']}\n"
-        f"expected {result['expected']}: {result['reason']}\n"
-        f"observed {result['observed']}\n"
+        f"expected {expected['outcome']}: {expected['reason']}\n"
+        f"observed {observed.get('outcome')}\n"
         f"detail   {result['detail']}\n"
-        f"server alive afterwards: {alive}"
+        f"server alive afterwards: {alive}" + (f"\nclient   {note}" if note else "")
     )
 
 

@@ -10,7 +10,8 @@ it. The table follows OpenSSL, the TLS library of both reference adapters:
   -> ``unknown_ca``; certificate has expired -> ``certificate_expired``; not
   yet valid -> ``bad_certificate``; revoked -> ``certificate_revoked``;
   invalid purpose (EKU) -> ``unsupported_certificate``; anything not listed
-  -> ``certificate_unknown``.
+  -> ``certificate_unknown`` (so the RFC 5280 conformance errors a strict
+  verifier raises, e.g. a missing authority key identifier: ``nonconforming``).
 - No certificate where one is required (``tls_process_client_certificate`` in
   ssl/statem/statem_srvr.c): ``certificate_required`` in TLS 1.3 (RFC 8446
   section 4.4.2.4 and 6.2), ``handshake_failure`` before it (RFC 5246 section
@@ -35,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .problems import CA_NAMES, OUTCOME, PROTOCOL, REFUSAL_FORM, Problem
+from .problems import OUTCOME, PROTOCOL, REFUSAL_FORM, Problem
 
 # The observation vocabulary (CONTRACTS.md; harness.client's Attempt uses the same
 # strings; the oracle side imports nothing from the harness).
@@ -55,6 +56,7 @@ BAD_EKU = "bad-eku"
 REVOKED = "revoked"
 HOST_MISMATCH = "host-mismatch"
 NO_TRUST_STORE = "no-trust-store"
+NONCONFORMING = "nonconforming"
 
 # cause -> the alert OpenSSL sends once the certificate fails verification, and the
 # X509_V_ERR_* that leads there (ssl_x509err2alert), or the statem_srvr.c reason.
@@ -65,6 +67,9 @@ VERIFY_ALERTS: dict[str, tuple[str, str]] = {
     NOT_YET_VALID: ("bad_certificate", "X509_V_ERR_CERT_NOT_YET_VALID"),
     REVOKED: ("certificate_revoked", "X509_V_ERR_CERT_REVOKED"),
     BAD_EKU: ("unsupported_certificate", "X509_V_ERR_INVALID_PURPOSE"),
+    # X509_V_FLAG_X509_STRICT's RFC 5280 checks (x509_vfy.c, OpenSSL 3.0+) are not in
+    # x509table, so they get its default alert.
+    NONCONFORMING: ("certificate_unknown", "X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER"),
 }
 NO_CERTIFICATE_ALERTS = {TLS12: "handshake_failure", TLS13: "certificate_required"}
 CERTIFICATE_STAGE = {TLS12: HANDSHAKE, TLS13: FIRST_READ}
@@ -164,18 +169,3 @@ def refusal_problems(expectation: Any, attempt: Any, tls: str) -> list[Problem]:
     if observed in accepted:
         return []
     return [Problem(REFUSAL_FORM, PROTOCOL, expectation.cause, str(accepted[0]), str(observed))]
-
-
-def describe(problem: Problem) -> str:
-    """One sentence for a problem found here or by matrix.canames, from its fields only."""
-    if problem.kind == CA_NAMES:
-        return f"CertificateRequest lists CA names {problem.observed}, expected {problem.expected}"
-    if problem.kind == OUTCOME:
-        return (
-            f"refused for a reason that is not the client certificate: "
-            f"expected {problem.expected}, observed {problem.observed}"
-        )
-    return (
-        f"refusal ({problem.what}) in the wrong form: "
-        f"expected {problem.expected}, observed {problem.observed}"
-    )

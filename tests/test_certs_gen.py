@@ -50,6 +50,9 @@ EXTENDED_IDS = [
     "no-client-eku",
     "not-yet-valid",
     "cn-only",
+    "revoked",
+    "legacy-ca",
+    "legacy",
     *HARD_DN_IDS,
 ]
 
@@ -68,13 +71,17 @@ EXPECTED_SAN = {
     "chain": [("DNS", "localhost")],
     "no-client-eku": [("DNS", "localhost")],
     "not-yet-valid": [("DNS", "localhost")],
+    "revoked": [("DNS", "localhost")],
+    "legacy": [("DNS", "localhost")],
 }
 EXPECTED_ROOT = {
     "server": "ca",
     "server-wrong-host": "ca",
     "server-wrong-ca": "other-ca",
     "wrong-ca": "other-ca",
+    "legacy": "legacy-ca",
 }
+ROOTS = ("ca", "other-ca", "legacy-ca")
 
 
 def load_cert(path: Path) -> x509.Certificate:
@@ -121,7 +128,7 @@ def test_manifest_lists_exactly_the_spec_ids(certs, ext):
 def test_issuer_and_signature(ext, cred_id):
     cred = ext[cred_id]
     cert = load_cert(cred.cert)
-    if cred_id in ("ca", "other-ca"):
+    if cred_id in ROOTS:
         assert cred.role == "ca"
         assert verifies(cert, cert), "a root is self-signed"
         assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -140,9 +147,7 @@ def test_issuer_and_signature(ext, cred_id):
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 
-@pytest.mark.parametrize(
-    "cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca", *HARD_DN_IDS)]
-)
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in (*ROOTS, *HARD_DN_IDS)])
 def test_names_and_identities(ext, cred_id):
     cert = load_cert(ext[cred_id].cert)
     cns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
@@ -208,7 +213,7 @@ def test_validity(ext, cred_id):
 
 
 @pytest.mark.filterwarnings("ignore:Parsed a serial number")
-@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ROOTS])
 def test_eku(ext, cred_id):
     eku = load_cert(ext[cred_id].cert).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert ExtendedKeyUsageOID.SERVER_AUTH in eku.value

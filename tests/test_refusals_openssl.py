@@ -43,6 +43,8 @@ CREDENTIALS = {
     refusals.NOT_YET_VALID: "not-yet-valid",
     refusals.BAD_EKU: "server-eku",
     refusals.REVOKED: "revoked",
+    # issued by a CA whose basicConstraints is not critical: only a strict verifier minds
+    refusals.NONCONFORMING: "legacy",
 }
 BACKENDS = ("stdlib", "pyopenssl")
 VERSIONS = ("1.2", "1.3")
@@ -63,7 +65,7 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 class _Issuer:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, critical_constraints: bool = True) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = _name(name)
         self.cert = (
@@ -74,7 +76,9 @@ class _Issuer:
             .serial_number(x509.random_serial_number())
             .not_valid_before(NOW - 10 * DAY)
             .not_valid_after(NOW + 100 * DAY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.BasicConstraints(ca=True, path_length=None), critical=critical_constraints
+            )
             .add_extension(
                 x509.KeyUsage(False, False, False, False, False, True, True, False, False),
                 critical=True,
@@ -115,12 +119,27 @@ class _Issuer:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> dict[str, Path]:
-    """A client CA with a CRL, a server certificate, and one client per failure."""
+    """A client CA with a CRL, a server certificate, and one client per failure.
+
+    The legacy CA (non-critical basicConstraints) and its client (no key
+    identifiers) are what a strict verifier (X509_STRICT) refuses; the other
+    certificates lack key identifiers too, so the strict flag is set only for
+    the ``nonconforming`` cause.
+    """
     d = tmp_path_factory.mktemp("refusal-pki")
     ca, other = _Issuer("refusals test CA"), _Issuer("refusals other CA")
+    legacy = _Issuer("refusals legacy CA", critical_constraints=False)  # RFC 5280 s. 4.2.1.9
     files: dict[str, Path] = {}
     files["ca"] = d / "ca.pem"
     files["ca"].write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))
+    # what the servers trust: the test CA, and the legacy CA that only a lenient verifier accepts
+    files["client-cas"] = d / "client-cas.pem"
+    pems = (
+        ca.cert.public_bytes(serialization.Encoding.PEM),
+        legacy.cert.public_bytes(serialization.Encoding.PEM),
+    )
+    files["client-cas"].write_bytes(b"".join(pems))
+    files["legacy"], _ = legacy.issue(d, "legacy")
     files["server"], _ = ca.issue(
         d,
         "server",
@@ -165,14 +184,16 @@ def _linger(sock: socket.socket) -> None:
                 break
 
 
-def _serve_stdlib(conn: socket.socket, pki: dict[str, Path], crl: bool) -> None:
+def _serve_stdlib(conn: socket.socket, pki: dict[str, Path], crl: bool, strict: bool) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(pki["server"]))
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cafile=str(pki["ca"]))
+    ctx.load_verify_locations(cafile=str(pki["client-cas"]))
     if crl:
         ctx.load_verify_locations(cafile=str(pki["crl"]))
         ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    if strict:
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT
     with ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
         try:
             tls.do_handshake()
@@ -182,17 +203,19 @@ def _serve_stdlib(conn: socket.socket, pki: dict[str, Path], crl: bool) -> None:
             _linger(tls)
 
 
-def _serve_pyopenssl(conn: socket.socket, pki: dict[str, Path], crl: bool) -> None:
+def _serve_pyopenssl(conn: socket.socket, pki: dict[str, Path], crl: bool, strict: bool) -> None:
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     ctx.use_certificate_chain_file(str(pki["server"]))
     ctx.use_privatekey_file(str(pki["server"]))
-    ctx.load_verify_locations(str(pki["ca"]))
+    ctx.load_verify_locations(str(pki["client-cas"]))
     ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: args[-1])
     if crl:
         store = ctx.get_cert_store()
         loaded = x509.load_pem_x509_crl(pki["crl"].read_bytes())
         store.add_crl(loaded)
         store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
+    if strict:
+        ctx.get_cert_store().set_flags(crypto.X509StoreFlags.X509_STRICT)
     conn.settimeout(None)  # pyOpenSSL needs a blocking socket; the client's timeout bounds it
     tls = SSL.Connection(ctx, conn)
     tls.set_accept_state()
@@ -206,7 +229,9 @@ def _serve_pyopenssl(conn: socket.socket, pki: dict[str, Path], crl: bool) -> No
 
 
 @contextlib.contextmanager
-def minimal_server(backend: str, pki: dict[str, Path], crl: bool = False) -> Iterator[str]:
+def minimal_server(
+    backend: str, pki: dict[str, Path], crl: bool = False, strict: bool = False
+) -> Iterator[str]:
     """One connection, served by a bare ``backend`` server on 127.0.0.1; yields its URL."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(WAIT)
@@ -219,7 +244,7 @@ def minimal_server(backend: str, pki: dict[str, Path], crl: bool = False) -> Ite
             return
         with conn:
             conn.settimeout(WAIT)
-            serve(conn, pki, crl)
+            serve(conn, pki, crl, strict)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -251,7 +276,8 @@ def test_a_good_client_is_served(pki, backend, tls):
 def test_openssl_refuses_as_the_table_predicts(pki, backend, tls, cause):
     predicted = predict_refusal(cause, tls)
     assert predicted is not None
-    with minimal_server(backend, pki, crl=cause == refusals.REVOKED) as url:
+    crl, strict = cause == refusals.REVOKED, cause == refusals.NONCONFORMING
+    with minimal_server(backend, pki, crl=crl, strict=strict) as url:
         attempt = _client(pki, CREDENTIALS[cause], tls).get(url)
     assert attempt.outcome == REJECTED, attempt.detail
     observed = refusals.Refusal(attempt.stage, attempt.form, attempt.alert)

@@ -42,7 +42,7 @@ VERSIONS = ("1.2", "1.3")
 def cases() -> list[Case]:
     """The client-auth grid on 127.0.0.1, both adapters, both TLS versions."""
     return [
-        Case("client-auth", adapter, policy, LOOPBACK, LOOPBACK, client, "server", tls)
+        Case("client-auth", adapter, policy, LOOPBACK, LOOPBACK, client, "server", tls=tls)
         for adapter, policy, client, tls in itertools.product(
             ("builtin", "pyopenssl"), POLICIES, CLIENTS, VERSIONS
         )

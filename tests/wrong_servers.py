@@ -374,3 +374,79 @@ FACTORIES = (
 )
 # Checked case by case in-process, with TLS 1.2 cases (tests/test_refusals_wrong_servers.py).
 REFUSAL_FACTORIES = ("closes_without_certificate", "refuses_tls12", "advertises_ca_names")
+
+
+# -- extended profile: configuration faults and IPv6 (SPEC sections 2 and 8) ----------
+
+
+class _ExtendedWrong(WrongTarget):
+    """A wrong server that takes every ServerSpec field (client CA, chain, CRL) as the
+    reference target does, after its mistake (``mangle``)."""
+
+    def start(self, spec: ServerSpec) -> ReferenceServer:
+        return ReferenceTarget.start(self, self.mangle(spec))
+
+
+class NoV4MappedNormalise(_ExtendedWrong):
+    """Compares an IPv4-mapped peer (``::ffff:127.0.0.1``) with the certificate's IP-IDs
+    and reverse names as it is, without mapping it back to 127.0.0.1."""
+
+    name = "wrong:no-v4-mapped-normalise"
+
+    def __init__(self) -> None:
+        from harness.reference import hostcheck
+
+        # The matrix runs this target in its own pytest process: the patch stays there.
+        hostcheck.normalise_ip = lambda address: address.split("%", 1)[0]
+
+
+class AdmitsWithoutTrustStore(_ExtendedWrong):
+    """Verification asked for without a client CA: it turns verification off and admits
+    everyone (granian 2.8.9's behaviour, measured) instead of refusing."""
+
+    name = "wrong:admits-without-trust-store"
+
+    def mangle(self, spec: ServerSpec) -> ServerSpec:
+        if spec.client_ca is None and spec.client_check != "ignore":
+            return dataclasses.replace(spec, client_check="ignore", check_host=False, crl=None)
+        return spec
+
+
+class TrustsChainFile(_ExtendedWrong):
+    """Its certificate_chain file also becomes a client trust source (what Cheroot's own
+    adapters do: ``cafile=certificate_chain``)."""
+
+    name = "wrong:trusts-chain-file"
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="wrong-chain-bundle-")
+
+    def mangle(self, spec: ServerSpec) -> ServerSpec:
+        if spec.certificate_chain is None or spec.client_ca is None:
+            return spec
+        bundle = Path(self._dir.name) / f"{spec.client_ca.stem}+chain.pem"
+        pems = [spec.client_ca.read_bytes().rstrip(b"\n"), spec.certificate_chain.read_bytes()]
+        bundle.write_bytes(b"\n".join(pems))
+        return dataclasses.replace(spec, client_ca=bundle)
+
+
+class IgnoresCRL(_ExtendedWrong):
+    """Accepts a CRL in its configuration and never checks it."""
+
+    name = "wrong:ignores-crl"
+
+    def mangle(self, spec: ServerSpec) -> ServerSpec:
+        return dataclasses.replace(spec, crl=None)
+
+
+no_v4_mapped_normalise = NoV4MappedNormalise
+admits_without_trust_store = AdmitsWithoutTrustStore
+trusts_chain_file = TrustsChainFile
+ignores_crl = IgnoresCRL
+
+EXTENDED_FACTORIES = (
+    "no_v4_mapped_normalise",
+    "admits_without_trust_store",
+    "trusts_chain_file",
+    "ignores_crl",
+)

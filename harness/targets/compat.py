@@ -1,7 +1,7 @@
 """Run the matrix once per server target: one results file each, and who could not run.
 
     python -m harness.targets.compat [--out build/compat] [--report DIR]
-        [TARGET ...] [-- PYTEST-ARGS]
+        [--profile standard|extended] [TARGET ...] [-- PYTEST-ARGS]
 
 For each target (default: all of ``TARGETS``) this runs, as a subprocess,
 
@@ -23,6 +23,10 @@ delays a good client, and merges the figures into its results file as
 ``--idle-timeout`` bounds each request of that step (default 5 s); ``--no-idle``
 skips it, and so does a partial matrix run (``--case`` or ``-k`` among the
 pytest arguments), which is for reproducing cases, not for a whole picture.
+
+``--profile extended`` runs the extended profile instead (its results under
+``build/compat-extended`` unless ``--out`` says otherwise); the idle-client step
+belongs to the standard run and is skipped.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
@@ -81,7 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "targets", nargs="*", metavar="TARGET", help=f"default: {' '.join(TARGETS)}"
     )
-    parser.add_argument("--out", default="build/compat", help="results directory")
+    parser.add_argument(
+        "--out", help="results directory (default build/compat, or build/compat-PROFILE)"
+    )
+    parser.add_argument(
+        "--profile",
+        default="standard",
+        choices=("standard", "extended"),
+        help="which matrix each target runs (default standard)",
+    )
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
     parser.add_argument("--timeout", type=float, default=TARGET_TIMEOUT, help="seconds per target")
     parser.add_argument(
@@ -98,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in options.targets if t not in TARGETS]
     if unknown:
         parser.error(f"unknown target {unknown[0]!r} (known: {', '.join(TARGETS)})")
-    out = Path(options.out)
+    extended = options.profile != "standard"
+    out = Path(options.out or ("build/compat" + (f"-{options.profile}" if extended else "")))
     out.mkdir(parents=True, exist_ok=True)
+    if extended:
+        pytest_args = ["--profile", options.profile, *pytest_args]
     outcomes = []
     try:
-        measure_idle = not options.no_idle and not partial_run(pytest_args)
+        measure_idle = not options.no_idle and not partial_run(pytest_args) and not extended
         for name in options.targets or TARGETS:
             outcome = run_target(name, out, pytest_args, options.timeout)
             if measure_idle and outcome.status == RAN and outcome.results is not None:

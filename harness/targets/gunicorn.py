@@ -11,6 +11,9 @@ ignore/optional/required; ``--ca-certs`` is given for optional and required.
 The sync worker is gunicorn's default; it wraps each accepted socket with the
 stdlib ``ssl`` module (the handshake runs on the first read, in the worker).
 gunicorn puts nothing about TLS in the environ beyond ``wsgi.url_scheme``.
+It has no chain file option and nothing that turns on CRL checking (its
+context never sets ``VERIFY_CRL_CHECK_*``; a CRL inside ``--ca-certs`` is
+loaded and ignored): those configurations are unsupported.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import ClassVar
 
 from harness.target import ServerSpec
 
-from .base import STDLIB_CERT_REQS, ProcessTarget, checked, host_port, url_port
+from .base import STDLIB_CERT_REQS, ProcessTarget, checked, host_port
 
 
 class GunicornTarget(ProcessTarget):
@@ -27,8 +30,12 @@ class GunicornTarget(ProcessTarget):
     package = "gunicorn"
     module = "gunicorn"
     provided: ClassVar[dict[str, tuple[str, ...]]] = {"builtin": ("wsgi.url_scheme",)}
-    port_from = url_port("Listening at:")
+    # "Listening at: http://[::1]:PORT": gunicorn names an IPv6 socket http:// even with TLS
+    port_from = r"Listening at:\s*https?://\S+:(?P<port>\d+)"
     ready = r"Booting worker with pid"
+    crl_unsupported = (
+        "has no option to check a CRL (no verify flags; a CRL in --ca-certs is never checked)"
+    )
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
         args = [
@@ -42,7 +49,7 @@ class GunicornTarget(ProcessTarget):
             "--graceful-timeout", "2",
             "--log-level", "info",
         ]  # fmt: skip
-        if spec.client_check != "ignore":
+        if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--ca-certs", str(spec.client_ca)]
         return [*args, "harness.apps.wsgi:app"], None
 

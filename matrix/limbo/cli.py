@@ -209,8 +209,8 @@ def store_flags(adapter: str, cred: Credential) -> int:
             "builtin",
             certificate=str(cred.cert_file),
             private_key=str(cred.key_file),
-            client_CA=str(cred.cert_file),
-            client_check="required",
+            # The flags do not depend on the policy; a leaf is no CA file (SPEC section 8).
+            client_check="ignore",
         )
         return int(built.context.verify_flags)
     from harness.reference import pyopenssl
