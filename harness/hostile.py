@@ -28,6 +28,10 @@ groups", measured with OpenSSL 3.0.19.) ``forged-record`` writes one
 application-data record header (RFC 8446 section 5.1) around random bytes,
 which no TLS library would send.
 
+Two kinds flood instead (``huge-headers``, ``endless-body``: SPEC section 7's
+limits on header size and body buffering): they send as fast as they can, up to
+``flood_bytes`` (256 MiB), and then hold.
+
 Pacing: a trickling attacker sends one byte, then waits ``pace_s`` on its
 release event (each such wait is marked ``# pace``); nothing else sleeps. Every
 attacker is bounded in time by ``hold_s`` and every socket it opens is closed
@@ -51,6 +55,8 @@ from pathlib import Path
 
 PACE_S = 0.5  # seconds between two bytes of a trickle
 HOLD_S = 60.0  # the longest an attacker holds its socket when nobody releases it
+FLOOD_BYTES = 256 * 1024 * 1024  # what a flooding attacker sends at most (issue 9: 256 MB)
+FLOOD_CHUNK = 64 * 1024
 CONNECT_TIMEOUT_S = 5.0
 IO_TIMEOUT_S = 5.0  # each blocking send/recv of an attacker (the handshake's reads)
 
@@ -79,12 +85,17 @@ class Attacker:
     server_hostname: str = "localhost"
     pace_s: float = PACE_S
     hold_s: float = HOLD_S
+    flood_bytes: int = FLOOD_BYTES
     # what happened (filled in by the kind's function)
     connected: bool = False
     sent: int = 0  # bytes written to the TCP socket
     received: int = 0  # bytes read from it
     error: str | None = None  # the first OSError the server caused, e.g. "ConnectionResetError"
     started: float = field(default_factory=time.monotonic)
+    # set once it has sent its opening bytes and holds or trickles (or has finished)
+    in_position: threading.Event = field(default_factory=threading.Event)
+    # set once it has nothing more to send: it holds, or has finished
+    done_sending: threading.Event = field(default_factory=threading.Event)
 
     @property
     def deadline(self) -> float:
@@ -105,10 +116,13 @@ class Attacker:
 
     def hold(self) -> None:
         """Keep the socket open, sending nothing, until released or the hold time is over."""
+        self.in_position.set()
+        self.done_sending.set()
         self.release.wait(self.remaining())
 
     def pace(self) -> bool:
         """Wait one pace; False once released or out of time (the trickle stops)."""
+        self.in_position.set()
         if self.release.wait(min(self.pace_s, self.remaining())):  # pace
             return False
         return self.remaining() > 0
@@ -128,9 +142,10 @@ class Kind:
     name: str
     description: str
     sends: str
-    pace: str  # "at once" or "one byte per pace"
+    pace: str  # AT_ONCE, TRICKLE or FLOOD
     run: Callable[[Attacker], None] = field(repr=False, compare=False)
     presents_certificate: bool = False  # it must get past a ``required`` handshake
+    flood: bool = False  # sends as fast as it can: measures a memory bound, one attacker suffices
 
     def __call__(self, attacker: Attacker) -> None:
         """Run one attacker to its end; errors the server causes are recorded, not raised."""
@@ -138,6 +153,9 @@ class Kind:
             self.run(attacker)
         except OSError as exc:  # includes ssl.SSLError: reset, closed, alert, timeout
             attacker.error = attacker.error or type(exc).__name__
+        finally:
+            attacker.in_position.set()
+            attacker.done_sending.set()
 
 
 # -- ClientHellos -----------------------------------------------------------------------
@@ -355,6 +373,33 @@ def _trickle_body(a: Attacker) -> None:
         a.hold()
 
 
+def _flood(a: Attacker, sock: socket.socket, driver: HandshakeDriver, chunk: bytes) -> None:
+    """Send ``chunk`` again and again until ``flood_bytes``, the release or the hold time."""
+    sent = 0
+    while sent < a.flood_bytes and not a.release.is_set() and a.remaining() > 0:
+        a.send(sock, driver.wrap(chunk))
+        sent += len(chunk)
+        a.in_position.set()  # flooding: in position from the first chunk on
+
+
+def _huge_headers(a: Attacker) -> None:
+    with a.connect() as sock:
+        driver = _handshake(a, sock)
+        a.send(sock, driver.wrap(GET))
+        line = b"X-Big: " + b"x" * 1016 + b"\r\n"  # 1 KiB header lines, the block never ends
+        _flood(a, sock, driver, line * (FLOOD_CHUNK // len(line)))
+        a.hold()
+
+
+def _endless_body(a: Attacker) -> None:
+    with a.connect() as sock:
+        driver = _handshake(a, sock)
+        head = b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000000\r\n\r\n"
+        a.send(sock, driver.wrap(head))
+        _flood(a, sock, driver, b"x" * FLOOD_CHUNK)
+        a.hold()
+
+
 def _reset_after_connect(a: Attacker) -> None:
     reset(a.connect())
 
@@ -415,6 +460,7 @@ def _no_shared_group(a: Attacker) -> None:
 
 AT_ONCE = "at once"
 TRICKLE = "one byte per pace"
+FLOOD = "as fast as it can"
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -473,6 +519,26 @@ KINDS: dict[str, Kind] = {
             TRICKLE,
             _trickle_body,
             presents_certificate=True,
+        ),
+        Kind(
+            "huge-headers",
+            "sends a header block of 256 MiB",
+            "a complete handshake, then a request line and 1 KiB header lines, as fast as it "
+            "can, up to 256 MiB",
+            FLOOD,
+            _huge_headers,
+            presents_certificate=True,
+            flood=True,
+        ),
+        Kind(
+            "endless-body",
+            "sends a body that never ends",
+            "a complete handshake, a POST with Content-Length 1000000000000, then body bytes as "
+            "fast as it can, up to 256 MiB",
+            FLOOD,
+            _endless_body,
+            presents_certificate=True,
+            flood=True,
         ),
         Kind(
             "reset-after-connect",
@@ -570,6 +636,20 @@ class Attack:
         for thread in self.threads:
             thread.start()
         return self
+
+    def wait_in_position(self, timeout: float) -> int:
+        """Wait (bounded) until every attacker is in position; how many are."""
+        deadline = time.monotonic() + timeout
+        for a in self.attackers:
+            a.in_position.wait(max(0.0, deadline - time.monotonic()))
+        return sum(a.in_position.is_set() for a in self.attackers)
+
+    def wait_done_sending(self, timeout: float) -> int:
+        """Wait (bounded) until no attacker has anything more to send; how many have not."""
+        deadline = time.monotonic() + timeout
+        for a in self.attackers:
+            a.done_sending.wait(max(0.0, deadline - time.monotonic()))
+        return sum(not a.done_sending.is_set() for a in self.attackers)
 
     def release(self, timeout: float = 10.0) -> None:
         """Let every attacker go and wait (bounded) until their sockets are closed."""

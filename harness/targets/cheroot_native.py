@@ -48,6 +48,7 @@ PYOPENSSL_VARIABLES = (*ALWAYS, "SSL_VERSION_INTERFACE", "SSL_VERSION_LIBRARY")
 
 class CherootNativeTarget(ProcessTarget):
     name = "cheroot_native"
+    workers = 10  # cheroot's worker threads (harness.apps.cheroot_server's default --threads)
     package = "cheroot"
     requires = ("cheroot",)
     module = "harness.apps.cheroot_server"
