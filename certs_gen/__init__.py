@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import build
-from .profiles import PROFILES
-from .store import MANIFEST, read_valid_manifest, write_set
+from .profiles import BUNDLES, PROFILES
+from .store import MANIFEST, bundle_file, examine, read_valid_manifest, write_set
 
 __all__ = [
     "PROFILES",
@@ -63,6 +63,7 @@ class Credential:
     key: Path
     chain: Path | None
     key_and_chain: Path | None
+    crl: Path | None = None  # a CA's CRL (PEM), when the set revokes one of its leaves
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class CertSet:
     profile: str
     generated_at: str
     credentials: dict[str, Credential]
+    bundles: dict[str, Path] = field(default_factory=dict)  # id -> file (profiles.BUNDLES)
+    origin: str = ""  # how generate() came by it: "generated: ...", "reused: ...", ...
 
     def __getitem__(self, cred_id: str) -> Credential:
         try:
@@ -95,27 +98,87 @@ class CertSet:
 def generate(
     out_dir: str | os.PathLike[str], profile: str = "standard", force: bool = False
 ) -> CertSet:
-    """Return the set in ``out_dir``, creating it unless an intact one of ``profile`` is there."""
+    """Return the set in ``out_dir``: reused when an intact one of ``profile`` is there,
+    else written, but only where that loses nothing of anyone's.
+
+    Written when ``out_dir`` is empty, or holds a set this project made (recognised by
+    its manifest) of another profile; then only files that set listed are replaced and
+    nothing is deleted. Refused with ``OutputDirError`` (one line, nothing changed)
+    unless ``force``: a directory holding anything else, a damaged set (a file missing,
+    edited or corrupt: reported, never silently regenerated), or a set of another
+    profile beside a file of the user's with one of the new set's names. ``force``
+    regenerates whatever is there. Only files an earlier set's manifest listed are ever
+    deleted (those the new set does not have). ``CertSet.origin`` says which happened,
+    and why.
+    """
     if profile not in PROFILES:
         raise UnknownProfileError(
             f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})"
         )
     root = _prepare_dir(Path(out_dir))
     specs = PROFILES[profile]
-    manifest = None if force else read_valid_manifest(root, profile, [s.id for s in specs])
-    if manifest is None:
-        try:
-            manifest = write_set(root, profile, specs, build(specs))
-        except OSError as exc:
-            raise OutputDirError(f"cannot write certificates to {root}: {exc.strerror}") from None
-    return _certset(root, manifest)
+    bundles = BUNDLES.get(profile, ())
+    ids = [s.id for s in specs]
+    try:
+        verdict = examine(root)
+    except OSError as exc:
+        raise OutputDirError(f"cannot read {root}: {exc.strerror}") from None
+    manifest = verdict.manifest
+    if force:
+        origin = f"regenerated (--force): {verdict.reason}"
+    elif verdict.kind == "empty":
+        origin = "generated: the directory was empty"
+    elif verdict.kind == "intact" and manifest is not None:
+        if read_valid_manifest(root, profile, ids, [b.id for b in bundles]) is not None:
+            reason = "every certificate matches its manifest's fingerprint and every key its"
+            return _certset(root, manifest, f"reused: {verdict.reason} ({reason} certificate)")
+        origin = f"regenerated: it held {verdict.reason}, the {profile} set was asked for"
+        _refuse_foreign_names(root, specs, bundles, verdict.owned())
+    elif verdict.kind == "damaged":
+        raise OutputDirError(
+            f"{root} holds a damaged certificate set: {verdict.reason}; nothing was changed "
+            "(certs --force regenerates it)"
+        )
+    else:
+        raise OutputDirError(
+            f"{root} is not empty and holds no certificate set this project made "
+            f"({verdict.reason}); nothing was changed: use an empty directory, or certs "
+            "--force to write the set there (files with the set's names are replaced)"
+        )
+    try:
+        manifest = write_set(root, profile, specs, build(specs), bundles)
+    except OSError as exc:
+        raise OutputDirError(f"cannot write certificates to {root}: {exc.strerror}") from None
+    certs = _certset(root, manifest, origin)
+    # The old set's files the new one does not have: this project wrote them (its
+    # manifest listed them), so they go with it; nothing else is ever deleted.
+    kept = {MANIFEST} | {p.name for p in certs.bundles.values()}
+    kept |= {p.name for c in certs for p in (c.cert, c.key, c.chain, c.key_and_chain, c.crl) if p}
+    for name in sorted(verdict.owned() - kept):
+        (root / name).unlink(missing_ok=True)
+    return certs
+
+
+def _refuse_foreign_names(root: Path, specs: tuple, bundles: tuple, owned: set[str]) -> None:
+    """Refuse to replace a file the old set did not list (the user's, by elimination)."""
+    names = [bundle_file(b) for b in bundles]
+    for spec in specs:
+        names += [f"{spec.id}{s}" for s in (".pem", ".key", ".chain.pem", ".key-and-chain.pem")]
+        names.append(f"{spec.id}.crl.pem")
+    for name in names:
+        if (root / name).exists() and name not in owned:
+            raise OutputDirError(
+                f"{root / name} was not written by certs_gen and the new set would replace "
+                "it; nothing was changed (certs --force replaces it)"
+            )
 
 
 def load(out_dir: str | os.PathLike[str]) -> CertSet:
     """Open a set written earlier, whatever its profile, without regenerating anything."""
     root = Path(out_dir).resolve()
     for profile, specs in PROFILES.items():
-        manifest = read_valid_manifest(root, profile, [s.id for s in specs])
+        bundles = [b.id for b in BUNDLES.get(profile, ())]
+        manifest = read_valid_manifest(root, profile, [s.id for s in specs], bundles)
         if manifest is not None:
             return _certset(root, manifest)
     raise OutputDirError(f"{root} holds no complete certificate set (run: python -m certs_gen)")
@@ -133,7 +196,7 @@ def _prepare_dir(path: Path) -> Path:
     return path.resolve()
 
 
-def _certset(root: Path, manifest: dict) -> CertSet:
+def _certset(root: Path, manifest: dict, origin: str = "") -> CertSet:
     def path(name: str | None) -> Path | None:
         return root / name if name is not None else None
 
@@ -153,5 +216,7 @@ def _certset(root: Path, manifest: dict) -> CertSet:
             key=root / row["key"],
             chain=path(row["chain"]),
             key_and_chain=path(row["key_and_chain"]),
+            crl=path(row.get("crl")),
         )
-    return CertSet(root, manifest["profile"], manifest["generated_at"], creds)
+    bundles = {b: root / name for b, name in manifest.get("bundles", {}).items()}
+    return CertSet(root, manifest["profile"], manifest["generated_at"], creds, bundles, origin)

@@ -34,6 +34,10 @@ class CertSpec:
     client_eku: bool = True  # False: EKU serverAuth only
     san: bool = True  # False: Common Name only, no subjectAltName
     common_name: str | None = None  # defaults to the id
+    # An older-style certificate (RFC 3280-era tooling): basicConstraints not critical
+    # on a CA, and no subject/authority key identifiers on the CA or its leaves.
+    legacy: bool = False
+    revoked: bool = False  # listed in a CRL signed by ``issuer`` (that CA then has a CRL)
     # The whole subject as RDNs, most significant first; each RDN is ((attribute, value), ...)
     # with OpenSSL short names (C, O, OU, CN, L, emailAddress). None: O, OU=role, CN.
     subject: tuple[tuple[tuple[str, str], ...], ...] | None = None
@@ -73,7 +77,30 @@ EXTENDED: tuple[CertSpec, ...] = (
     CertSpec("no-client-eku", "client", "ca", ("localhost",), client_eku=False),
     CertSpec("not-yet-valid", "client", "ca", ("localhost",), validity=NOT_YET_VALID),
     CertSpec("cn-only", "client", "ca", (), san=False, common_name="localhost"),
+    CertSpec("revoked", "client", "ca", ("localhost",), revoked=True),
+    CertSpec("legacy-ca", "ca", legacy=True),
+    CertSpec("legacy", "client", "legacy-ca", ("localhost",), legacy=True),
 )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A file of several PEM blocks that a server takes as one trust store (OpenSSL's
+    CAfile holds certificates and CRLs alike): ``cas``' certificates, then ``crls``'
+    CRLs (ids of the CAs that signed them)."""
+
+    id: str
+    cas: tuple[str, ...]
+    crls: tuple[str, ...] = ()
+
+
+BUNDLES: dict[str, tuple[Bundle, ...]] = {
+    "standard": (),
+    "extended": (
+        Bundle("ca+legacy-ca", ("ca", "legacy-ca")),  # a two-CA client trust store
+        Bundle("ca+crl", ("ca",), ("ca",)),  # for servers whose only CRL input is the CAfile
+    ),
+}
 
 
 def _dn(cn: str, *middle: tuple[tuple[str, str], ...], org: str = ORGANIZATION):

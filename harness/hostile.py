@@ -9,8 +9,8 @@ does to it (a reset, a close, an alert): those are recorded on the attacker
 (``sent``, ``received``, ``error``), because a server that hangs up on an
 attacker is doing its job.
 
-    from harness.hostile import KINDS, Attacker, run_attackers
-    with run_attackers(KINDS["hello-then-silent"], address, 64) as attackers:
+    from harness.hostile import KINDS, run_attackers
+    with run_attackers(KINDS["hello-then-silent"], address, 64) as attack:
         ...  # measure a good client while 64 of them hold their sockets
     # leaving the block releases them and joins their threads
 
@@ -28,10 +28,17 @@ groups", measured with OpenSSL 3.0.19.) ``forged-record`` writes one
 application-data record header (RFC 8446 section 5.1) around random bytes,
 which no TLS library would send.
 
+Two kinds flood instead (``huge-headers``, ``endless-body``: SPEC section 7's
+limits on header size and body buffering): they send as fast as they can, up to
+``flood_bytes`` (256 MiB), and then hold.
+
 Pacing: a trickling attacker sends one byte, then waits ``pace_s`` on its
-release event (each such wait is marked ``# pace``); nothing else sleeps. Every
-attacker is bounded in time by ``hold_s`` and every socket it opens is closed
-when it returns. Traffic goes only to the address given (loopback in the
+release event (each such wait is marked ``# pace``); nothing else sleeps. An
+attacker is patient: a read it makes (the server's handshake messages) waits as
+long as its hold time, so that a server which stalls an attacker is not let off
+by the attacker's own timeout; the release shuts its socket down, which ends
+such a wait at once. Every attacker is bounded in time by ``hold_s`` and every
+socket it opens is closed when it returns. Traffic goes only to the address given (loopback in the
 project's use).
 """
 
@@ -51,8 +58,9 @@ from pathlib import Path
 
 PACE_S = 0.5  # seconds between two bytes of a trickle
 HOLD_S = 60.0  # the longest an attacker holds its socket when nobody releases it
+FLOOD_BYTES = 256 * 1024 * 1024  # what a flooding attacker sends at most (issue 9: 256 MB)
+FLOOD_CHUNK = 64 * 1024
 CONNECT_TIMEOUT_S = 5.0
-IO_TIMEOUT_S = 5.0  # each blocking send/recv of an attacker (the handshake's reads)
 
 # TLS record content types and handshake types (RFC 8446 section 5.1, 4)
 HANDSHAKE = 0x16
@@ -79,12 +87,18 @@ class Attacker:
     server_hostname: str = "localhost"
     pace_s: float = PACE_S
     hold_s: float = HOLD_S
+    flood_bytes: int = FLOOD_BYTES
     # what happened (filled in by the kind's function)
     connected: bool = False
     sent: int = 0  # bytes written to the TCP socket
     received: int = 0  # bytes read from it
     error: str | None = None  # the first OSError the server caused, e.g. "ConnectionResetError"
     started: float = field(default_factory=time.monotonic)
+    # set once it has sent its opening bytes and holds or trickles (or has finished)
+    in_position: threading.Event = field(default_factory=threading.Event)
+    # set once it has nothing more to send: it holds, or has finished
+    done_sending: threading.Event = field(default_factory=threading.Event)
+    sock: socket.socket | None = field(default=None, repr=False)
 
     @property
     def deadline(self) -> float:
@@ -95,9 +109,18 @@ class Attacker:
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT_S)
-        sock.settimeout(IO_TIMEOUT_S)
+        sock.settimeout(max(self.remaining(), 0.001))  # patient: see the module docstring
+        self.sock = sock
         self.connected = True
+        if self.release.is_set():  # released while connecting
+            self.leave()
         return sock
+
+    def leave(self) -> None:
+        """Shut the socket down: ends a read or write in progress (the release does this)."""
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
 
     def send(self, sock: socket.socket, data: bytes) -> None:
         sock.sendall(data)
@@ -105,10 +128,13 @@ class Attacker:
 
     def hold(self) -> None:
         """Keep the socket open, sending nothing, until released or the hold time is over."""
+        self.in_position.set()
+        self.done_sending.set()
         self.release.wait(self.remaining())
 
     def pace(self) -> bool:
         """Wait one pace; False once released or out of time (the trickle stops)."""
+        self.in_position.set()
         if self.release.wait(min(self.pace_s, self.remaining())):  # pace
             return False
         return self.remaining() > 0
@@ -128,16 +154,21 @@ class Kind:
     name: str
     description: str
     sends: str
-    pace: str  # "at once" or "one byte per pace"
+    pace: str  # AT_ONCE, TRICKLE or FLOOD
     run: Callable[[Attacker], None] = field(repr=False, compare=False)
     presents_certificate: bool = False  # it must get past a ``required`` handshake
+    flood: bool = False  # sends as fast as it can: measures a memory bound, one attacker suffices
 
     def __call__(self, attacker: Attacker) -> None:
         """Run one attacker to its end; errors the server causes are recorded, not raised."""
         try:
             self.run(attacker)
         except OSError as exc:  # includes ssl.SSLError: reset, closed, alert, timeout
-            attacker.error = attacker.error or type(exc).__name__
+            if not attacker.release.is_set():  # not our own leaving
+                attacker.error = attacker.error or type(exc).__name__
+        finally:
+            attacker.in_position.set()
+            attacker.done_sending.set()
 
 
 # -- ClientHellos -----------------------------------------------------------------------
@@ -355,6 +386,33 @@ def _trickle_body(a: Attacker) -> None:
         a.hold()
 
 
+def _flood(a: Attacker, sock: socket.socket, driver: HandshakeDriver, chunk: bytes) -> None:
+    """Send ``chunk`` again and again until ``flood_bytes``, the release or the hold time."""
+    sent = 0
+    while sent < a.flood_bytes and not a.release.is_set() and a.remaining() > 0:
+        a.send(sock, driver.wrap(chunk))
+        sent += len(chunk)
+        a.in_position.set()  # flooding: in position from the first chunk on
+
+
+def _huge_headers(a: Attacker) -> None:
+    with a.connect() as sock:
+        driver = _handshake(a, sock)
+        a.send(sock, driver.wrap(GET))
+        line = b"X-Big: " + b"x" * 1016 + b"\r\n"  # 1 KiB header lines, the block never ends
+        _flood(a, sock, driver, line * (FLOOD_CHUNK // len(line)))
+        a.hold()
+
+
+def _endless_body(a: Attacker) -> None:
+    with a.connect() as sock:
+        driver = _handshake(a, sock)
+        head = b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000000\r\n\r\n"
+        a.send(sock, driver.wrap(head))
+        _flood(a, sock, driver, b"x" * FLOOD_CHUNK)
+        a.hold()
+
+
 def _reset_after_connect(a: Attacker) -> None:
     reset(a.connect())
 
@@ -415,6 +473,7 @@ def _no_shared_group(a: Attacker) -> None:
 
 AT_ONCE = "at once"
 TRICKLE = "one byte per pace"
+FLOOD = "as fast as it can"
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -473,6 +532,26 @@ KINDS: dict[str, Kind] = {
             TRICKLE,
             _trickle_body,
             presents_certificate=True,
+        ),
+        Kind(
+            "huge-headers",
+            "sends a header block of 256 MiB",
+            "a complete handshake, then a request line and 1 KiB header lines, as fast as it "
+            "can, up to 256 MiB",
+            FLOOD,
+            _huge_headers,
+            presents_certificate=True,
+            flood=True,
+        ),
+        Kind(
+            "endless-body",
+            "sends a body that never ends",
+            "a complete handshake, a POST with Content-Length 1000000000000, then body bytes as "
+            "fast as it can, up to 256 MiB",
+            FLOOD,
+            _endless_body,
+            presents_certificate=True,
+            flood=True,
         ),
         Kind(
             "reset-after-connect",
@@ -571,9 +650,25 @@ class Attack:
             thread.start()
         return self
 
+    def wait_in_position(self, timeout: float) -> int:
+        """Wait (bounded) until every attacker is in position; how many are."""
+        deadline = time.monotonic() + timeout
+        for a in self.attackers:
+            a.in_position.wait(max(0.0, deadline - time.monotonic()))
+        return sum(a.in_position.is_set() for a in self.attackers)
+
+    def wait_done_sending(self, timeout: float) -> int:
+        """Wait (bounded) until no attacker has anything more to send; how many have not."""
+        deadline = time.monotonic() + timeout
+        for a in self.attackers:
+            a.done_sending.wait(max(0.0, deadline - time.monotonic()))
+        return sum(not a.done_sending.is_set() for a in self.attackers)
+
     def release(self, timeout: float = 10.0) -> None:
         """Let every attacker go and wait (bounded) until their sockets are closed."""
         self.release_event.set()
+        for attacker in self.attackers:
+            attacker.leave()
         deadline = time.monotonic() + timeout
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))

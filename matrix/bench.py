@@ -2,8 +2,9 @@
 
 The floor is the median cost of the least a case can do: one stdlib-ssl TLS
 handshake with a client certificate plus one HTTP request, against the same
-reference server the matrix uses. The matrix time is the full 460-case run
-(as results.json records it: from pytest's configure to its finish). The
+reference server the matrix uses. The matrix time is the full run of the
+chosen profile (``--profile``: standard, 460 cases, or extended), as
+results.json records it: from pytest's configure to its finish. The
 last line, ``ratio R``, is matrix time / (cases x floor); R near 1.5 means
 the harness adds almost nothing beyond the survival probes.
 """
@@ -58,9 +59,13 @@ def floor_ms(certs: certs_gen.CertSet, samples: int) -> float:
     return statistics.median(timings) * 1000
 
 
-def matrix_seconds(workers: int, results: Path) -> tuple[float, float, int]:
+def matrix_seconds(
+    workers: int, results: Path, profile: str = "standard", certs_dir: Path | None = None
+) -> tuple[float, float, int]:
     command = [sys.executable, "-m", "pytest", "matrix", "-q", "-p", "no:cacheprovider"]
-    command += ["--results", str(results)]
+    command += ["--results", str(results), "--profile", profile]
+    if certs_dir is not None:
+        command += ["--certs-dir", str(certs_dir)]
     if workers > 1:
         command += ["-n", str(workers)]
     started = time.perf_counter()
@@ -79,16 +84,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=int, default=200, help="floor requests (default 200)")
     parser.add_argument("-n", "--workers", type=int, default=1, help="pytest-xdist workers")
+    parser.add_argument(
+        "--profile",
+        default="standard",
+        choices=("standard", "extended"),
+        help="which matrix to time (default standard)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        certs = certs_gen.generate(Path(tmp) / "certs")
+        certs = certs_gen.generate(Path(tmp) / "certs", profile=args.profile)
         floor = floor_ms(certs, args.samples)
-        matrix, wall, count = matrix_seconds(args.workers, Path(tmp) / "results.json")
+        matrix, wall, count = matrix_seconds(
+            args.workers, Path(tmp) / "results.json", args.profile, certs.root
+        )
     ratio = matrix / (count * floor / 1000)
     mode = "single process" if args.workers <= 1 else f"-n {args.workers}"
     print(f"floor: {floor:.2f} ms (median of {args.samples} handshakes + requests)")
     print(
-        f"matrix: {matrix:.2f} s for {count} cases, {mode} (wall clock with startup {wall:.2f} s)"
+        f"matrix: {matrix:.2f} s for {count} cases ({args.profile}), {mode} "
+        f"(wall clock with startup {wall:.2f} s)"
     )
     print(f"ratio {ratio:.2f}")
     return 0

@@ -17,6 +17,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -177,56 +178,77 @@ def expected_certificate_variables(
     return expected
 
 
+@dataclass(frozen=True)
+class EnvironDifference:
+    """One variable that departs from SPEC section 5, as values (results.json schema 2).
+
+    ``expected`` is the value mod_ssl would set (a sorted list when several are acceptable,
+    the format's regular expression for connection variables, None when the variable must
+    be absent); ``observed`` is what the application saw (None when it was absent).
+    """
+
+    variable: str
+    expected: object
+    observed: object
+
+
 def check_environ(
     observed: dict[str, object],
     expected: dict[str, str | set[str]] | None,
     provided: Callable[[str], bool] = lambda name: True,
-) -> list[str]:
+) -> list[EnvironDifference]:
     """Every way ``observed`` departs from SPEC section 5; empty when it conforms.
 
-    ``expected`` is None when no client certificate should be visible. Variables
-    the target declares it cannot provide must be absent rather than wrong.
+    ``expected`` is None when no client certificate should be visible. ``provided``
+    says which variables are checked: the runner answers True for the target
+    contract's required ones (harness.target.REQUIRED_VARIABLES) and, for the rest,
+    what the target declares; a variable not provided may be absent, never wrong.
+    ``HTTPS``, ``wsgi.url_scheme`` and ``SSL_CLIENT_VERIFY`` are always checked.
     """
     observed = _drop_empty_client_cert(observed)
     problems = []
     for key, want in (("HTTPS", "on"), ("wsgi.url_scheme", "https")):
         if observed.get(key) != want:
-            problems.append(f"{key} is {observed.get(key)!r}, expected {want!r}")
+            problems.append(EnvironDifference(key, want, observed.get(key)))
     for key, pattern in CONNECTION_FORMATS.items():
         value = observed.get(key)
+        if value is None and not provided(key):
+            continue
         if not isinstance(value, str) or not pattern.match(value):
-            problems.append(f"{key} is {value!r}, not well-formed")
+            problems.append(EnvironDifference(key, pattern.pattern, value))
     verify = "SUCCESS" if expected else "NONE"
     if observed.get("SSL_CLIENT_VERIFY") != verify:
         problems.append(
-            f"SSL_CLIENT_VERIFY is {observed.get('SSL_CLIENT_VERIFY')!r}, expected {verify!r}"
+            EnvironDifference("SSL_CLIENT_VERIFY", verify, observed.get("SSL_CLIENT_VERIFY"))
         )
     expected = expected or {}
-    problems += extra_variable_problems(observed, provided)
+    problems += extra_variable_differences(observed, provided)
     for key, want in expected.items():
-        if not provided(key):
-            continue
         got = observed.get(key)
+        if got is None and not provided(key):
+            continue
         ok = got in want if isinstance(want, set) else got == want
         if not ok:
             shown = sorted(want) if isinstance(want, set) else want
-            problems.append(f"{key} is {_short(got)}, expected {_short(shown)}")
+            problems.append(EnvironDifference(key, shown, got))
     for key in sorted(observed):
         if key.startswith("SSL_CLIENT_") and key != "SSL_CLIENT_VERIFY" and key not in expected:
-            problems.append(f"{key} is present ({_short(observed[key])}) but should not be")
+            problems.append(EnvironDifference(key, None, observed[key]))
     return problems
 
 
-def extra_variable_problems(
+def extra_variable_differences(
     observed: dict[str, object], provided: Callable[[str], bool] = lambda name: True
-) -> list[str]:
+) -> list[EnvironDifference]:
     """SSL_* variables outside SPEC section 5's list that the target says it provides.
 
     Those mod_ssl also sets (``MOD_SSL_EXTRAS``) must have mod_ssl's format; any other
     non-client one is reported, so a variable nobody documented never passes unseen.
-    (SSL_CLIENT_* variables are checked against the expected values instead.)
+    (SSL_CLIENT_* variables are checked against the expected values instead.) A
+    difference's ``expected`` is the format's regular expression, or None when the
+    variable should not be there at all.
     """
-    problems = []
+    problems: list[EnvironDifference] = []
     for key in sorted(observed):
         if not key.startswith("SSL_") or key.startswith("SSL_CLIENT_") or not provided(key):
             continue
@@ -235,9 +257,9 @@ def extra_variable_problems(
         pattern = next((p for k, p in MOD_SSL_EXTRAS.items() if fnmatch.fnmatchcase(key, k)), None)
         value = observed[key]
         if pattern is None:
-            problems.append(f"{key} is present ({_short(value)}) but is no mod_ssl variable")
+            problems.append(EnvironDifference(key, None, value))  # no mod_ssl variable
         elif not isinstance(value, str) or not pattern.match(value):
-            problems.append(f"{key} is {_short(value)}, not well-formed")
+            problems.append(EnvironDifference(key, pattern.pattern, value))
     return problems
 
 
@@ -248,11 +270,6 @@ def _drop_empty_client_cert(observed: dict[str, object]) -> dict[str, object]:
     if observed.get("SSL_CLIENT_CERT") == "":
         observed = {k: v for k, v in observed.items() if k != "SSL_CLIENT_CERT"}
     return observed
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _dn(name: x509.Name) -> str:

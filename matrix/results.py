@@ -1,4 +1,10 @@
-"""results.json (schema 1): the run's metadata and one entry per case."""
+"""results.json (schema 2): the run's metadata and one entry per case.
+
+Schema 2 (docs/reports.md) holds every verdict as fields: each case's dimensions, the
+oracle's expectation, the client's observation and a list of problems with kind and
+severity. The schema number is in the top level and in the run block, so a report reading
+a file (or only its run block) can tell which shape it has.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-SCHEMA = 1
+SCHEMA = 2
 PACKAGES = ("pyOpenSSL", "cryptography", "trustme", "cheroot", "requests", "service_identity")
 
 
@@ -35,6 +41,7 @@ def run_metadata(
     fingerprints: dict[str, str],
 ) -> dict[str, Any]:
     return {
+        "schema": SCHEMA,
         "started": started,
         "duration_s": round(duration_s, 3),
         "target": target,
@@ -52,7 +59,7 @@ def run_metadata(
 
 def write_results(path: Path, run: dict[str, Any], cases: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp")  # beside it: the rename is atomic
     tmp.write_text(json.dumps({"schema": SCHEMA, "run": run, "cases": cases}, indent=1) + "\n")
     tmp.replace(path)
     return path

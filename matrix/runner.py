@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import certs_gen
-from harness.client import OK, SKIPPED, Attempt, TLSClient
-from harness.target import ServerSpec, Target
+from harness.client import OK, REJECTED, SERVER_CERT_REJECTED, SKIPPED, Attempt, TLSClient
+from harness.target import ServerSpec, Target, is_required
 
+from .canames import ca_names_problems
 from .credentials import read_credential
 from .dimensions import TRUST_ROOT, Case, ServerConfig
 from .environ import check_environ, expected_certificate_variables, pem_blocks
-from .oracle import NO_CLIENT_CERT, Facts, predict, survival_probe
+from .oracle import NO_CLIENT_CERT, NOT_STARTED, Facts, predict, survival_probe
+from .problems import (
+    AVAILABILITY,
+    ENVIRON,
+    HARNESS,
+    OUTCOME,
+    PROTOCOL,
+    SECURITY,
+    START,
+    SURVIVAL,
+    VISIBILITY,
+    Problem,
+)
+from .refusals import refusal_problems
 from .resolver import ResolverFacts
 from .servers import ServerPool, ServerStartFailed
 
@@ -23,28 +38,96 @@ SURVIVAL_TIMEOUT = 1.0  # SPEC section 4: served again within one second
 
 @dataclass
 class CaseResult:
-    id: str
-    adapter: str
-    policy: str
-    bind: str
-    connect: str
-    client: str
-    server_cert: str
-    expected: str
-    reason: str
-    observed: str | None
-    status: str  # pass | fail | skip
-    detail: str
-    duration_ms: float
-    server_alive: bool | None
+    """One case as results.json schema 2 holds it (see docs/reports.md).
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    ``dims`` are the case's dimension values, ``expected`` the oracle's Expectation and
+    ``observed`` the client's Attempt, both serialised field by field (minus the Attempt's
+    free text and environ), so a field another module adds flows through unchanged.
+    ``problems`` are the verdict; ``detail`` is a sentence per problem for people, built
+    only from deterministic values. ``note`` keeps the run-specific text (exception
+    messages with ports, timings) for the pytest failure message; it is not written out.
+    """
+
+    dims: dict[str, str]
+    expected: dict[str, Any]
+    observed: dict[str, Any] | None
+    status: str  # pass | fail | skip
+    problems: list[Problem] = field(default_factory=list)
+    server_alive: bool | None = None
+    environ: dict[str, Any] | None = None
+    unsupported: str | None = None  # why the target cannot express this configuration
+    duration_ms: float = 0.0
+    note: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.dims["id"]
+
+    @property
+    def detail(self) -> str:
+        if self.unsupported:
+            return f"unsupported by the target: {self.unsupported}"
+        if self.status == "skip":
+            return self.expected["reason"]
+        return "; ".join(describe(p) for p in self.problems)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.dims,
+            "expected": self.expected,
+            "observed": self.observed,
+            "environ": self.environ,
+            "status": self.status,
+            "unsupported": self.unsupported,
+            "problems": [p.to_json() for p in self.problems],
+            "server_alive": self.server_alive,
+            "detail": self.detail,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def describe(problem: Problem) -> str:
+    """One human sentence for a problem, from its fields only (deterministic)."""
+    if problem.kind == ENVIRON:
+        return f"{problem.what} is {_short(problem.observed)}, expected {_short(problem.expected)}"
+    if problem.kind == START:
+        return f"server could not start: {problem.observed}"
+    if problem.kind == SURVIVAL:
+        return f"server not serving afterwards: a good client got {problem.observed}"
+    if problem.kind == HARNESS:
+        return f"harness error: {problem.what}"
+    return f"expected {problem.expected}, observed {problem.observed}"
+
+
+def _short(value: object) -> str:
+    text = repr(sorted(value) if isinstance(value, set | frozenset) else value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def outcome_problem(expected: str, observed: str) -> Problem:
+    """SPEC section 6's ranking applied to a wrong outcome (docs/spec.md section 6):
+    admitted where a refusal was due is ``security``; refused by the other party
+    (server instead of client, or back) is ``protocol``; anything else (a good client
+    refused, an error instead of an answer) is ``availability``."""
+    refusals = (REJECTED, SERVER_CERT_REJECTED)
+    if observed == OK:
+        severity = SECURITY
+    elif observed in refusals and expected in refusals:
+        severity = PROTOCOL
+    else:
+        severity = AVAILABILITY
+    return Problem(OUTCOME, severity, f"{expected}->{observed}", expected, observed)
+
+
+def observation(attempt: Attempt) -> dict[str, Any]:
+    """The Attempt's fields minus its free text and the environ (kept apart)."""
+    return {k: v for k, v in asdict(attempt).items() if k not in ("detail", "environ")}
 
 
 def build_facts(certs: certs_gen.CertSet, resolver: ResolverFacts, now: dt.datetime) -> Facts:
     roots = {c.id: c.cert for c in certs if c.role == "ca"}
-    creds = {c.id: read_credential(c.id, c.cert, c.chain, roots) for c in certs}
+    crls = {c.id: c.crl for c in certs if c.crl is not None}
+    creds = {c.id: read_credential(c.id, c.cert, c.chain, roots, crls) for c in certs}
     return Facts(resolver, creds, now)
 
 
@@ -60,6 +143,10 @@ class MatrixEnv:
 
     def spec(self, config: ServerConfig) -> ServerSpec:
         server = self.certs[config.server_cert]
+        ca = config.client_ca
+        client_ca = None if ca is None else self.certs.bundles.get(ca) or self.certs[ca].cert
+        chain = config.certificate_chain
+        crl = self.certs[config.crl].crl if config.crl else None
         return ServerSpec(
             adapter=config.adapter,
             client_check=config.client_check,
@@ -67,7 +154,10 @@ class MatrixEnv:
             bind=config.bind,
             certificate=server.cert,
             private_key=server.key,
-            client_ca=self.certs[TRUST_ROOT].cert,
+            client_ca=client_ca,
+            certificate_chain=self.certs[chain].cert if chain else None,
+            crl=crl,
+            client_ca_with_crl=self.certs.bundles.get(f"{ca}+crl") if crl else None,
         )
 
     def client(
@@ -76,13 +166,18 @@ class MatrixEnv:
         trust_root: str = TRUST_ROOT,
         hostname: str | None = None,
         timeout: float = CASE_TIMEOUT,
+        tls: str | None = None,
     ) -> TLSClient:
-        """One TLS context per (trust, credential, name check): built once, reused."""
-        key = (client, trust_root, hostname, timeout)
+        """One TLS context per (trust, credential, name check, version): built once, reused."""
+        key = (client, trust_root, hostname, timeout, tls)
         if key not in self._clients:
             cred = None if client == NO_CLIENT_CERT else self.certs[client].key_and_chain
             self._clients[key] = TLSClient(
-                self.certs[trust_root].cert, cred, server_hostname=hostname, timeout=timeout
+                self.certs[trust_root].cert,
+                cred,
+                server_hostname=hostname,
+                timeout=timeout,
+                tls=tls,
             )
         return self._clients[key]
 
@@ -109,80 +204,112 @@ def url_for(connect: str, port: int) -> str:
 
 
 def run_case(case: Case, env: MatrixEnv) -> CaseResult:
+    """The case's result; an exception of the harness's own (a bug of ours, not the
+    server's) is recorded as a ``harness`` problem, so the case is kept in the results."""
+    started = time.perf_counter()
+    try:
+        return _run_case(case, env)
+    except Exception as exc:
+        problem = Problem(HARNESS, AVAILABILITY, type(exc).__name__)
+        return CaseResult(
+            case_dims(case),
+            asdict(predict(case, env.facts)),
+            None,
+            "fail",
+            [problem],
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            note=f"{type(exc).__name__}: {exc}",
+        )
+
+
+def case_dims(case: Case) -> dict[str, str]:
+    """The id and every dimension value (all of Case's fields but the grid's name)."""
+    return {"id": case.id, **{k: v for k, v in asdict(case).items() if k != "grid"}}
+
+
+def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
     started = time.perf_counter()
     expectation = predict(case, env.facts)
+    dims = case_dims(case)
 
-    def result(observed: str | None, status: str, detail: str, alive: bool | None) -> CaseResult:
+    def result(status: str, observed: Attempt | None = None, **kw: Any) -> CaseResult:
         return CaseResult(
-            case.id,
-            case.adapter,
-            case.policy,
-            case.bind,
-            case.connect,
-            case.client,
-            case.server_cert,
-            expectation.outcome,
-            expectation.reason,
-            observed,
+            dims,
+            asdict(expectation),
+            observation(observed) if observed is not None else None,
             status,
-            detail,
-            round((time.perf_counter() - started) * 1000, 2),
-            alive,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **kw,
         )
 
     if expectation.outcome == SKIPPED:
-        return result(SKIPPED, "skip", expectation.reason, None)
+        return result("skip")
     spec = env.spec(case.config)
     why_not = env.target.unsupported(spec)
     if why_not:
-        return result(SKIPPED, "skip", f"unsupported by {env.target.name}: {why_not}", None)
+        return result("skip", unsupported=why_not)
     try:
         server = env.servers.get(case.config, spec)
     except ServerStartFailed as exc:
-        return result("error", "fail", str(exc), False)
+        if expectation.accepts(NOT_STARTED):  # SPEC section 8: refusing to start passes
+            return result("pass", Attempt(NOT_STARTED), note=str(exc))
+        problem = Problem(START, AVAILABILITY, "start", "running", exc.error)
+        return result("fail", problems=[problem], server_alive=False, note=str(exc))
 
     url = url_for(case.connect, server.port)
     before = dt.datetime.now(dt.timezone.utc)
-    attempt = env.client(case.client).get(url)
+    attempt = env.client(case.client, tls=case.tls).get(url)
     after = dt.datetime.now(dt.timezone.utc)
-    problems = []
-    if attempt.outcome != expectation.outcome:
-        problems.append(f"expected {expectation.outcome}, observed {attempt.outcome}")
+    problems: list[Problem] = []
+    if not expectation.accepts(attempt.outcome):
+        problems.append(outcome_problem(expectation.outcome, attempt.outcome))
     elif attempt.outcome == OK:
         problems += environ_problems(case, env, attempt, (before, after))
+    problems += refusal_problems(expectation, attempt, case.tls)  # SPEC section 6
+    problems += ca_names_problems(expectation, attempt)
 
-    alive = None
+    alive, notes = None, [attempt.detail]
     if attempt.outcome != OK:
         alive, survival_note = check_survival(case, env, url)
         if alive is False:
-            problems.append(survival_note)
-    detail = "; ".join([*problems, attempt.detail] if attempt.detail else problems)
-    return result(attempt.outcome, "fail" if problems else "pass", detail, alive)
+            problems.append(Problem(SURVIVAL, AVAILABILITY, "server-alive", OK, survival_note[0]))
+            notes.append(survival_note[1])
+    return result(
+        "fail" if problems else "pass",
+        attempt,
+        problems=problems,
+        server_alive=alive,
+        environ=attempt.environ if attempt.outcome == OK else None,
+        note="; ".join(n for n in notes if n),
+    )
 
 
 def environ_problems(
     case: Case, env: MatrixEnv, attempt: Attempt, nows: tuple[dt.datetime, ...]
-) -> list[str]:
+) -> list[Problem]:
     expected = None
     if case.config.client_check != "ignore" and case.client != NO_CLIENT_CERT:
         cred = env.certs[case.client]
         expected = expected_certificate_variables(cred.cert, env.sent_chain(case.client), nows)
-    return check_environ(
-        attempt.environ, expected, lambda name: env.target.provides(case.adapter, name)
+    differences = check_environ(
+        attempt.environ,
+        expected,
+        lambda name: is_required(name) or env.target.provides(case.adapter, name),
     )
+    return [Problem(ENVIRON, VISIBILITY, d.variable, d.expected, d.observed) for d in differences]
 
 
-def check_survival(case: Case, env: MatrixEnv, url: str) -> tuple[bool | None, str]:
+def check_survival(case: Case, env: MatrixEnv, url: str) -> tuple[bool | None, tuple[str, str]]:
+    """(alive, (what the good client got, run-specific text)); alive None when no
+    credential is predicted to be served here, so survival cannot be probed."""
     probe = survival_probe(case.config, case.connect, env.facts)
     if probe is None:
-        return None, "no credential is predicted to be served here; survival not probed"
+        return None, ("", "")
     client = env.client(probe.client, probe.trust_root, probe.server_hostname, SURVIVAL_TIMEOUT)
     started = time.perf_counter()
     attempt = client.get(url)
     elapsed = time.perf_counter() - started
     if attempt.outcome == OK and elapsed <= SURVIVAL_TIMEOUT:
-        return True, ""
-    return False, (
-        f"server not serving afterwards: client {probe.client!r} got {attempt.outcome} "
-        f"after {elapsed:.2f}s ({attempt.detail or 'slow'})"
-    )
+        return True, ("", "")
+    got = attempt.outcome if attempt.outcome != OK else f"ok after more than {SURVIVAL_TIMEOUT} s"
+    return False, (got, f"survival probe {probe.client!r}: {elapsed:.2f}s {attempt.detail}")

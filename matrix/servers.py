@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 
@@ -11,7 +12,14 @@ from .dimensions import ServerConfig
 
 
 class ServerStartFailed(Exception):
-    """The target could not start this configuration; every case using it fails with this."""
+    """The target could not start this configuration; every case using it fails with this.
+
+    ``error`` is the exception's type name: the part of the message that is the same in
+    every run (the message itself may name ports or temporary paths)."""
+
+    def __init__(self, message: str, error: str) -> None:
+        super().__init__(message)
+        self.error = error
 
 
 class ServerPool:
@@ -27,12 +35,12 @@ class ServerPool:
         self.target = target
         self.max_live = max_live
         self._live: OrderedDict[ServerConfig, ServerHandle] = OrderedDict()
-        self._failed: dict[ServerConfig, str] = {}
+        self._failed: dict[ServerConfig, tuple[str, str]] = {}
         self._stopping: list[threading.Thread] = []
 
     def get(self, config: ServerConfig, spec: ServerSpec) -> ServerHandle:
         if config in self._failed:
-            raise ServerStartFailed(self._failed[config])
+            raise ServerStartFailed(*self._failed[config])
         if config in self._live:
             self._live.move_to_end(config)
             return self._live[config]
@@ -45,15 +53,29 @@ class ServerPool:
             message = (
                 f"{self.target.name} could not start {config.key}: {type(exc).__name__}: {exc}"
             )
-            self._failed[config] = message
-            raise ServerStartFailed(message) from None
+            self._failed[config] = (message, type(exc).__name__)
+            raise ServerStartFailed(message, type(exc).__name__) from None
         self._live[config] = handle
         return handle
 
     def _stop_in_background(self, handle: ServerHandle) -> None:
-        thread = threading.Thread(target=handle.stop, name="matrix-server-stop", daemon=True)
+        thread = threading.Thread(
+            target=self._stop, args=(handle,), name="matrix-server-stop", daemon=True
+        )
         thread.start()
         self._stopping.append(thread)
+
+    def _stop(self, handle: ServerHandle) -> None:
+        """A stop() that raises is the target's fault: one line, not a thread's traceback."""
+        try:
+            handle.stop()
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            print(
+                f"mtls-matrix: target contract: {self.target.name}: the server handle's "
+                f"stop() raised {type(exc).__name__}: {text}",
+                file=sys.stderr,
+            )
 
     def close(self, timeout: float = 10.0) -> None:
         while self._live:

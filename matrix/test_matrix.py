@@ -9,9 +9,10 @@ from matrix.runner import run_case
 
 
 def test_case(matrix_case, matrix_env, request):
-    result = run_case(matrix_case, matrix_env).to_json()
+    case_result = run_case(matrix_case, matrix_env)
+    result = case_result.to_json()
     record(request, result)
     if result["status"] == "skip":
         pytest.skip(result["detail"])
     if result["status"] == "fail":
-        pytest.fail(failure_message(result), pytrace=False)
+        pytest.fail(failure_message(result, case_result.note), pytrace=False)

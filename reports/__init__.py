@@ -2,8 +2,8 @@
 
     results = reports.load_results("build/results.json")   # ReportError on bad input
     reports.build(results, "build/report")                 # matrix.html + summary.md
-    page = reports.render_html(results)
-    summary = reports.render_markdown(results)
+    for finding in reports.find(results):                  # failures grouped by cause
+        print(finding.line)                                # "visibility · environ ... · 48 cases"
     changes = reports.diff(reports.load_results(old), results)
     changes.regressed                                      # a passing case now fails
     runs = reports.load_targets([a, b, c])                 # one results file per target
@@ -12,19 +12,19 @@
 Command line: ``python -m reports build RESULTS.json --out DIR`` and
 ``python -m reports diff OLD.json NEW.json`` and
 ``python -m reports compat RESULTS.json... --out DIR`` (see reports.cli for exit statuses).
+Input is results.json schema 2 (docs/reports.md).
 """
 
 from __future__ import annotations
 
-from .build import build
+from .build import build, build_compat
 from .compare import Change, Diff, diff, format_diff
-from .compat import build_compat, load_targets, render_compat_markdown
-from .compat_model import Comparison, Finding, TargetRun, compare
-from .compat_page import render_compat_html
-from .html_page import render_html
+from .compat import Comparison, TargetRun, compare, load_targets
+from .findings import Finding, find
 from .load import load_results, parse_results
-from .markdown import render_markdown
+from .markdown import render_compat_markdown, render_markdown
 from .model import SCHEMA_VERSION, Case, ReportError, Results, RunInfo
+from .render import render_compat_html, render_html
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -41,6 +41,7 @@ __all__ = [
     "build_compat",
     "compare",
     "diff",
+    "find",
     "format_diff",
     "load_results",
     "load_targets",

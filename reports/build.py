@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from .html_page import render_html
-from .markdown import render_markdown
+from .compat import TargetRun, compare
+from .markdown import render_compat_markdown, render_markdown
 from .model import ReportError, Results
-
-HTML_NAME = "matrix.html"
-MARKDOWN_NAME = "summary.md"
+from .render import render_compat_html, render_html
 
 
 def build(results: Results, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write matrix.html and summary.md into ``out_dir`` (created if needed); return the paths."""
-    return write_pages(
-        out_dir, {HTML_NAME: render_html(results), MARKDOWN_NAME: render_markdown(results)}
-    )
+    pages = {"matrix.html": render_html(results), "summary.md": render_markdown(results)}
+    return write_pages(out_dir, pages)
+
+
+def build_compat(runs: Sequence[TargetRun], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write compat.html and compat.md into ``out_dir`` (created if needed); return the paths."""
+    comparison = compare(runs)
+    pages = {
+        "compat.html": render_compat_html(comparison),
+        "compat.md": render_compat_markdown(comparison),
+    }
+    return write_pages(out_dir, pages)
 
 
 def write_pages(out_dir: str | os.PathLike[str], pages: dict[str, str]) -> list[Path]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .build import build
+from .build import build, build_compat
 from .compare import diff, format_diff
-from .compat import build_compat, load_targets
+from .compat import load_targets
 from .load import load_results
 from .model import ReportError
 
@@ -24,7 +24,7 @@ EXIT_BAD_INPUT = 2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m reports",
-        description="Render and compare mTLS matrix results files (schema 1).",
+        description="Render and compare mTLS matrix results files (schema 2).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     build_cmd = commands.add_parser(

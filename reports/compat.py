@@ -1,54 +1,240 @@
-"""``python -m reports compat``: several targets' results side by side, as HTML and Markdown.
+"""Several targets' runs side by side: each target's findings, then a table of all of them.
 
     runs = reports.load_targets(["build/compat/reference.json", "build/compat/gunicorn.json"])
     reports.build_compat(runs, "build/compat")       # compat.html + compat.md
-    for tf in reports.compare(runs).findings:
-        print([f.line for f in tf.divergences])      # "gunicorn: accepts expired client ..."
+    for target in reports.compare(runs).targets:
+        print(target.run.name, [f.line for f in target.findings])
 
 Each file is read by the same loader as ``build`` (so bad input is the same one-line
 ReportError) and is named by its ``run.target``. Divergences are findings, not errors: only
-unreadable input or an unwritable output stops the command. compat.md follows summary.md's
-rule of staying under GitHub's 1 MiB step-summary limit whatever the input.
+unreadable input or an unwritable output stops the command. Findings are the same model as the
+single-run page's (reports.findings); the table's rows are (section, policy, subject) where the
+subject is the client credential, or the bad server certificate in the server-certificate
+section, and a cell sums one target's cases over every other dimension.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import fmt
-from .build import write_pages
-from .compat_model import (
-    IDLE_TITLE,
-    SECTION_TITLES,
-    STATE_WORD,
-    STATES,
-    SYMBOL,
-    Comparison,
-    IdleClient,
-    Table,
-    TargetFindings,
-    TargetRun,
-    compare,
-    ms_text,
-)
-from .compat_page import render_compat_html
-from .load import load_results
-from .markdown import BUDGET_BYTES, LIMIT_BYTES, META_CHARS, WORD_CHARS, md
-from .model import ReportError
-from .order import DASH
+from matrix.problems import REFUSAL_FORM, SEVERITIES
 
-HTML_NAME = "compat.html"
-MARKDOWN_NAME = "compat.md"
-FINDING_CHARS = 400
+from .findings import Finding, find, problem_word
+from .grid import primary_server_cert
+from .load import load_results
+from .model import STATES, Case, ReportError, Results
+from .order import case_sort_key, ordered, value_key
+
+CLIENT_SECTION, SERVER_SECTION = "client", "server-cert"
+SECTION_TITLES = {
+    CLIENT_SECTION: "Client certificate checks",
+    SERVER_SECTION: "Server certificate checks (the client must refuse a bad server certificate)",
+}
+SUBJECT_DIM = {CLIENT_SECTION: "client", SERVER_SECTION: "server_cert"}
+
+
+@dataclass(frozen=True)
+class TargetRun:
+    """One target's results file, under the name its column and findings use."""
+
+    name: str
+    results: Results
+
+    @property
+    def cases(self) -> tuple[Case, ...]:
+        return self.results.cases
+
+    @property
+    def adapters(self) -> list[str]:
+        """The TLS stacks this target ran cases on (an adapter it cannot express is not one)."""
+        used = [c.adapter for c in self.cases if c.status != "skip"]
+        return ordered("adapter", used or (c.adapter for c in self.cases))
+
+    @property
+    def server_versions(self) -> list[tuple[str, str]]:
+        """Versions of the software under test: the runner records them as ``target:NAME``."""
+        items = self.results.run.versions.items()
+        return [(k.removeprefix("target:"), v) for k, v in items if k.startswith("target:")]
+
+    @property
+    def other_versions(self) -> list[tuple[str, str]]:
+        items = self.results.run.versions.items()
+        return [(k, v) for k, v in items if not k.startswith("target:")]
+
+
+@dataclass(frozen=True)
+class TargetFindings:
+    run: TargetRun
+    findings: tuple[Finding, ...]
+
+    @property
+    def failures(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity)
+
+    @property
+    def refusal_forms(self) -> dict[str, int]:
+        """How the target refused, from the observed ``form`` and ``alert`` fields:
+        ``alert certificate_required``, ``close``, ``reset`` with their counts."""
+        tally = Counter(
+            form_text(c.observation)
+            for c in self.run.cases
+            if c.observed not in (None, "ok", "skipped") and c.observation.get("form")
+        )
+        return dict(sorted(tally.items()))
+
+    @property
+    def refusal_form_problems(self) -> int:
+        return sum(1 for c in self.run.cases for p in c.problems if p.kind == REFUSAL_FORM)
+
+
+def form_text(fields: object) -> str:
+    """``alert unknown_ca``, ``close`` or ``reset`` from a dict with ``form``/``alert``."""
+    if not isinstance(fields, dict):
+        return str(fields)
+    form, alert = fields.get("form"), fields.get("alert")
+    return f"{form} {alert}" if form == "alert" and alert else str(form)
+
+
+@dataclass(frozen=True)
+class Row:
+    section: str
+    policy: str
+    subject: str
+    expected: tuple[str, ...]
+    first_of_group: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}/{self.policy}/{self.subject}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The cases of one target in one row (every adapter, bind and connect)."""
+
+    cases: tuple[Case, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        tally = Counter(c.state for c in self.cases)
+        return {s: tally.get(s, 0) for s in STATES}
+
+    @property
+    def state(self) -> str:
+        """The most telling state present: fail, pass, unsupported, skip; ``none`` if empty."""
+        counts = self.counts
+        return next((s for s in ("fail", "pass", "unsupported", "skip") if counts[s]), "none")
+
+    @property
+    def failures(self) -> list[Case]:
+        return sorted((c for c in self.cases if c.status == "fail"), key=_case_order)
+
+    @property
+    def words(self) -> str:
+        """What went wrong in the failures, most severe first: ``saw ok, environ``."""
+        problems = sorted(
+            (p for c in self.failures for p in c.problems),
+            key=lambda p: SEVERITIES.index(p.severity),
+        )
+        return ", ".join(dict.fromkeys(problem_word(p) for p in problems))
+
+    @property
+    def main_text(self) -> str:
+        counts = self.counts
+        if counts["fail"]:
+            return f"{counts['fail']}/{counts['pass'] + counts['fail']}"
+        if counts["pass"]:
+            return str(counts["pass"])
+        return {"unsupported": "unsupported", "skip": "skipped"}.get(self.state, "")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows are (section, policy, subject); columns are targets, in the order given."""
+
+    runs: tuple[TargetRun, ...]
+    rows: tuple[Row, ...]
+    cells: dict[tuple[int, int], Cell]
+
+    def cell(self, row: int, target: int) -> Cell:
+        return self.cells.get((row, target), Cell())
+
+    def sections(self) -> list[tuple[str, list[int]]]:
+        out: dict[str, list[int]] = {}
+        for ri, row in enumerate(self.rows):
+            out.setdefault(row.section, []).append(ri)
+        return list(out.items())
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: tuple[TargetRun, ...]
+    targets: tuple[TargetFindings, ...]
+    table: Table
+
+    @property
+    def diverging(self) -> list[str]:
+        return [t.run.name for t in self.targets if t.failures]
+
+    @property
+    def refusals_observed(self) -> bool:
+        """Whether any run recorded refusal forms (else the reports leave the table out)."""
+        return any(t.refusal_forms or t.refusal_form_problems for t in self.targets)
+
+
+def compare(runs: Sequence[TargetRun]) -> Comparison:
+    """Findings and table for ``runs``; names must be distinct (load_targets checks that)."""
+    runs = tuple(runs)
+    targets = tuple(TargetFindings(r, find(r.results)) for r in runs)
+    return Comparison(runs, targets, _table(runs))
+
+
+def _case_order(case: Case) -> tuple[object, ...]:
+    return (value_key("policy", case.policy), *case_sort_key(case))
+
+
+def _table(runs: tuple[TargetRun, ...]) -> Table:
+    primary = primary_server_cert(c for r in runs for c in r.cases)
+    grouped: dict[tuple[str, str, str], dict[int, list[Case]]] = {}
+    for ti, run in enumerate(runs):
+        for case in run.cases:
+            if case.server_cert == primary:
+                key = (CLIENT_SECTION, case.policy, case.client)
+            else:
+                key = (SERVER_SECTION, case.policy, case.server_cert)
+            grouped.setdefault(key, {}).setdefault(ti, []).append(case)
+
+    def row_order(key: tuple[str, str, str]) -> tuple[object, ...]:
+        section, policy, subject = key
+        return (
+            (CLIENT_SECTION, SERVER_SECTION).index(section),
+            value_key("policy", policy),
+            value_key(SUBJECT_DIM[section], subject),
+        )
+
+    rows: list[Row] = []
+    cells: dict[tuple[int, int], Cell] = {}
+    previous: tuple[str, str] | None = None
+    for ri, key in enumerate(sorted(grouped, key=row_order)):
+        section, policy, subject = key
+        every = [c for cases in grouped[key].values() for c in cases]
+        expected = ordered("outcome", (c.expected for c in every if c.expected != "skipped"))
+        first = (section, policy) != previous
+        rows.append(Row(section, policy, subject, tuple(expected or ["skipped"]), first))
+        previous = (section, policy)
+        for ti, cases in grouped[key].items():
+            cells[(ri, ti)] = Cell(tuple(sorted(cases, key=_case_order)))
+    return Table(runs, tuple(rows), cells)
 
 
 def load_targets(paths: Iterable[str | os.PathLike[str]]) -> list[TargetRun]:
     """Load one results file per target; ReportError if a target name comes twice.
 
-    A file without ``run.target`` is named after the file (``gunicorn.json`` -> gunicorn), so
-    hand-made or older results still get a column.
+    A file without ``run.target`` is named after the file (``gunicorn.json`` -> gunicorn).
     """
     runs: list[TargetRun] = []
     seen: dict[str, str] = {}
@@ -66,179 +252,3 @@ def load_targets(paths: Iterable[str | os.PathLike[str]]) -> list[TargetRun]:
     if not runs:
         raise ReportError("no results files given")
     return runs
-
-
-def build_compat(runs: Sequence[TargetRun], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write compat.html and compat.md into ``out_dir`` (created if needed); return the paths."""
-    comparison = compare(runs)
-    return write_pages(
-        out_dir,
-        {
-            HTML_NAME: render_compat_html(comparison),
-            MARKDOWN_NAME: render_compat_markdown(comparison),
-        },
-    )
-
-
-def render_compat_markdown(comparison: Comparison) -> str:
-    """Runs, findings, idle clients, then the side-by-side tables; always under LIMIT_BYTES."""
-    head = _head(comparison)
-    idle = _idle_clients(comparison)
-    tables = _tables(comparison.table, BUDGET_BYTES // 2)
-    findings = _findings(comparison, BUDGET_BYTES - _size(head) - _size(idle) - _size(tables))
-    text = head + findings + idle + tables
-    if _size(text) >= LIMIT_BYTES:  # only reachable with absurd run metadata
-        text = text.encode()[:BUDGET_BYTES].decode(errors="ignore").rsplit("\n", 1)[0]
-        text += "\n\n... truncated to fit 1 MiB; see compat.html\n"
-    return text
-
-
-def _size(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _head(comparison: Comparison) -> str:
-    runs = comparison.runs
-    diverging = comparison.diverging
-    lines = [f"## mTLS compatibility: {len(runs)} targets", ""]
-    if diverging:
-        names = ", ".join(md(n, WORD_CHARS) for n in diverging)
-        lines.append(f"**{len(diverging)} of {len(runs)} targets diverge from the spec: {names}**")
-    else:
-        lines.append(f"**All {len(runs)} targets behave as the spec says in every case run.**")
-    if comparison.stalled:
-        names = ", ".join(md(n, WORD_CHARS) for n in comparison.stalled)
-        lines += ["", f"**Idle clients stall {names}.**"]
-    heads = " | ".join(f"{SYMBOL[s]} {STATE_WORD[s]}" for s in STATES)
-    lines += [
-        "",
-        f"| target | adapters | {heads} | duration | versions |",
-        "| --- | --- | " + "---: | " * len(STATES) + "--- | --- |",
-    ]
-    for run in runs:
-        counts = run.counts
-        shown = run.server_versions or run.other_versions
-        versions = " · ".join(f"{k} {v}" for k, v in shown)
-        cells = [
-            f"**{md(run.name, WORD_CHARS)}**",
-            md(", ".join(run.adapters), WORD_CHARS),
-            *(str(counts[s]) for s in STATES),
-            md(fmt.duration(run.results.run.duration_s)),
-            md(versions, META_CHARS) or " ",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n"
-
-
-def _findings(comparison: Comparison, budget: int) -> str:
-    lines = ["### Findings", ""]
-    blocks = [_target_block(tf) for tf in comparison.findings]
-    used = sum(_size(line) + 1 for line in lines) + 200
-    for index, block in enumerate(blocks):
-        cost = sum(_size(line) + 1 for line in block)
-        if used + cost > budget:
-            rest = len(blocks) - index
-            lines.append(
-                f"- ... {rest} more targets left out to stay under 1 MiB (see compat.html)"
-            )
-            break
-        lines.extend(block)
-        used += cost
-    return "\n".join(lines) + "\n\n"
-
-
-def _target_block(tf: TargetFindings) -> list[str]:
-    counts = tf.run.counts
-    ran = counts["pass"] + counts["fail"]
-    name = f"**{md(tf.run.name, WORD_CHARS)}**"
-    if tf.divergences:
-        head = f"- {name}: {SYMBOL['fail']} {counts['fail']} of {ran} cases run diverge"
-    elif not ran:
-        head = f"- {name}: {SYMBOL['skip']} no case ran, so nothing to compare"
-    else:
-        head = f"- {name}: {SYMBOL['pass']} no divergence from the spec in {ran} cases run"
-    items = [f"  - {f.symbol} {md(f.sentence, FINDING_CHARS)}" for f in tf.divergences]
-    items += [f"  - {f.symbol} {md(f.sentence, FINDING_CHARS)}" for f in tf.stalls]
-    items += [f"  - {f.symbol} {md(f.sentence, FINDING_CHARS)}" for f in tf.unsupported]
-    return [head, *items]
-
-
-def _idle_clients(comparison: Comparison) -> str:
-    """A row per target: alone, with N idle clients, after, verdict ("" if none measured)."""
-    if not comparison.idle_measured:
-        return ""
-    runs = comparison.runs
-    counts: dict[str, None] = {}
-    for run in runs:
-        for count, _ in run.idle_client.with_idle_ms if run.idle_client else ():
-            counts.setdefault(count)
-    columns = sorted(counts, key=lambda c: (int(c), c) if c.isdigit() else (1 << 30, c))
-    heads = "".join(f" with {md(c, WORD_CHARS)} idle |" for c in columns)
-    lines = [
-        f"### {IDLE_TITLE}",
-        "",
-        "A good client requests alone, then while idle TCP clients (sending nothing) are "
-        "connected (medians); the verdict counts the smallest difference between a request "
-        "with idle clients and one alone just before it. \u2265 marks a request that hit the "
-        "client's timeout.",
-        "",
-        f"| target | adapter, policy | alone |{heads} after | verdict |",
-        "| --- | --- | ---: |" + " ---: |" * len(columns) + " ---: | --- |",
-    ]
-    for run in runs:
-        idle = run.idle_client or IdleClient(problem="no run.resilience in this results file")
-        figures = "".join(f" {md(idle.figure(c)) or DASH} |" for c in columns)
-        base = ms_text(idle.baseline_ms) if idle.baseline_ms is not None else DASH
-        after = ms_text(idle.after_ms) if idle.after_ms is not None else DASH
-        verdict = idle.text
-        if idle.problem:
-            verdict += f" ({idle.problem})"
-        lines.append(
-            f"| **{md(run.name, WORD_CHARS)}** | {md(idle.configuration, WORD_CHARS) or DASH} | "
-            f"{base} |{figures} {after} | {md(verdict, FINDING_CHARS)} |"
-        )
-    return "\n".join(lines) + "\n\n"
-
-
-def _tables(table: Table, budget: int) -> str:
-    out = ["### Side by side", ""]
-    legend = " · ".join(f"{SYMBOL[s]} {STATE_WORD[s]}" for s in STATES)
-    out.append(
-        f"Cells sum each target's cases over adapters, binds and connects ({legend}); "
-        "a failing cell shows failed/ran and what went wrong."
-    )
-    out.append("")
-    names = [md(r.name, WORD_CHARS) for r in table.runs]
-    sections = table.sections()
-    per_section = budget // max(len(sections), 1)
-    for section, indexes in sections:
-        subject = "client" if section == "client" else "server cert"
-        header = [
-            f"**{md(SECTION_TITLES[section])}**",
-            "",
-            f"| policy | {subject} | expected | " + " | ".join(names) + " |",
-            "| --- | --- | --- | " + " | ".join([":-:"] * len(names)) + " |",
-        ]
-        rows = []
-        for ri in indexes:
-            row = table.rows[ri]
-            policy = f"**{md(row.policy, WORD_CHARS)}**" if row.first_of_group else " "
-            cells = [md(table.cell(ri, ti).text, WORD_CHARS) or " " for ti in range(len(names))]
-            labels = [policy, md(row.subject, WORD_CHARS), md(" / ".join(row.expected))]
-            rows.append("| " + " | ".join(labels + cells) + " |")
-        out.extend(_fit(header, rows, per_section))
-        out.append("")
-    return "\n".join(out) + "\n"
-
-
-def _fit(header: list[str], rows: list[str], budget: int) -> list[str]:
-    """Header plus as many rows as fit in ``budget`` bytes, then how many did not."""
-    used = sum(_size(line) + 1 for line in header) + 120
-    out = list(header)
-    for index, row in enumerate(rows):
-        used += _size(row) + 1
-        if used > budget:
-            out += ["", f"... and {len(rows) - index} more rows (see compat.html)"]
-            break
-        out.append(row)
-    return out

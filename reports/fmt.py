@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -61,3 +62,16 @@ def title(run: RunInfo) -> str:
 def truncate(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def when(started: str | None) -> str:
+    """A start time to the minute: the runner writes microseconds nobody compares by eye."""
+    if not started:
+        return "unknown"
+    try:
+        moment = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return started
+    if moment.utcoffset() is not None:
+        return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M")

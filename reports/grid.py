@@ -45,6 +45,12 @@ class Grid:
         return self.cells.get((row, column))
 
     @property
+    def edges(self) -> set[int]:
+        """Column indexes that start an adapter group, for the thick separating border."""
+        cols = self.columns
+        return {i for i, c in enumerate(cols) if i == 0 or cols[i - 1].adapter != c.adapter}
+
+    @property
     def adapters(self) -> list[str]:
         """Adapters in column order, for the grouped header and per-adapter tables."""
         seen: dict[str, None] = {}

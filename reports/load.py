@@ -1,4 +1,4 @@
-"""Reading and checking a results file.
+"""Reading and checking a results file (schema 2; schema 1 is refused with one line).
 
 Every problem becomes a ``ReportError`` whose message names the file and the spot
 (``cases[3].policy``), because these files are written by a runner that may have crashed half
@@ -11,11 +11,14 @@ import json
 import os
 from typing import Any
 
+from matrix.problems import Problem
+
 from .model import SCHEMA_VERSION, Case, ReportError, Results, RunInfo
 from .order import STATUSES
 
-_REQUIRED = ("id", "adapter", "policy", "bind", "connect", "client", "server_cert", "expected")
-_OPTIONAL_TEXT = ("reason", "detail")
+_REQUIRED = ("id", "adapter", "policy", "bind", "connect", "client", "server_cert")
+# Keys of a case that are not dimensions; any other string-valued key is one (e.g. ``tls``).
+_NOT_DIMS = {*_REQUIRED, "expected", "observed", "environ", "status", "unsupported", "detail"}
 
 
 def load_results(path: str | os.PathLike[str]) -> Results:
@@ -50,6 +53,11 @@ def parse_results(data: Any, source: str = "<memory>") -> Results:
     if "schema" not in data:
         raise ReportError(f"{source}: missing key 'schema' (not a results file?)")
     schema = data["schema"]
+    if schema == 1:
+        raise ReportError(
+            f"{source}: schema 1 (problems as text, from before 2026-12); this version of "
+            f"reports reads schema {SCHEMA_VERSION}: run the matrix again to rewrite it"
+        )
     if schema != SCHEMA_VERSION or isinstance(schema, bool):
         raise ReportError(
             f"{source}: unknown schema {json.dumps(schema)} "
@@ -81,7 +89,7 @@ def _case(raw: Any, where: str) -> Case:
     if not isinstance(raw, dict):
         raise ReportError(f"{where}: expected an object, got {_kind(raw)}")
     label = f"{where} (id {raw['id']!r})" if isinstance(raw.get("id"), str) else where
-    for key in (*_REQUIRED, "status"):
+    for key in (*_REQUIRED, "expected", "status"):
         if key not in raw:
             raise ReportError(f"{label}: missing key {key!r}")
     values: dict[str, Any] = {}
@@ -94,27 +102,66 @@ def _case(raw: Any, where: str) -> Case:
         raise ReportError(
             f"{label}.status: unknown status {json.dumps(status)} (expected pass, fail or skip)"
         )
-    observed = raw.get("observed")
-    if observed is not None:
-        observed = _text(observed, f"{label}.observed")
-    elif status != "skip":
-        raise ReportError(f"{label}.observed: missing, but only a skipped case may lack one")
-    for key in _OPTIONAL_TEXT:
-        value = raw.get(key)
-        values[key] = "" if value is None else _text(value, f"{label}.{key}")
+    expectation = _fields(raw["expected"], f"{label}.expected")
+    observation = raw.get("observed")  # null when nothing was attempted (skip, no start)
+    observation = {} if observation is None else _fields(observation, f"{label}.observed")
+    problems = _problems(raw.get("problems"), f"{label}.problems")
+    if status == "fail" and not problems:
+        raise ReportError(f"{label}.problems: a failing case must list its problems")
     duration = raw.get("duration_ms")
     if duration is not None and not _is_number(duration):
         raise ReportError(f"{label}.duration_ms: expected a number, got {_kind(duration)}")
     alive = raw.get("server_alive")
     if alive is not None and not isinstance(alive, bool):
         raise ReportError(f"{label}.server_alive: expected true, false or null, got {_kind(alive)}")
+    unsupported = raw.get("unsupported")
     return Case(
         **values,
-        observed=observed,
+        expected=expectation["outcome"],
+        observed=observation.get("outcome"),
         status=status,
-        duration_ms=None if duration is None else float(duration),
+        reason=_opt_text(expectation.get("reason")) or "",
+        problems=problems,
+        unsupported="" if unsupported is None else _text(unsupported, f"{label}.unsupported"),
         server_alive=alive,
+        duration_ms=None if duration is None else float(duration),
+        expectation=expectation,
+        observation=observation,
+        extra_dims={k: v for k, v in raw.items() if k not in _NOT_DIMS and isinstance(v, str)},
     )
+
+
+def _fields(value: Any, where: str) -> dict[str, Any]:
+    """An expectation or observation: an object whose ``outcome`` is a non-empty string."""
+    if not isinstance(value, dict):
+        raise ReportError(f"{where}: expected an object, got {_kind(value)}")
+    if not isinstance(value.get("outcome"), str) or not value["outcome"]:
+        raise ReportError(f"{where}.outcome: expected a non-empty string")
+    return value
+
+
+def _problems(value: Any, where: str) -> tuple[Problem, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ReportError(f"{where}: expected a list, got {_kind(value)}")
+    out = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ReportError(f"{where}[{index}]: expected an object, got {_kind(item)}")
+        try:
+            out.append(
+                Problem(
+                    _text(item.get("kind"), f"{where}[{index}].kind"),
+                    _text(item.get("severity"), f"{where}[{index}].severity"),
+                    _text(item.get("what"), f"{where}[{index}].what"),
+                    item.get("expected"),
+                    item.get("observed"),
+                )
+            )
+        except ValueError as exc:
+            raise ReportError(f"{where}[{index}]: {exc}") from None
+    return tuple(out)
 
 
 def _run(raw: Any, source: str) -> RunInfo:
@@ -124,6 +171,7 @@ def _run(raw: Any, source: str) -> RunInfo:
     if duration is not None and not _is_number(duration):
         raise ReportError(f"{source}: run.duration_s: expected a number, got {_kind(duration)}")
     known = {
+        "schema",
         "started",
         "duration_s",
         "target",
@@ -132,6 +180,8 @@ def _run(raw: Any, source: str) -> RunInfo:
         "platform",
         "resolver",
         "certificates",
+        "provides",
+        "resilience",
     }
     return RunInfo(
         started=_opt_text(raw.get("started")),
@@ -142,6 +192,8 @@ def _run(raw: Any, source: str) -> RunInfo:
         platform=_opt_text(raw.get("platform")),
         resolver=_map(raw.get("resolver"), f"{source}: run.resolver"),
         certificates=_str_map(raw.get("certificates"), f"{source}: run.certificates"),
+        provides=_map(raw.get("provides"), f"{source}: run.provides"),
+        resilience=raw.get("resilience"),
         extra={k: v for k, v in raw.items() if k not in known},
     )
 

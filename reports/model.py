@@ -2,18 +2,23 @@
 
 Renderers and the diff work only on these, never on raw JSON, so that every shape problem is
 reported once, at load time, as a one-line ``ReportError`` instead of as a traceback deep inside
-a renderer.
+a renderer. Nothing here (or anywhere in reports/) reads the runner's ``detail`` text: verdicts
+come from the fields of results.json schema 2 (docs/reports.md).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from matrix.problems import SEVERITIES, Problem
+
 from .order import DIMENSIONS, STATUSES, case_sort_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+STATES = ("pass", "fail", "unsupported", "skip")
 
 
 class ReportError(Exception):
@@ -22,7 +27,13 @@ class ReportError(Exception):
 
 @dataclass(frozen=True)
 class Case:
-    """One row of the matrix: the six dimensions, what was expected and what happened."""
+    """One case: its dimensions, what the oracle expected, what the client saw, the verdict.
+
+    ``expected`` and ``observed`` are the outcomes as words; ``expectation`` and
+    ``observation`` keep every field of the oracle's Expectation and the client's Attempt
+    (reason, cause, TLS version, refusal stage, form and alert, as far as the runner wrote
+    them). ``extra_dims`` holds dimensions beyond the standard six (e.g. ``tls``).
+    """
 
     id: str
     adapter: str
@@ -35,20 +46,39 @@ class Case:
     observed: str | None
     status: str
     reason: str = ""
-    detail: str = ""
-    duration_ms: float | None = None
+    problems: tuple[Problem, ...] = ()
+    unsupported: str = ""
     server_alive: bool | None = None
+    duration_ms: float | None = None
+    expectation: Mapping[str, Any] = field(default_factory=dict)
+    observation: Mapping[str, Any] = field(default_factory=dict)
+    extra_dims: Mapping[str, str] = field(default_factory=dict)
 
     def dim(self, name: str) -> str:
-        """Look a dimension up by name, so grids and filters can be driven by DIMENSIONS."""
-        if name not in DIMENSIONS:
-            raise KeyError(name)
-        return str(getattr(self, name))
+        """Look a dimension up by name, so grids and filters can be driven by data; a
+        dimension this case does not carry (another case's ``tls``) is ``""``."""
+        if name in DIMENSIONS:
+            return str(getattr(self, name))
+        return self.extra_dims.get(name, "")
 
     @property
     def outcome(self) -> str:
-        """The observed outcome as a word; a skipped case may have recorded none."""
-        return self.observed if self.observed is not None else "skipped"
+        """The observed outcome as a word; ``skipped``, or ``not run`` for a failing case
+        whose server never started (or whose attempt the harness lost), when none."""
+        if self.observed is not None:
+            return self.observed
+        return "skipped" if self.status == "skip" else "not run"
+
+    @property
+    def state(self) -> str:
+        """pass, fail, unsupported (the target cannot express this configuration) or skip."""
+        return "unsupported" if self.status == "skip" and self.unsupported else self.status
+
+    @property
+    def severity(self) -> str | None:
+        """The most severe of the case's problems (SPEC section 6), None without problems."""
+        ranks = [SEVERITIES.index(p.severity) for p in self.problems]
+        return SEVERITIES[min(ranks)] if ranks else None
 
 
 @dataclass(frozen=True)
@@ -63,6 +93,8 @@ class RunInfo:
     platform: str | None = None
     resolver: dict[str, Any] = field(default_factory=dict)
     certificates: dict[str, str] = field(default_factory=dict)
+    provides: dict[str, Any] = field(default_factory=dict)
+    resilience: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -80,9 +112,26 @@ class Results:
         return {s: tally.get(s, 0) for s in STATUSES}
 
     @property
+    def states(self) -> dict[str, int]:
+        """pass/fail/unsupported/skip totals, always with all four keys."""
+        tally = Counter(c.state for c in self.cases)
+        return {s: tally.get(s, 0) for s in STATES}
+
+    @property
+    def severities(self) -> dict[str, int]:
+        """Failing cases by their most severe problem, most severe first."""
+        tally = Counter(c.severity for c in self.cases if c.status == "fail")
+        return {s: tally.get(s, 0) for s in SEVERITIES}
+
+    @property
     def failures(self) -> list[Case]:
         """Failed cases grouped by dimension rather than in file order, which xdist shuffles."""
         return sorted((c for c in self.cases if c.status == "fail"), key=case_sort_key)
+
+    @property
+    def extra_dims(self) -> list[str]:
+        """Dimensions beyond the standard six that some case carries, in first-seen order."""
+        return list(dict.fromkeys(d for c in self.cases for d in c.extra_dims))
 
     def by_id(self) -> dict[str, Case]:
         return {c.id: c for c in self.cases}

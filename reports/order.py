@@ -27,6 +27,8 @@ KNOWN_ORDER: dict[str, tuple[str, ...]] = {
 # Symbols as well as colour, so the grid reads the same to colour-blind users and on paper.
 DASH = "\u2013"  # an en dash: shown for "skipped" and for "no value"
 STATUS_SYMBOL = {"pass": "\u2713", "fail": "\u2717", "skip": DASH}
+SYMBOL = {**STATUS_SYMBOL, "unsupported": "\u2298"}  # a circled slash: "cannot do this"
+STATE_WORD = {"pass": "pass", "fail": "fail", "unsupported": "unsupported", "skip": "skipped"}
 
 
 class _HasDims(Protocol):

@@ -145,15 +145,22 @@ def test_start_serve_refuse_and_stop(certs):
 
 
 @needs_apache
-def test_failed_start_carries_httpds_message_and_leaves_nothing(certs, tmp_path):
+def test_failed_start_carries_httpds_message_and_leaves_nothing(certs, tmp_path, monkeypatch):
     missing = tmp_path / "no-such-server.pem"
-    before = set(Path(apache.tempfile.gettempdir()).glob("mtls-apache-*"))
+    roots = []  # the ServerRoots this start made (other tests may start httpd meanwhile)
+    real_mkdtemp = apache.tempfile.mkdtemp
+
+    def mkdtemp(**kwargs):
+        roots.append(Path(real_mkdtemp(**kwargs)))
+        return str(roots[-1])
+
+    monkeypatch.setattr(apache.tempfile, "mkdtemp", mkdtemp)
     with pytest.raises(ServerStartError) as caught:
         ApacheTarget().start(real_spec(certs, certificate=missing))
     message = str(caught.value)
     assert "apache exited with status 1" in message
     assert f"SSLCertificateFile: file '{missing}' does not exist" in message
-    assert set(Path(apache.tempfile.gettempdir()).glob("mtls-apache-*")) == before
+    assert roots and not [root for root in roots if root.exists()]
 
 
 @needs_apache

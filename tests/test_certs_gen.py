@@ -50,6 +50,9 @@ EXTENDED_IDS = [
     "no-client-eku",
     "not-yet-valid",
     "cn-only",
+    "revoked",
+    "legacy-ca",
+    "legacy",
     *HARD_DN_IDS,
 ]
 
@@ -68,13 +71,17 @@ EXPECTED_SAN = {
     "chain": [("DNS", "localhost")],
     "no-client-eku": [("DNS", "localhost")],
     "not-yet-valid": [("DNS", "localhost")],
+    "revoked": [("DNS", "localhost")],
+    "legacy": [("DNS", "localhost")],
 }
 EXPECTED_ROOT = {
     "server": "ca",
     "server-wrong-host": "ca",
     "server-wrong-ca": "other-ca",
     "wrong-ca": "other-ca",
+    "legacy": "legacy-ca",
 }
+ROOTS = ("ca", "other-ca", "legacy-ca")
 
 
 def load_cert(path: Path) -> x509.Certificate:
@@ -121,7 +128,7 @@ def test_manifest_lists_exactly_the_spec_ids(certs, ext):
 def test_issuer_and_signature(ext, cred_id):
     cred = ext[cred_id]
     cert = load_cert(cred.cert)
-    if cred_id in ("ca", "other-ca"):
+    if cred_id in ROOTS:
         assert cred.role == "ca"
         assert verifies(cert, cert), "a root is self-signed"
         assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -140,9 +147,7 @@ def test_issuer_and_signature(ext, cred_id):
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 
-@pytest.mark.parametrize(
-    "cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca", *HARD_DN_IDS)]
-)
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in (*ROOTS, *HARD_DN_IDS)])
 def test_names_and_identities(ext, cred_id):
     cert = load_cert(ext[cred_id].cert)
     cns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
@@ -208,7 +213,7 @@ def test_validity(ext, cred_id):
 
 
 @pytest.mark.filterwarnings("ignore:Parsed a serial number")
-@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ("ca", "other-ca")])
+@pytest.mark.parametrize("cred_id", [i for i in EXTENDED_IDS if i not in ROOTS])
 def test_eku(ext, cred_id):
     eku = load_cert(ext[cred_id].cert).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert ExtendedKeyUsageOID.SERVER_AUTH in eku.value
@@ -241,19 +246,23 @@ def test_key_matches_certificate_and_manifest(ext, cred_id):
         assert os.stat(cred.key_and_chain).st_mode & 0o077 == 0
 
 
-def test_reuse_keeps_a_complete_set_and_regenerates_a_broken_one(tmp_path):
+def test_reuse_keeps_a_complete_set_and_refuses_a_broken_one(tmp_path):
     first = certs_gen.generate(tmp_path)
+    assert first.origin.startswith("generated")
     again = certs_gen.generate(tmp_path)
     assert again["ca"].sha256 == first["ca"].sha256
+    assert again.origin.startswith("reused")
     first["wildcard"].cert.write_text("garbage")
-    repaired = certs_gen.generate(tmp_path)
+    with pytest.raises(certs_gen.OutputDirError, match=r"damaged.*wildcard\.pem"):
+        certs_gen.generate(tmp_path)
+    assert first["wildcard"].cert.read_text() == "garbage"  # reported, not repaired
+    repaired = certs_gen.generate(tmp_path, force=True)
+    assert repaired.origin.startswith("regenerated (--force)")
     assert repaired["ca"].sha256 != first["ca"].sha256
     assert load_cert(repaired["wildcard"].cert)  # readable again
-    (tmp_path / "ip.key").unlink()
-    assert certs_gen.generate(tmp_path)["ca"].sha256 != repaired["ca"].sha256
-    forced = certs_gen.generate(tmp_path, force=True)
     other_profile = certs_gen.generate(tmp_path, profile="extended")
-    assert other_profile["ca"].sha256 != forced["ca"].sha256
+    assert other_profile.origin.startswith("regenerated: it held an intact standard set")
+    assert other_profile["ca"].sha256 != repaired["ca"].sha256
     assert "cn-only" in other_profile
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".certs-gen-")]
 

@@ -12,6 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
+try:
+    import resource
+except ImportError:  # not POSIX
+    resource = None
+
 from harness.client import TLSClient
 
 START_TIMEOUT = 20.0  # seconds for the ready line; a healthy start takes well under one
@@ -121,3 +126,72 @@ def test_cli_ipv6_bind(launch):
         pass  # it listens where it says
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=STOP_TIMEOUT) == 0
+
+
+FD_LIMIT = 256  # the server's RLIMIT_NOFILE in the flood test
+FLOOD = 400  # silent connections: more than the server has file descriptors
+
+
+@pytest.mark.skipif(resource is None, reason="needs resource.setrlimit (POSIX)")
+@pytest.mark.parametrize("adapter", ["builtin", "pyopenssl"])
+def test_cli_survives_a_flood_past_its_file_descriptor_limit(certs, adapter):
+    """400 silent connections against a server limited to 256 descriptors: a good
+    client is still served, and every line on stderr is a refusal (one per
+    connection) or the rate-limited accept back-off, never a traceback."""
+
+    def limit_fds() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, hard))
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.reference",
+            "--adapter",
+            adapter,
+            "--cert",
+            str(certs["server"].cert),
+            "--key",
+            str(certs["server"].key),
+            "--client-ca",
+            str(certs["ca"].cert),
+            "--client-check",
+            "required",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+        preexec_fn=limit_fds,
+    )
+    flood: list[socket.socket] = []
+    try:
+        match = READY.match(read_line(proc, START_TIMEOUT).rstrip("\n"))
+        assert match, "no ready line"
+        port = int(match["port"])
+        flood = [
+            socket.create_connection(("127.0.0.1", port), timeout=STOP_TIMEOUT)
+            for _ in range(FLOOD)
+        ]
+        client = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain)
+        attempt = client.get(f"https://127.0.0.1:{port}/")
+        client.close()
+        assert attempt.outcome == "ok", attempt.detail
+    finally:
+        for sock in flood:
+            sock.close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=STOP_TIMEOUT)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    refusal = re.compile(r"WARNING TLS client \S+ refused: \S")
+    backoff = "cannot accept connections"
+    assert all(refusal.search(line) or backoff in line for line in lines), [
+        line for line in lines if not (refusal.search(line) or backoff in line)
+    ][:5]
+    assert sum(1 for line in lines if refusal.search(line)) <= FLOOD

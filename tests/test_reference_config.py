@@ -338,6 +338,20 @@ def test_python_refuses(files, adapter, case_id):
         assert info.value.filename in bad.settings.values()
 
 
+@pytest.mark.parametrize("adapter", ["builtin", "pyopenssl"])
+def test_python_refuses_what_openssl_refuses(files, adapter):
+    """A cipher string OpenSSL knows nothing of: a ConfigError in one line, no traceback."""
+    config = {
+        "server.ssl_module": adapter,
+        "server.ssl_certificate": files["cert"],
+        "server.ssl_private_key": files["key"],
+        "server.ssl_ciphers": "NO-SUCH-CIPHER",
+    }
+    with pytest.raises(ConfigError) as info:
+        adapter_from_config(config)
+    assert_one_line(str(info.value), ("TLS library refused",))
+
+
 def test_python_refuses_unknown_adapter(files):
     with pytest.raises(ConfigError) as info:
         make_adapter("gnutls", **good_settings(files))
@@ -394,6 +408,7 @@ def test_python_port_in_use(files, busy_port, adapter):
         ("max_request_body", 0, "max_request_body"),
         ("max_request_body", 1.5, "max_request_body"),
         ("max_request_body", 2**40, "max_request_body"),
+        ("max_waiting", 0, "max_waiting"),
     ],
 )
 def test_python_refuses_server_limits_that_cannot_work(files, option, value, fragment):

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
+from cheroot import wsgi as cheroot_wsgi
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,7 +35,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from harness import hostile
 from harness.client import TLSClient
-from harness.reference import ReferenceServer, make_adapter
+from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.gate import BODY, FIRST, HANDSHAKE, HEAD, IDLE, LINGER
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -86,8 +87,10 @@ def servers(certs) -> Iterator[Callable[..., ReferenceServer]]:
     one per distinct arguments per module."""
     started: dict[tuple, ReferenceServer] = {}
 
-    def get(adapter: str, request_timeout: float = 10.0, **settings) -> ReferenceServer:
-        key = (adapter, request_timeout, tuple(sorted(settings.items())))
+    def get(
+        adapter: str, request_timeout: float = 10.0, app=tls_environ_app, **settings
+    ) -> ReferenceServer:
+        key = (adapter, request_timeout, app, tuple(sorted(settings.items())))
         if key not in started:
             options = {
                 "certificate": str(certs["server"].cert),
@@ -100,6 +103,7 @@ def servers(certs) -> Iterator[Callable[..., ReferenceServer]]:
             started[key] = ReferenceServer(
                 make_adapter(adapter, **options),
                 ("127.0.0.1", 0),
+                app,
                 numthreads=WORKERS,
                 request_timeout=request_timeout,
             ).start()
@@ -288,6 +292,39 @@ def test_refused_clients_that_hold_their_socket_linger_in_the_gate(certs, server
     no_tracebacks(log)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_waiting_connections_are_capped(certs, log, adapter):
+    """At the cap, a new connection gets in and the oldest one still without a
+    handshake is dropped, with one line: a flood cannot exhaust file descriptors,
+    and cannot keep a good client out either."""
+    adapter_ = make_adapter(
+        adapter,
+        certificate=str(certs["server"].cert),
+        private_key=str(certs["server"].key),
+        client_CA=str(certs["ca"].cert),
+        client_check="required",
+    )
+    server = ReferenceServer(adapter_, numthreads=WORKERS, max_waiting=ATTACKERS).start()
+    waiting = []
+    try:
+        for _ in range(ATTACKERS):
+            waiting.append(connect(server))
+            count = len(waiting)
+            assert wait_for(lambda n=count: server.gate.census()[FIRST] == n)
+        oldest = waiting[0]
+        port = oldest.getsockname()[1]
+        waiting.append(connect(server))
+        assert read_all(oldest) == b""  # closed by the server
+        logged_once(log, port, "dropped to make room")
+        assert wait_for(lambda: server.gate.census()[FIRST] == ATTACKERS)
+        assert_served(certs, server)
+        no_tracebacks(log)
+    finally:
+        for sock in waiting:
+            sock.close()
+        server.stop()
+
+
 # -- limits --------------------------------------------------------------------------------
 
 
@@ -383,6 +420,32 @@ def read_response(tls: ssl.SSLSocket) -> bytes:
     return data
 
 
+def body_reading_app(environ, start_response):
+    """Reads the whole body before it answers, as most applications taking uploads do."""
+    body = environ["wsgi.input"].read()
+    answer = f"{len(body)} bytes\n".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_body_read_by_the_app_on_a_worker_gets_408_at_the_deadline(certs, servers, log, adapter):
+    """Expect: 100-continue sends the body through a worker (Cheroot owes the interim
+    answer); an application reading a body that stops coming gets a 408 out."""
+    server = servers(adapter, request_timeout=SHORT, app=body_reading_app)
+    with tls_connect(certs, server) as tls:
+        port = tls.getsockname()[1]
+        tls.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            b"Expect: 100-continue\r\n\r\n0123456789"
+        )
+        answer = read_all(tls)
+    assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 408 "), answer[:100]
+    logged_once(log, port, f"request body not complete within {SHORT:g}s")
+    assert wait_for(lambda: server.workers.idle == WORKERS)
+    no_tracebacks(log)
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_kept_alive_connection_waits_in_the_gate_between_requests(certs, servers, adapter):
     server = servers(adapter)
@@ -441,11 +504,23 @@ def old_protocol_only(certs, server):
     return port, "handshake failed"
 
 
+def no_shared_group(certs, server):
+    tls13 = hostile.client_context(minimum=ssl.TLSVersion.TLSv1_3)
+    hello = hostile.without_shared_group(hostile.client_hello(tls13))
+    sock = connect(server)
+    port = sock.getsockname()[1]
+    sock.sendall(hello)
+    read_all(sock)
+    sock.close()
+    return port, "handshake failed"
+
+
 FAILURES = {
     "hello-then-reset": hello_then_reset,
     "reset-at-once": reset_at_once,
     "garbage-after-handshake": garbage_after_handshake,
     "old-protocol-only": old_protocol_only,
+    "no-shared-group": no_shared_group,
 }
 
 
@@ -547,6 +622,14 @@ def unparseable(certs, tmp_path_factory) -> dict[str, str]:
             )
             .add_extension(
                 x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            )
+            # the reference adapters verify with X509_STRICT, which requires key identifiers
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
             )
         )
         if name == "aia":
@@ -650,3 +733,68 @@ def test_battery_kinds_leave_the_workers_free(certs, servers, log, adapter, kind
         assert_served(certs, server)
     no_tracebacks(log)
     assert_served(certs, server)
+
+
+# -- an adapter in a plain Cheroot server: the older behaviour, still correct --------------
+
+
+@pytest.fixture(scope="module")
+def plain_cheroot(certs) -> Iterator[Callable[[str], cheroot_wsgi.Server]]:
+    """plain(adapter) -> a running cheroot.wsgi.Server with our adapter and no gate."""
+    started: dict[str, tuple[cheroot_wsgi.Server, threading.Thread]] = {}
+
+    def get(adapter: str) -> cheroot_wsgi.Server:
+        if adapter not in started:
+            server = cheroot_wsgi.Server(("127.0.0.1", 0), tls_environ_app, numthreads=2)
+            server.ssl_adapter = make_adapter(
+                adapter,
+                certificate=str(certs["server"].cert),
+                private_key=str(certs["server"].key),
+                client_CA=str(certs["ca"].cert),
+                client_check="required",
+                handshake_timeout=IO_TIMEOUT,
+            )
+            server.prepare()
+            thread = threading.Thread(target=server.serve, daemon=True)
+            thread.start()
+            started[adapter] = (server, thread)
+        return started[adapter][0]
+
+    yield get
+    for server, thread in started.values():
+        server.stop()
+        thread.join(timeout=IO_TIMEOUT)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_adapter_in_a_plain_cheroot_server(certs, plain_cheroot, log, adapter):
+    """Served, refused and answered as in ReferenceServer, one line per refusal; only
+    the place where the handshake waits differs (a worker, bounded by its timeout)."""
+    server = plain_cheroot(adapter)
+    port = server.bind_addr[1]
+    client = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain, timeout=IO_TIMEOUT)
+    try:
+        attempt = client.get(f"https://127.0.0.1:{port}")
+    finally:
+        client.close()
+    assert attempt.outcome == "ok", attempt.detail
+    assert attempt.environ["SSL_CLIENT_VERIFY"] == "SUCCESS"
+
+    ctx = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    ctx.load_cert_chain(str(certs["wrong-ca"].key_and_chain))
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as raw:
+        local = raw.getsockname()[1]
+        with (
+            contextlib.suppress(ssl.SSLError, ConnectionError),
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_all(tls) == b""
+    logged_once(log, local, "client certificate rejected")
+
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as raw:
+        local = raw.getsockname()[1]
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_all(raw).startswith(b"HTTP/1.1 400 ")
+    logged_once(log, local, "plain HTTP")
+    no_tracebacks(log)

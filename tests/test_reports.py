@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_data import make_case, parse_html, results, write
+from test_reports_data import make_case, parse_html, remade, results, write
 
 import reports
 
@@ -32,8 +32,8 @@ SMALL = {
         expected="rejected",
         observed="ok",
         status="fail",
-        reason="required+host: no forward-confirmed reverse name matches *.localhost",
-        detail="<script>alert('x')</script> served & | pipes",
+        reason="required+host: <script>alert('x')</script> matches *.localhost & | pipes",
+        detail="served",
         server_alive=True,
     ),
     "skip": make_case(
@@ -137,18 +137,20 @@ def test_cell_shows_symbol_and_outcome_word(
     assert cell.find("span", **{"class": "sym"}).text() == symbol
 
 
-def test_cell_tooltip_and_data_carry_expectation_reason_and_detail(page: str) -> None:
+def test_cell_tooltip_and_data_carry_expectation_reason_and_problems(page: str) -> None:
     raw = SMALL["wildcard-fail"]
     cell = parse_html(page).find("td", data_case_id=raw["id"])
     title = cell.attrs["title"] or ""
+    problem = "security · outcome rejected->ok: expected rejected, observed ok"
     assert "expected rejected" in title
-    assert raw["reason"] in title
-    assert raw["detail"] in title
+    assert raw["expected"]["reason"] in title
+    assert problem in title
     assert "server alive: yes" in title
-    assert cell.attrs["data-detail"] == raw["detail"]
-    assert cell.attrs["data-reason"] == raw["reason"]
+    assert cell.attrs["data-problems"] == problem
+    assert cell.attrs["data-reason"] == raw["expected"]["reason"]
     assert cell.attrs["data-expected"] == "rejected"
     assert cell.attrs["data-observed"] == "ok"
+    assert cell.attrs["data-finding"] == "f1"
 
 
 def test_cases_land_in_the_right_grid_row_and_column(page: str) -> None:
@@ -212,53 +214,54 @@ def test_server_grid_gets_a_client_column_when_clients_vary() -> None:
     ]
 
 
-def test_anomalies_come_first_with_every_fact_in_grid_order(page: str) -> None:
+def test_findings_come_first_most_severe_first_each_with_its_cases(page: str) -> None:
     dom = parse_html(page)
     order = [n.attrs.get("id") for n in dom.iter() if n.tag == "section"]
-    assert order == ["anomalies", "matrix"]
-    rows = dom.find("section", id="anomalies").find_all("tr", data_anomaly_id=True)
-    # builtin before pyopenssl; within builtin, optional+host before required.
-    assert [r.attrs["data-anomaly-id"] for r in rows] == [
-        SMALL["dead"]["id"],
-        SMALL["server-cert-fail"]["id"],
-        SMALL["wildcard-fail"]["id"],
+    assert order == ["findings", "matrix"]
+    items = dom.find("section", id="findings").find_all("li", data_finding=True)
+    facts = [
+        (li.attrs["data-severity"], li.attrs["data-kind"], li.attrs["data-cases"]) for li in items
     ]
-    columns = ("id", "expected", "reason", "observed", "alive", "detail")
-    table = {
-        r.attrs["data-anomaly-id"]: [
-            td.text() for c in columns for td in r.iter() if c in td.classes
-        ]
-        for r in rows
-    }
-    alive_text = {
-        "dead": "NO (server died or stalled)",
-        "wildcard-fail": "yes",
-        "server-cert-fail": "not probed",
-    }
-    for name, alive in alive_text.items():
-        raw = SMALL[name]
-        assert table[raw["id"]] == [
-            raw["id"],
-            raw["expected"],
-            raw["reason"],
-            f"✗ {raw['observed']}",
-            alive,
-            raw["detail"],
-        ]
-    assert dom.find("section", id="anomalies").find("h2").text() == "Anomalies (3)"
+    # two wrong admissions (security), then the dead server: its error outcome and its
+    # survival are two causes of one case (availability); three failing cases in all
+    assert facts == [
+        ("security", "outcome", "1"),
+        ("security", "outcome", "1"),
+        ("availability", "outcome", "1"),
+        ("availability", "survival", "1"),
+    ]
+    listed = [
+        [c.attrs["data-case-id"] for c in li.find_all("li", data_case_id=True)] for li in items
+    ]
+    assert listed == [
+        [SMALL[n]["id"]] for n in ("wildcard-fail", "server-cert-fail", "dead", "dead")
+    ]
+    texts = [li.find("span", **{"class": "text"}).text() for li in items]
+    assert texts == [
+        "expected rejected, observed ok",
+        "expected server-cert-rejected, observed ok",
+        "expected ok, observed error",
+        "server not serving afterwards: a good client got error",
+    ]
+    links = [li.find("a", **{"class": "noprint show"}).attrs["href"] for li in items]
+    assert links == [f"#filter=finding:f{i}" for i in range(1, 5)]
+    assert dom.find("section", id="findings").find("h2").text() == "Findings (4)"
+    severities = dom.find("span", id="severity-counts").find_all("span", data_severity=True)
+    counts = {s.attrs["data-severity"]: s.attrs["data-count"] for s in severities}
+    assert counts == {"security": "2", "availability": "1", "protocol": "0", "visibility": "0"}
 
 
-def test_no_anomalies_is_said_plainly() -> None:
+def test_no_failures_is_said_plainly() -> None:
     data = results([make_case("builtin", "ignore"), make_case("pyopenssl", "required")])
     dom = parse_html(reports.render_html(reports.parse_results(data)))
-    section = dom.find("section", id="anomalies")
-    assert "No anomalies" in section.text()
-    assert not section.find_all("table")
+    section = dom.find("section", id="findings")
+    assert "No failures" in section.text()
+    assert not section.find_all("li")
 
 
 def test_results_text_is_escaped(page: str) -> None:
     assert "<script>alert('x')</script>" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     scripts = parse_html(page).find_all("script")
     assert len(scripts) == 2  # the page's own error trap and filter script, nothing else
 
@@ -277,19 +280,24 @@ def test_page_is_self_contained(page: str) -> None:
 def test_header_shows_run_metadata_and_counts(page: str) -> None:
     header = parse_html(page).find("header")
     assert " ".join(header.find("h1").text().split()) == "mTLS matrix: reference profile standard"
-    badges = [" ".join(b.text().split()) for b in header.find("p", id="totals").find_all("span")]
-    assert badges == ["✓ 3 pass", "✗ 3 fail", f"{DASH} 1 skip", "7 cases"]
+    totals = header.find("p", id="totals")
+    badges = [" ".join(b.text().split()) for b in totals.find_all("span", **{"class": True})]
+    assert badges[:4] == ["✓ 3 pass", "✗ 3 fail", f"{DASH} 1 skip", "7 cases"]
     dl = header.find("dl", id="run")
     names, values = dl.find_all("dt"), dl.find_all("dd")
     meta = {n.text(): v.text() for n, v in zip(names, values, strict=True)}
-    assert meta["started"] == "2026-11-28T23:00:00Z"
+    assert meta["started"] == "2026-11-28 23:00 UTC"
     assert meta["duration"] == "12.3 s"
-    assert "python 3.11.7 · openssl OpenSSL 3.0.19" in meta["versions"]
-    assert "cheroot 11.1.2" in meta["versions"]
     assert meta["resolver: localhost"] == "127.0.0.1"
     assert meta["resolver: reverse"] == "127.0.0.1 → localhost; ::1 → (none)"
     assert meta["resolver: ipv6_loopback"] == "yes"
     assert meta["platform"].startswith("Linux-")
+    # long lists are collapsed, one click away
+    versions = header.find("details", id="versions")
+    assert versions.find("summary").text() == "versions (7)"
+    pairs = zip(versions.find_all("dt"), versions.find_all("dd"), strict=True)
+    shown = {n.text(): v.text() for n, v in pairs}
+    assert shown["python"] == "3.11.7" and shown["cheroot"] == "11.1.2"
 
 
 def test_filters_offer_every_dimension_and_status(page: str) -> None:
@@ -312,7 +320,10 @@ def test_filters_offer_every_dimension_and_status(page: str) -> None:
 
 def test_cases_with_the_same_dimensions_each_keep_a_cell() -> None:
     first = make_case("builtin", "ignore")
-    second = {**make_case("builtin", "ignore"), "id": "builtin-ignore-again", "status": "fail"}
+    second = {
+        **make_case("builtin", "ignore", observed="error", status="fail"),
+        "id": "builtin-ignore-again",
+    }
     page = reports.render_html(reports.parse_results(results([first, second])))
     grid = parse_html(page).find("table", id="grid-client")
     assert [c.attrs["data-case-id"] for c in grid.find_all("td", data_case_id=True)] == [
@@ -354,27 +365,30 @@ def table_rows(markdown: str, first_cell: str) -> list[list[str]]:
     return rows
 
 
-def test_summary_has_totals_anomalies_and_a_grid_per_adapter(small: reports.Results) -> None:
+def test_summary_has_totals_findings_and_a_grid_per_adapter(small: reports.Results) -> None:
     text = reports.render_markdown(small)
     assert f"7 cases: ✓ 3 pass · ✗ 3 fail · {DASH} 1 skip" in text
-    assert "### Anomalies (3)" in text
-    anomalies = table_rows(text, "`")
-    assert [r[0].strip("`") for r in anomalies] == [
-        SMALL["dead"]["id"],
-        SMALL["server-cert-fail"]["id"],
-        SMALL["wildcard-fail"]["id"],
+    assert (
+        "Failing cases by severity: 2 security · 1 availability · 0 protocol · 0 visibility" in text
+    )
+    assert "### Findings (4)" in text
+    findings = [line for line in text.splitlines() if line.startswith("- ✗ **")]
+    here = "bind: 0.0.0.0; connect: localhost"
+    dead = (
+        "adapter: builtin; policy: optional+host; bind: 127.0.0.1; connect: 127.0.0.1; client: ip"
+    )
+    assert findings == [
+        "- ✗ **security** expected rejected, observed ok · adapter: pyopenssl; "
+        f"policy: required+host; {here}; client: wildcard; server cert: server (1 case)",
+        "- ✗ **security** expected server-cert-rejected, observed ok · adapter: builtin; "
+        f"policy: required; {here}; client: localhost; server cert: server-wrong-ca (1 case)",
+        f"- ✗ **availability** expected ok, observed error · {dead}; server cert: server (1 case)",
+        "- ✗ **availability** server not serving afterwards: a good client got error · "
+        f"{dead}; server cert: server (1 case)",
     ]
-    assert all(len(r) == 6 for r in anomalies)  # the pipe in a detail did not add a column
-    dead, _, wildcard = anomalies
-    assert dead[1:5] == [
-        "ok",
-        "✗ error",
-        "optional+host: IP-ID matches the peer",
-        "NO (server died or stalled)",
-    ]
-    assert "&lt;script&gt;" in wildcard[5] and "\\|" in wildcard[5]
+    assert f"  - `{SMALL['wildcard-fail']['id']}`" in text
     assert "<script>" not in text
-    assert text.index("### Anomalies") < text.index("<summary><b>builtin</b>")
+    assert text.index("### Findings") < text.index("<summary><b>builtin</b>")
     assert text.index("<summary><b>builtin</b>") < text.index("<summary><b>pyopenssl</b>")
     assert f"<details open><summary><b>builtin</b>: ✓ 2 pass · ✗ 2 fail · {DASH} 0 skip" in text
 
@@ -398,10 +412,10 @@ def test_summary_has_totals_anomalies_and_a_grid_per_adapter(small: reports.Resu
     ]
 
 
-def test_summary_without_failures_says_no_anomalies() -> None:
+def test_summary_without_failures_says_so() -> None:
     text = reports.render_markdown(reports.parse_results(results([make_case("builtin", "ignore")])))
-    assert "No anomalies" in text
-    assert "| case |" not in text
+    assert "No failures" in text
+    assert "- ✗" not in text
 
 
 def test_summary_stays_under_one_mib_for_a_huge_run() -> None:
@@ -416,16 +430,25 @@ def test_summary_stays_under_one_mib_for_a_huge_run() -> None:
             status="fail",
             reason="r" * 3000,
             detail=detail,
+            problems=[
+                {
+                    "kind": "outcome",
+                    "severity": "availability",
+                    "what": f"ok->rejected-{i}",
+                    "expected": "ok",
+                    "observed": "x" * 3000,
+                }
+            ],
         )
         for i in range(6_000)
     ]
     text = reports.render_markdown(reports.parse_results(results(cases)))
     assert len(text.encode("utf-8")) < MIB
-    shown = len(table_rows(text, "`"))
-    match = re.search(r"^\.\.\. and (\d+) more anomalies", text, re.MULTILINE)
-    assert match, "the anomalies table should say how many rows it left out"
+    shown = len([line for line in text.splitlines() if line.startswith("- ✗ **")])
+    match = re.search(r"^- \.\.\. (\d+) more findings left out", text, re.MULTILINE)
+    assert match, "the findings list should say how many it left out"
     assert shown > 100
-    assert shown + int(match.group(1)) == 6_000
+    assert shown + int(match.group(1)) == 6_000  # one wrong outcome per distinct client
     assert re.search(r"^\.\.\. and \d+ more rows", text, re.MULTILINE)
 
 
@@ -435,7 +458,7 @@ def test_summary_stays_under_one_mib_for_a_huge_run() -> None:
 def changed(data: dict[str, Any], name: str, **fields: Any) -> dict[str, Any]:
     for case in data["cases"]:
         if case["id"] == SMALL[name]["id"]:
-            case.update(fields)
+            case.update(remade(case, **fields))
     return data
 
 
@@ -501,7 +524,7 @@ def test_build_writes_both_files_and_prints_their_paths(tmp_path: Path) -> None:
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout.splitlines() == [str(out / "matrix.html"), str(out / "summary.md")]
     assert (out / "matrix.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert "### Anomalies (3)" in (out / "summary.md").read_text(encoding="utf-8")
+    assert "### Findings (4)" in (out / "summary.md").read_text(encoding="utf-8")
 
 
 def _case_edit(**changes: Any) -> dict[str, Any]:
@@ -520,14 +543,21 @@ BAD_INPUTS: dict[str, tuple[Any, str]] = {
     # name: (file content: bytes, JSON-able data, or None for "no file"; expected message part)
     "missing file": (None, "no such file"),
     "directory": ("DIR", "is a directory"),
-    "not utf-8": (b'{"schema": 1, "cases": ["\xff"]}', "not valid UTF-8"),
-    "malformed json": (b'{\n "schema": 1,\n "cases": [,]\n}', "not valid JSON (line 3"),
+    "not utf-8": (b'{"schema": 2, "cases": ["\xff"]}', "not valid UTF-8"),
+    "malformed json": (b'{\n "schema": 2,\n "cases": [,]\n}', "not valid JSON (line 3"),
     "empty file": (b"", "not valid JSON (line 1"),
     "top-level list": ([1, 2], "expected a JSON object at the top level, got a list"),
     "no schema": ({"cases": []}, "missing key 'schema'"),
-    "unknown schema": ({**small_data(), "schema": 2}, "unknown schema 2"),
-    "no cases key": ({"schema": 1, "run": {}}, "missing key 'cases'"),
-    "cases not a list": ({"schema": 1, "cases": {}}, "'cases' must be a list"),
+    "unknown schema": ({**small_data(), "schema": 3}, "unknown schema 3"),
+    "schema 1": ({**small_data(), "schema": 1}, "schema 1 (problems as text"),
+    "no cases key": ({"schema": 2, "run": {}}, "missing key 'cases'"),
+    "cases not a list": ({"schema": 2, "cases": {}}, "'cases' must be a list"),
+    "observed as text": (_case_edit(observed="ok"), ".observed: expected an object"),
+    "failing without problems": (_case_edit(problems=[]), "must list its problems"),
+    "unknown severity": (
+        _case_edit(problems=[{"kind": "outcome", "severity": "fatal", "what": "x"}]),
+        "unknown problem severity 'fatal'",
+    ),
     "empty case list": ({**small_data(), "cases": []}, "no cases"),
     "case missing policy": (_case_without("policy"), "cases[2] (id "),
     "case missing status": (_case_without("status"), "missing key 'status'"),

@@ -21,10 +21,9 @@ from urllib.parse import quote
 import pytest
 from test_reports_browser import FLAGS, find_browser
 from test_reports_compat_data import TARGETS, all_runs, target_run
-from test_reports_data import Node, make_case, parse_html, results, write
+from test_reports_data import Node, environ_problem, make_case, parse_html, results, write
 
 import reports
-from reports.compat_model import environ_labels
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -33,20 +32,23 @@ CHECK, CROSS, DASH, NOPE = "\u2713", "\u2717", "\u2013", "\u2298"
 FINDINGS = {
     "reference": [],
     "acceptor": [
-        "acceptor: accepts expired client certificates under optional, required (all 4 cases)",
-        "acceptor: unsupported on pyopenssl only: acceptor terminates TLS with stdlib ssl only "
-        "(adapter 'builtin'), not 'pyopenssl' (90 cases)",
+        "security · expected rejected, observed ok · policy: optional, required; client: "
+        "expired; server cert: server (4 cases)",
+        "unsupported · acceptor terminates TLS with stdlib ssl only (adapter 'builtin'), not "
+        "'pyopenssl' · adapter: pyopenssl (90 cases)",
     ],
     "blind": [
-        "blind: exposes no client certificate to the application (SSL_CLIENT_* missing, "
-        "SSL_CLIENT_VERIFY missing) under optional, required; clients localhost, ip, "
-        "wildcard, wrong-host (all 16 cases)",
-        "blind: unsupported under optional+host, required+host: no client host check "
-        "(client_check_host) (36 cases)",
+        "visibility · environ SSL_CLIENT_CERT, SSL_CLIENT_M_VERSION, SSL_CLIENT_S_DN, "
+        "SSL_CLIENT_VERIFY: missing · policy: optional, required; client: localhost, ip, "
+        "wildcard, wrong-host; server cert: server (16 cases)",
+        "visibility · environ SSL_CLIENT_SAN_DNS_0: missing · policy: optional, required; "
+        "client: localhost, wildcard, wrong-host; server cert: server (12 cases)",
+        "unsupported · no client host check (client_check_host) · policy: optional+host, "
+        "required+host (36 cases)",
     ],
     "fragile": [
-        "fragile: server did not survive a rejected client (server_alive false) under "
-        "required; clients none, wrong-ca; on builtin only (3 of 4 cases)",
+        "availability · server not serving afterwards: a good client got error · adapter: "
+        "builtin; policy: required; client: none, wrong-ca; server cert: server (3 cases)",
     ],
 }
 
@@ -94,9 +96,7 @@ def cells_from_json(data: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str
                 groups[f"{name}@server-cert/{c['policy']}/{c['server_cert']}"].append(c)
     out = {}
     for key, cases in groups.items():
-        unsupported = sum(
-            c["status"] == "skip" and c["detail"].startswith("unsupported by ") for c in cases
-        )
+        unsupported = sum(c["status"] == "skip" and bool(c["unsupported"]) for c in cases)
         counts = {
             "pass": sum(c["status"] == "pass" for c in cases),
             "fail": sum(c["status"] == "fail" for c in cases),
@@ -125,13 +125,14 @@ def span(node: Node, cls: str) -> str:
 
 
 def finding_lines(dom: Node) -> dict[str, list[str]]:
+    """Per target, each finding as its severity, text, scope and count read from the page."""
     out = {}
     for block in dom.find_all("li", data_target=True):
         if "target-findings" not in block.classes:
             continue
-        name = block.attrs["data-target"] or ""
-        out[name] = [
-            f"{name}: {span(li, 'text')} {span(li, 'scope')} {span(li, 'count')}".replace("  ", " ")
+        out[block.attrs["data-target"] or ""] = [
+            " · ".join(t for t in (span(li, "sev"), span(li, "text"), span(li, "scope")) if t)
+            + f" {span(li, 'count')}"
             for li in block.find_all("li", data_kind=True)
         ]
     return out
@@ -206,6 +207,7 @@ def test_cells_say_what_went_wrong_and_list_the_failing_cases(built: dict[str, A
     assert sorted(listed[:2]) == failing  # failures first, then the unreachable skips
     assert "expected rejected, observed ok" in detail.text()
     assert "optional: expired certificate does not verify" in detail.text()
+    assert "security · outcome rejected->ok: expected rejected, observed ok" in detail.text()
     assert "hidden" in dom.find("div", id="cell-details").attrs
     # unsupported and plain skips are told apart, with their reasons, in tooltips too
     uns = cell(dom, "blind@client/required+host/ip")
@@ -237,10 +239,9 @@ def test_rows_aggregate_over_adapter_bind_and_connect(built: dict[str, Any]) -> 
 
 def test_findings_text_and_order(built: dict[str, Any]) -> None:
     comparison = built["comparison"]
-    assert [tf.run.name for tf in comparison.findings] == list(TARGETS)
-    for tf in comparison.findings:
-        lines = [f.line for f in (*tf.divergences, *tf.unsupported)]
-        assert lines == FINDINGS[tf.run.name]
+    assert [t.run.name for t in comparison.targets] == list(TARGETS)
+    for target in comparison.targets:
+        assert [f.line for f in target.findings] == FINDINGS[target.run.name]
     assert finding_lines(built["dom"]) == FINDINGS
     reference = built["dom"].find(
         "li", data_target="reference", **{"class": "target-findings pass"}
@@ -248,12 +249,32 @@ def test_findings_text_and_order(built: dict[str, Any]) -> None:
     assert f"{CHECK} no divergence from the spec in 180 cases run" in reference.text()
     lede = built["dom"].find("p", id="lede").text()
     assert lede == "3 of 4 targets diverge from the spec: acceptor, blind, fragile."
-    acceptor = built["dom"].find("li", data_kind="outcome", data_target="acceptor")
-    assert acceptor.attrs["data-cases"] == "4"
+    acceptor = built["dom"].find("li", data_kind="outcome")
+    assert acceptor.attrs["data-cases"] == "4" and acceptor.attrs["data-severity"] == "security"
     assert "optional: expired certificate does not verify" in acceptor.text()
 
 
-def test_findings_group_by_kind_merge_subjects_and_name_narrow_scopes() -> None:
+def test_severity_counts_per_target(built: dict[str, Any]) -> None:
+    runs = built["dom"].find("table", id="runs").find("tbody").find_all("tr")
+    counts = {
+        r.attrs["data-target"]: {
+            s.attrs["data-severity"]: int(s.attrs["data-count"] or 0)
+            for s in r.find_all("span", data_severity=True)
+        }
+        for r in runs
+    }
+    zero = {"security": 0, "availability": 0, "protocol": 0, "visibility": 0}
+    assert counts == {
+        "reference": zero,
+        "acceptor": {**zero, "security": 4},
+        "blind": {**zero, "visibility": 16},
+        "fragile": {**zero, "availability": 3},
+    }
+    text = built["md"]
+    assert "| 0 security · 0 availability · 0 protocol · 16 visibility |" in text
+
+
+def test_findings_group_problems_by_cause_and_name_what_they_span() -> None:
     def fail(policy: str, client: str, observed: str, **kw: Any) -> dict[str, Any]:
         expected = "ok" if observed != "ok" else "rejected"
         return make_case(
@@ -266,13 +287,15 @@ def test_findings_group_by_kind_merge_subjects_and_name_narrow_scopes() -> None:
             **kw,
         )
 
+    https = [environ_problem("HTTPS", "on", "off")]
     cases = [
         fail("required", "expired", "ok"),
         fail("required", "wrong-ca", "ok"),
         fail("required", "none", "ok"),
         fail("optional", "expired", "ok"),
         fail("optional", "expired", "ok", adapter="builtin"),
-        fail("optional", "localhost", "ok", expected="ok", detail="HTTPS is 'off', expected 'on'"),
+        fail("optional", "localhost", "ok", expected="ok", problems=https),
+        fail("optional", "ip", "ok", expected="ok", problems=https, detail="other words"),
         fail(
             "required",
             "expired",
@@ -292,43 +315,24 @@ def test_findings_group_by_kind_merge_subjects_and_name_narrow_scopes() -> None:
         fail("ignore", "wildcard", "error", bind="127.0.0.1"),
         make_case("builtin", "required", client="wrong-ca", expected="rejected"),
     ]
-    cases[2]["detail"] = "expected rejected, observed ok"
     runs = [reports.TargetRun("t", reports.parse_results(results(cases)))]
-    lines = [f.line for f in reports.compare(runs).findings[0].divergences]
+    lines = [f.line for f in reports.compare(runs).targets[0].findings]
+    here = "bind: 0.0.0.0; connect: localhost"
     assert lines == [
-        "t: server did not survive a rejected client (server_alive false) under required; "
-        "clients expired; on pyopenssl only (1 of 2 cases)",
-        "t: gives an error instead of ok for wildcard client certificates under ignore; "
-        "on pyopenssl only (1 case)",
-        "t: the client accepted the bad server certificate server-wrong-ca under ignore (1 case)",
-        "t: accepts expired client certificates under optional (all 2 cases)",
-        "t: serves clients that present no certificate under required; on pyopenssl only (1 case)",
-        "t: accepts wrong-ca, expired client certificates under required; on pyopenssl only "
-        "(2 of 3 cases)",
-        "t: application environ differs from the spec (HTTPS is off, not on) under optional; "
-        "clients localhost; on pyopenssl only (1 case)",
+        # one cause across policies, adapters and clients; the spans name where it occurs
+        "security · expected rejected, observed ok · policy: optional, required; "
+        f"{here}; client: none, wrong-ca, expired; server cert: server (5 cases)",
+        "security · expected server-cert-rejected, observed ok · adapter: pyopenssl; policy: "
+        f"ignore; {here}; client: localhost; server cert: server-wrong-ca (1 case)",
+        "availability · expected ok, observed error · adapter: pyopenssl; policy: ignore; "
+        "bind: 127.0.0.1; connect: localhost; client: wildcard; server cert: server (1 case)",
+        "availability · server not serving afterwards: a good client got error · adapter: "
+        "pyopenssl; policy: required; bind: 127.0.0.1; connect: 127.0.0.1; client: expired; "
+        "server cert: server (1 case)",
+        # the same environ difference for two clients is one finding, whatever the details say
+        "visibility · environ HTTPS: differs (expected on, observed off) · adapter: pyopenssl; "
+        f"policy: optional; {here}; client: localhost, ip; server cert: server (2 cases)",
     ]
-
-
-def test_environ_labels_collapse_certificate_variables() -> None:
-    detail = (
-        "SSL_CLIENT_VERIFY is 'NONE', expected 'SUCCESS'; SSL_CLIENT_CERT is None, expected "
-        "'-----BEGIN'; SSL_CLIENT_SAN_DNS_0 is None, expected 'localhost'; "
-        "SSL_CLIENT_CERT_CHAIN_1 is present ('x') but should not be; HTTPS is None, expected 'on'"
-    )
-    assert environ_labels(detail) == (
-        True,
-        (
-            "SSL_CLIENT_* missing",
-            "HTTPS missing",
-            "SSL_CLIENT_VERIFY is NONE, not SUCCESS",
-            "SSL_CLIENT_CERT_CHAIN_n present but should not be",
-        ),
-    )
-    assert environ_labels("SSL_CLIENT_VERIFY is None, expected 'NONE'") == (
-        False,
-        ("SSL_CLIENT_VERIFY missing",),
-    )
 
 
 def test_markdown_has_findings_and_a_compact_table(built: dict[str, Any]) -> None:
@@ -337,12 +341,9 @@ def test_markdown_has_findings_and_a_compact_table(built: dict[str, Any]) -> Non
     assert text.startswith("## mTLS compatibility: 4 targets\n")
     assert "**3 of 4 targets diverge from the spec: acceptor, blind, fragile**" in text
     assert f"- **reference**: {CHECK} no divergence from the spec in 180 cases run" in text
-    assert (
-        f"  - {CROSS} accepts expired client certificates under optional, required "
-        "(all 4 cases)\n" in text
-    )
-    assert f"  - {NOPE} unsupported under optional+host, required+host: no client host" in text
-    assert "server did not survive a rejected client (server\\_alive false)" in text
+    assert f"  - {CROSS} **security** expected rejected, observed ok · policy: optional" in text
+    assert f"  - {NOPE} **unsupported** no client host check (client\\_check\\_host)" in text
+    assert "**availability** server not serving afterwards: a good client got error" in text
     assert "| policy | client | expected | reference | acceptor | blind | fragile |" in text
     assert f"| **optional** | none | ok | {CHECK} 4 | {CHECK} 2 | {CHECK} 2 | {CHECK} 4 |" in text
     assert (
@@ -352,7 +353,8 @@ def test_markdown_has_findings_and_a_compact_table(built: dict[str, Any]) -> Non
     assert f"| {NOPE} unsupported |" in text
     assert f"| {DASH} skipped |" in text  # fragile's server-wrong-host under ignore
     assert (
-        "| **blind** | rustls | 38 | 16 | 36 | 35 | 4.5 s | blind 1.2.3 · rustls 0.23.1 |" in text
+        "| **blind** | rustls | 38 | 16 | 36 | 35 | 0 security · 0 availability · 0 protocol · "
+        "16 visibility | 4.5 s | blind 1.2.3 · rustls 0.23.1 |" in text
     )
     assert "<script" not in text
 
@@ -366,7 +368,7 @@ def test_markdown_stays_under_1_mib_however_many_findings() -> None:
                 "optional",
                 client=f"client-{i:05d}-" + "c" * 80,
                 status="fail",
-                detail=f"odd problem number {i} " + "x" * 2000,
+                problems=[environ_problem(f"SSL_ODD_{i}", "x" * 2000, "y" * 2000)],
             )
             for i in range(2500)
         ]
@@ -384,8 +386,8 @@ def test_html_escapes_text_from_results(tmp_path: Path) -> None:
     data["run"]["target"] = evil
     for case in data["cases"]:
         if case["status"] == "fail":
-            case["detail"] = evil
-            case["reason"] = evil
+            case["expected"]["reason"] = evil
+            case["problems"][0]["observed"] = evil
     other = target_run("reference")
     comparison = reports.compare(
         reports.load_targets([write(tmp_path / "a.json", data), write(tmp_path / "b.json", other)])
@@ -430,7 +432,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[Path], str]]:
     good = write(tmp / "good.json", target_run("reference"))
     other = write(tmp / "other.json", target_run("acceptor"))
     malformed = tmp / "malformed.json"
-    malformed.write_text('{"schema": 1, "cases": [', encoding="utf-8")
+    malformed.write_text('{"schema": 2, "cases": [', encoding="utf-8")
     schema = write(tmp / "schema.json", {**target_run("blind"), "schema": 7})
     empty = write(tmp / "empty.json", {**target_run("blind"), "cases": []})
     again = copy.deepcopy(target_run("acceptor"))
@@ -537,128 +539,5 @@ def test_page_in_a_real_browser(built: dict[str, Any]) -> None:
         "builtin-required-bind:127.0.0.1-connect:127.0.0.1-client:none",
         "builtin-required-bind:0.0.0.0-connect:localhost-client:none",
     ]
-    assert "server not serving afterwards" in panel.text()
+    assert "availability · survival server-alive: expected ok, observed error" in panel.text()
     assert "selected" in steered.find("td", data_cell=key).classes
-
-
-# -- run.resilience.idle_client (python -m matrix.stall) ------------------------------------
-
-
-def idle_block(stalled: bool, **change: Any) -> dict[str, Any]:
-    block = {
-        "adapter": "builtin",
-        "policy": "required",
-        "bind": "127.0.0.1",
-        "client": "localhost",
-        "baseline_ms": 4.8,
-        "with_idle_ms": {"1": 5020.2, "4": 5017.8} if stalled else {"1": 5.1, "4": 4.6},
-        "timed_out": ["1", "4"] if stalled else [],
-        "after_ms": 13.9,
-        "extra_ms": 5015.4 if stalled else 0.3,
-        "stalled": stalled,
-        "threshold_ms": 100.0,
-        "timeout_s": 5.0,
-        "detail": "measured",
-    }
-    return {**block, **change}
-
-
-def idle_runs(tmp_path: Path) -> list[reports.TargetRun]:
-    """reference (no stall), acceptor (stalled), blind (no key: an older file), fragile
-    (an unreadable block), each with its usual cases."""
-    blocks: dict[str, Any] = {
-        "reference": {"idle_client": idle_block(False)},
-        "acceptor": {"idle_client": idle_block(True)},
-        "fragile": {"idle_client": {"stalled": "maybe"}},
-    }
-    paths = []
-    for name in TARGETS:
-        data = target_run(name)
-        if name in blocks:
-            data["run"]["resilience"] = blocks[name]
-        paths.append(write(tmp_path / f"{name}.json", data))
-    return reports.load_targets(paths)
-
-
-def test_idle_client_measurement_is_read_leniently(tmp_path: Path) -> None:
-    runs = {r.name: r for r in idle_runs(tmp_path)}
-    assert runs["blind"].idle_client is None
-    assert runs["reference"].idle_client.state == "pass"
-    assert runs["reference"].idle_client.text == f"{CHECK} no stall (+0.3 ms)"
-    stalled = runs["acceptor"].idle_client
-    assert stalled.state == "fail" and stalled.text == f"{CROSS} stalled \u2265 5000 ms"
-    assert [stalled.figure(c) for c in ("1", "4")] == ["\u2265 5000 ms", "\u2265 5000 ms"]
-    broken = runs["fragile"].idle_client
-    assert broken.state == "skip" and broken.stalled is None
-    assert "malformed" in broken.problem
-    unsupported = reports.compat_model.IdleClient.from_json(
-        {"stalled": None, "unsupported": "no TLS here"}
-    )
-    assert unsupported.state == "unsupported"
-    slow = reports.compat_model.IdleClient.from_json(
-        idle_block(True, with_idle_ms={"1": 30.0, "4": 420.0}, timed_out=[])
-    )
-    assert slow.text == f"{CROSS} stalled 415 ms" and slow.stalling_count == "4"
-    # measured differences (paired with a request alone) win over figure minus baseline
-    busy = reports.compat_model.IdleClient.from_json(
-        idle_block(False, with_idle_ms={"1": 110.0, "4": 164.0}, added_ms={"1": 3.0, "4": 2.0})
-    )
-    assert busy.text == f"{CHECK} no stall (+3.0 ms)" and busy.added == (("1", 3.0), ("4", 2.0))
-
-
-def test_a_stalled_target_gets_a_finding_line_and_the_page_a_table(tmp_path: Path) -> None:
-    comparison = reports.compare(idle_runs(tmp_path))
-    assert comparison.stalled == ["acceptor"]
-    stalls = {tf.run.name: [f.line for f in tf.stalls] for tf in comparison.findings}
-    assert stalls == {
-        "reference": [],
-        "acceptor": ["acceptor: one idle client delays every other client by \u2265 5000 ms"],
-        "blind": [],
-        "fragile": [],
-    }
-    for tf in comparison.findings:  # the case findings are what they were without the key
-        assert [f.line for f in (*tf.divergences, *tf.unsupported)] == FINDINGS[tf.run.name]
-    dom = parse_html(reports.render_compat_html(comparison))
-    lede = dom.find("p", id="lede").text()
-    assert lede.endswith("Idle clients stall acceptor.")
-    line = dom.find("li", data_kind="stall", data_target="acceptor")
-    assert "one idle client delays every other client by \u2265 5000 ms" in line.text()
-    assert "on builtin, required" in line.text()
-    rows = dom.find("table", id="idle-table").find("tbody").find_all("tr")
-    assert [(r.attrs["data-target"], r.attrs["data-state"]) for r in rows] == [
-        ("reference", "pass"),
-        ("acceptor", "fail"),
-        ("blind", "skip"),
-        ("fragile", "skip"),
-    ]
-    assert [td.text() for td in rows[1].find_all("td")] == [
-        "builtin, required",
-        "4.8 ms",
-        "\u2265 5000 ms",
-        "\u2265 5000 ms",
-        "14 ms",
-        f"{CROSS} stalled \u2265 5000 ms",
-    ]
-    assert f"{DASH} not measured" in rows[2].text()
-    text = reports.render_compat_markdown(comparison)
-    assert "**Idle clients stall acceptor.**" in text
-    assert (
-        f"  - {CROSS} one idle client delays every other client by \u2265 5000 ms on builtin, "
-        "required (bound 100 ms; alone 4.8 ms)\n" in text
-    )
-    assert "### One idle client delays a good one" in text
-    assert (
-        "| target | adapter, policy | alone | with 1 idle | with 4 idle | after | verdict |" in text
-    )
-    assert (
-        f"| **reference** | builtin, required | 4.8 ms | 5.1 ms | 4.6 ms | 14 ms | "
-        f"{CHECK} no stall (+0.3 ms) |" in text
-    )
-    assert f"| **blind** | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} not measured" in text
-
-
-def test_results_without_resilience_leave_the_reports_as_they_were(built: dict[str, Any]) -> None:
-    assert not built["comparison"].idle_measured
-    assert 'id="idle-table"' not in built["source"]
-    assert "One idle client" not in built["md"]
-    assert all(tf.stalls == () for tf in built["comparison"].findings)

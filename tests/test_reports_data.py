@@ -52,6 +52,36 @@ def case_id(
     return base if server_cert == "server" else f"{base}-server:{server_cert}"
 
 
+REFUSALS = ("rejected", "server-cert-rejected")
+
+
+def outcome_problem(expected: str, observed: str) -> dict[str, Any]:
+    """SPEC section 6 as docs/spec.md writes it down: admitted where a refusal was due is
+    security, one refusal for another protocol, anything else availability."""
+    if observed == "ok":
+        severity = "security"
+    elif observed in REFUSALS and expected in REFUSALS:
+        severity = "protocol"
+    else:
+        severity = "availability"
+    what = f"{expected}->{observed}"
+    return problem("outcome", severity, what, expected, observed)
+
+
+def problem(kind: str, severity: str, what: str, expected: Any, observed: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "severity": severity,
+        "what": what,
+        "expected": expected,
+        "observed": observed,
+    }
+
+
+def environ_problem(what: str, expected: Any, observed: Any) -> dict[str, Any]:
+    return problem("environ", "visibility", what, expected, observed)
+
+
 def make_case(
     adapter: str,
     policy: str,
@@ -65,9 +95,20 @@ def make_case(
     reason: str = "",
     detail: str = "",
     server_alive: bool | None = None,
+    problems: list[dict[str, Any]] | None = None,
+    unsupported: str | None = None,
 ) -> dict[str, Any]:
+    """A schema-2 case. A failing case's problems follow from its outcomes and survival
+    unless given (a failure with the expected outcome needs them given)."""
     if observed is None and status != "skip":
         observed = expected
+    if problems is None:
+        problems = []
+        if status == "fail" and observed != expected:
+            problems.append(outcome_problem(expected, observed or "skipped"))
+        if status == "fail" and server_alive is False:
+            problems.append(problem("survival", "availability", "server-alive", "ok", "error"))
+        assert problems or status != "fail", "a failing case needs its problems"
     return {
         "id": case_id(adapter, policy, bind, connect, client, server_cert),
         "adapter": adapter,
@@ -76,18 +117,29 @@ def make_case(
         "connect": connect,
         "client": client,
         "server_cert": server_cert,
-        "expected": expected,
-        "reason": reason or f"{policy}: expected {expected}",
-        "observed": observed,
+        "expected": {"outcome": expected, "reason": reason or f"{policy}: expected {expected}"},
+        "observed": None if observed is None else {"outcome": observed},
+        "environ": None,
         "status": status,
+        "unsupported": unsupported,
+        "problems": problems,
+        "server_alive": server_alive,
         "detail": detail,
         "duration_ms": 3.2,
-        "server_alive": server_alive,
     }
 
 
+def remade(case: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``case`` made again by make_case with ``changes`` (problems follow the outcomes)."""
+    args: dict[str, Any] = {k: case[k] for k in ("bind", "connect", "client", "server_cert")}
+    args.update(expected=case["expected"]["outcome"], reason=case["expected"]["reason"])
+    args.update(server_alive=case["server_alive"], status=case["status"])
+    args.update(changes)
+    return make_case(case["adapter"], case["policy"], **args)
+
+
 def results(cases: list[dict[str, Any]], **run: Any) -> dict[str, Any]:
-    return {"schema": 1, "run": {**copy.deepcopy(RUN), **run}, "cases": cases}
+    return {"schema": 2, "run": {"schema": 2, **copy.deepcopy(RUN), **run}, "cases": cases}
 
 
 def write(path: Path, data: Any) -> Path:
@@ -149,7 +201,7 @@ def full_run() -> dict[str, Any]:
     by_id = {c["id"]: c for c in cases}
 
     def plant(cid: str, **changes: Any) -> None:
-        by_id[cid].update(changes)
+        by_id[cid].update(remade(by_id[cid], **changes))
 
     plant(
         case_id("pyopenssl", "required+host", "0.0.0.0", "localhost", "wildcard", "server"),

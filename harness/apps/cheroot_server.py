@@ -30,29 +30,33 @@ from cheroot import wsgi
 from harness.apps.wsgi import app
 
 
-def make_adapter(name: str, cert: str, key: str, client_ca: str | None, check: str):
+def make_adapter(
+    name: str, cert: str, key: str, client_ca: str | None, check: str, chain: str | None = None
+):
     if name == "builtin":
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-        adapter = BuiltinSSLAdapter(cert, key)
+        adapter = BuiltinSSLAdapter(cert, key, chain)
         if check != "ignore":
             adapter.context.verify_mode = (
                 ssl.CERT_REQUIRED if check == "required" else ssl.CERT_OPTIONAL
             )
-            adapter.context.load_verify_locations(client_ca)
+            if client_ca is not None:
+                adapter.context.load_verify_locations(client_ca)
         return adapter
     if name == "pyopenssl":
         from cheroot.ssl.pyopenssl import pyOpenSSLAdapter
         from OpenSSL import SSL
 
-        adapter = pyOpenSSLAdapter(cert, key)
+        adapter = pyOpenSSLAdapter(cert, key, chain)
         adapter.context = adapter.get_context()
         if check != "ignore":
             mode = SSL.VERIFY_PEER
             if check == "required":
                 mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
             adapter.context.set_verify(mode)
-            adapter.context.load_verify_locations(client_ca)
+            if client_ca is not None:
+                adapter.context.load_verify_locations(client_ca)
         return adapter
     raise SystemExit(f"cheroot_server: unknown adapter {name!r}")
 
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key", required=True)
     parser.add_argument("--client-ca")
     parser.add_argument("--client-check", default="ignore")
+    parser.add_argument("--chain", help="Cheroot's certificate_chain argument")
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--threads", type=int, default=10)
@@ -71,7 +76,12 @@ def main(argv: list[str] | None = None) -> None:
 
     server = wsgi.Server((options.bind, options.port), app, numthreads=options.threads)
     server.ssl_adapter = make_adapter(
-        options.adapter, options.cert, options.key, options.client_ca, options.client_check
+        options.adapter,
+        options.cert,
+        options.key,
+        options.client_ca,
+        options.client_check,
+        options.chain,
     )
 
     def interrupt(signum, frame):

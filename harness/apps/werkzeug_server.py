@@ -24,12 +24,18 @@ from werkzeug.serving import make_server
 from harness.apps.wsgi import app
 
 
-def make_context(cert: str, key: str, client_ca: str | None, check: str) -> ssl.SSLContext:
+def make_context(
+    cert: str, key: str, client_ca: str | None, check: str, crl: str | None = None
+) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     if check != "ignore":
         context.verify_mode = ssl.CERT_REQUIRED if check == "required" else ssl.CERT_OPTIONAL
-        context.load_verify_locations(client_ca)
+        if client_ca is not None:
+            context.load_verify_locations(client_ca)
+        if crl is not None:
+            context.load_verify_locations(crl)
+            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     return context
 
 
@@ -39,11 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key", required=True)
     parser.add_argument("--client-ca")
     parser.add_argument("--client-check", default="ignore")
+    parser.add_argument("--crl", help="PEM CRL of the client CA, checked for the leaf")
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     options = parser.parse_args(argv)
 
-    context = make_context(options.cert, options.key, options.client_ca, options.client_check)
+    context = make_context(
+        options.cert, options.key, options.client_ca, options.client_check, options.crl
+    )
     server = make_server(options.bind, options.port, app, threaded=True, ssl_context=context)
 
     def interrupt(signum, frame):

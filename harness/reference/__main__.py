@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", required=True, help="server private key (PEM)")
     parser.add_argument("--chain", help="intermediates to send after the certificate (PEM)")
     parser.add_argument("--client-ca", help="CA file client certificates must chain to (PEM)")
+    parser.add_argument("--client-crl", help="CRL(s) of the client CA, checked for the leaf (PEM)")
     parser.add_argument("--client-check", required=True, choices=CLIENT_CHECKS)
     parser.add_argument(
         "--check-host", action="store_true", help="client certificate must name the peer address"
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             private_key=args.key,
             certificate_chain=args.chain,
             client_CA=args.client_ca,
+            client_CRL=args.client_crl,
             client_check=args.client_check,
             client_check_host=args.check_host,
             handshake_timeout=args.handshake_timeout,

@@ -36,6 +36,7 @@ class ClientCertAdapter(Adapter, abc.ABC):
         *,
         private_key_password: Any = None,
         client_CA: str | None = None,
+        client_CRL: str | None = None,
         client_check: str = "ignore",
         client_check_host: bool = False,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
@@ -48,13 +49,23 @@ class ClientCertAdapter(Adapter, abc.ABC):
                 private_key=private_key,
                 certificate_chain=certificate_chain,
                 client_CA=client_CA,
+                client_CRL=client_CRL,
                 client_check=client_check,
                 client_check_host=client_check_host,
                 handshake_timeout=handshake_timeout,
             )
         )
         super().__init__(certificate, private_key, certificate_chain, ciphers)
-        self.context = self.build_context()
+        try:
+            self.context = self.build_context()
+        except Exception as exc:
+            # validate() checks what it can first; if OpenSSL still says no (a cipher
+            # string it does not know, say), that is a configuration error, in one line.
+            if not isinstance(exc, (OSError, ValueError, TypeError)) and not type(
+                exc
+            ).__module__.startswith("OpenSSL"):
+                raise
+            raise ConfigError(f"the TLS library refused this configuration: {_why(exc)}") from None
 
     @abc.abstractmethod
     def build_context(self) -> Any:
@@ -84,6 +95,18 @@ class ClientCertAdapter(Adapter, abc.ABC):
 
     def makefile(self, sock: TLSConnection, mode: str = "r", bufsize: int = -1):
         return MakeFile(sock, mode, bufsize if bufsize > 0 else 8192)
+
+
+def _why(exc: Exception) -> str:
+    """The reason in an ssl.SSLError, a pyOpenSSL error queue or any other error, one line."""
+    parts: list[str] = []
+    for arg in exc.args:
+        if isinstance(arg, str):
+            parts.append(arg)
+        elif isinstance(arg, list):  # pyOpenSSL: [(lib, func, reason), ...]
+            parts += [str(entry[-1]) for entry in arg if entry]
+    text = "; ".join(p for p in parts if p) or type(exc).__name__
+    return " ".join(text.split())
 
 
 def openssl_version_string(banner: str) -> str:

@@ -49,6 +49,9 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
         ctx.verify_flags |= VERIFY_FLAGS
         if s.client_CA:
             ctx.load_verify_locations(cafile=s.client_CA)
+        if s.client_CRL:  # the CAfile loader takes CRLs too; check the leaf's issuer's CRL
+            ctx.load_verify_locations(cafile=s.client_CRL)
+            ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         return ctx
 
     def open_session(self, sock: socket.socket) -> BuiltinSession:

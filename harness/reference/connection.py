@@ -110,7 +110,8 @@ class TLSConnection:
         self.session: Session | None = None
         self.handshaken = False  # the TLS handshake succeeded (verification included)
         self._checked = False  # host check done and environ filled
-        self.refused: str | None = None
+        self.refused: str | None = None  # why I/O on this connection must stop
+        self._logged = False  # its one log line is written
         self.inbuf = bytearray()  # plaintext the gate read ahead of the worker
         self.body_deadline: float | None = None  # monotonic; reads after the head end by then
         self.request_timeout: float | None = None
@@ -159,22 +160,22 @@ class TLSConnection:
         if self.body_deadline is not None:
             remaining = self.body_deadline - time.monotonic()
             if remaining <= 0:
-                self._refuse_on_worker(
-                    f"request body not complete within {self.request_timeout:g}s", linger=False
-                )
+                self._body_too_slow()
                 raise TimeoutError("timed out")  # Cheroot answers 408 if it still can
             timeout = remaining if timeout is None else min(timeout, remaining)
         try:
             return session.recv_into(view, nbytes, timeout)
         except TimeoutError:
             if self.body_deadline is not None and time.monotonic() >= self.body_deadline:
-                self._refuse_on_worker(
-                    f"request body not complete within {self.request_timeout:g}s", linger=False
-                )
+                self._body_too_slow()
             raise
         except Refused as exc:
             self._refuse_on_worker(str(exc), linger=False)
             raise FatalSSLAlert(str(exc)) from None
+
+    def _body_too_slow(self) -> None:
+        """Logged only: Cheroot may still send its 408 on this connection."""
+        self.log_refusal(f"request body not complete within {self.request_timeout:g}s")
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         buf = bytearray(min(bufsize, MAX_READ))
@@ -199,8 +200,10 @@ class TLSConnection:
             self.sock.shutdown(how)
 
     def close(self) -> None:
-        if self.linger_wanted and self.gate is not None and self.gate.linger(self):
-            return  # the gate closes it after the linger
+        if self.linger_wanted:
+            self.linger_wanted = False  # once: a second close() must not hand it over again
+            if self.gate is not None and self.gate.linger(self):
+                return  # the gate closes it after the linger
         self.close_now()
 
     def close_now(self) -> None:
@@ -233,9 +236,9 @@ class TLSConnection:
             socket.socket.shutdown(self.sock, socket.SHUT_WR)
 
     def log_refusal(self, why: str) -> None:
-        """The one log line for a refused or failed connection."""
-        if self.refused is None:
-            self.refused = why
+        """The one log line for a refused or failed connection (later calls log nothing)."""
+        if not self._logged:
+            self._logged = True
             log.warning("TLS client %s refused: %s", format_peer(self.peer), why)
 
     # -- what the gate calls ------------------------------------------------------------
@@ -258,7 +261,9 @@ class TLSConnection:
 
     # -- on a worker ----------------------------------------------------------------------
     def _refuse_on_worker(self, why: str, *, linger: bool) -> None:
+        """Log, and stop all further I/O (the TLS session is broken or must not serve)."""
         self.log_refusal(why)
+        self.refused = why
         self.linger_wanted = linger and self.gate is not None
 
     def _established(self) -> Session:
@@ -284,6 +289,7 @@ class TLSConnection:
             self.open_session().handshake(self.handshake_timeout)
         except Refused as exc:
             self.log_refusal(str(exc))
+            self.refused = str(exc)
             linger(self.sock)
             raise FatalSSLAlert(str(exc)) from None
         self.handshaken = True
@@ -298,9 +304,10 @@ class TLSConnection:
         if leaf is not None and settings.client_check_host:
             try:
                 mismatch = host_mismatch(leaf, str(self.peer[0]))
-            except ValueError as exc:  # cryptography cannot parse the certificate
+            except Exception as exc:  # cryptography cannot parse it (ValueError), or worse
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise Refused(
-                    f"host check failed: client certificate cannot be parsed ({exc})"
+                    f"host check failed: client certificate cannot be parsed ({why})"
                 ) from None
             if mismatch is not None:
                 raise Refused(f"host check failed: {mismatch}")
@@ -326,18 +333,28 @@ class TLSConnection:
         """
         try:
             chain = session.peer_chain()
-        except ValueError:
+        except Exception:  # the chain is optional (SSL_CLIENT_CERT_CHAIN_n)
             chain = None
         try:
             return client_variables(leaf, chain)
-        except ValueError as exc:
-            log.warning(
-                "TLS client %s: client certificate partly unreadable (%s); "
-                "serving it without the SSL_CLIENT_* variables that need parsing",
-                format_peer(self.peer),
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            )
-            return {"SSL_CLIENT_CERT": der_to_pem(leaf)}
+        except Exception as exc:  # ValueError from cryptography, mostly
+            failure = exc
+        env = {"SSL_CLIENT_CERT": der_to_pem(leaf)}
+        left_out = "the SSL_CLIENT_* variables that need parsing"
+        if chain:
+            try:
+                env = client_variables(leaf, None)
+                left_out = "SSL_CLIENT_CERT_CHAIN_n (a chain certificate is unreadable)"
+            except Exception:
+                pass
+        why = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+        log.warning(
+            "TLS client %s: client certificate partly unreadable (%s); serving it without %s",
+            format_peer(self.peer),
+            why,
+            left_out,
+        )
+        return env
 
     def _expect_tls_record(self, timeout: float) -> None:
         """Tell plain HTTP and garbage apart from TLS before a back-end sees them."""

@@ -58,6 +58,7 @@ log = logging.getLogger("mtls_matrix.reference")
 MAX_HEAD = 64 * 1024  # SPEC section 7: request line and headers together
 _READ_CHUNK = 16 * 1024  # one TLS record's worth of plaintext
 _MAX_WAIT = 1.0  # the selector wakes at least this often (bounds stop() latency)
+_QUEUE_MARGIN = 64  # new connections queued for admission beyond max_waiting
 
 # States a connection can be in while it is in the gate.
 FIRST = "first-bytes"  # accepted, nothing received yet
@@ -114,6 +115,20 @@ class _Entry:
     fd: int = field(default=-1)
 
 
+def default_max_waiting() -> int:
+    """Half the process's file-descriptor limit (at least 64), less the queue margin:
+    waiting connections never exhaust descriptors, on which accept() would fail."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 512
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 65536
+    return max(64, soft // 2 - _QUEUE_MARGIN)
+
+
 def head_end(buf: bytes | bytearray, start: int = 0) -> int:
     """Index just past the request head in ``buf``, or -1 while it is incomplete.
 
@@ -143,9 +158,11 @@ class Gate:
         keepalive_timeout: float,
         max_head: int = MAX_HEAD,
         max_body: int = 0,
+        max_waiting: int | None = None,
     ) -> None:
         self._hand_off = hand_off
         self.max_body = max_body  # bodies up to this size are read here (0: never)
+        self.max_waiting = max_waiting or default_max_waiting()
         self.request_timeout = request_timeout
         self.keepalive_timeout = keepalive_timeout
         self.max_head = max_head
@@ -190,11 +207,32 @@ class Gate:
     def submit(self, conn: Any, tls: TLSConnection, state: str = FIRST) -> None:
         """Take ``conn`` (state FIRST for a new connection, IDLE between requests)."""
         tls.gate = self
+        dropped: TLSConnection | None = None
         with self._lock:
+            overflow = state == FIRST and (
+                len(self._entries) + len(self._inbox) >= self.max_waiting + _QUEUE_MARGIN
+            )
             if not self._stopping:
-                self._inbox.append((conn, tls, state))
-                conn = None
+                if overflow:
+                    # A flood outruns admission: the oldest new connection still queued
+                    # makes room, here on the accepting thread, so the newest gets in.
+                    for i, (_, queued, queued_state) in enumerate(self._inbox):
+                        if queued_state == FIRST:
+                            dropped = queued
+                            del self._inbox[i]
+                            break
+                if not overflow or dropped is not None:
+                    self._inbox.append((conn, tls, state))
+                    conn = None
+        if dropped is not None:
+            dropped.log_refusal(
+                f"dropped to make room: over {self.max_waiting} connections waiting, "
+                "this the oldest queued"
+            )
+            dropped.close_now()
         if conn is not None:
+            if not self._stopping:
+                tls.log_refusal(f"over {self.max_waiting} connections waiting; closed at once")
             tls.close_now()
             return
         self._wake()
@@ -254,6 +292,10 @@ class Gate:
             if entry.fd < 0 or entry.fd in self._entries:
                 tls.close_now()
                 continue
+            if state == FIRST and len(self._entries) >= self.max_waiting and not self._evict():
+                tls.log_refusal(f"{len(self._entries)} connections already waiting (the limit)")
+                tls.close_now()
+                continue
             if state == FIRST:
                 entry.deadline = tls.accepted_at + tls.handshake_timeout
             elif state == IDLE:
@@ -271,6 +313,28 @@ class Gate:
                 self._push_deadline(entry)
                 if state == IDLE:  # a pipelined request may be buffered already
                     self._guarded(self._step, entry)
+
+    def _evict(self) -> bool:
+        """Make room for a new connection; False if every waiting one has proved itself.
+
+        First a refused connection that lingers, then the oldest that has not
+        finished its handshake (it is the likeliest to be an attacker, and it has
+        had the longest chance), then the oldest idle kept-alive connection.
+        """
+        entries = list(self._entries.values())
+        for states in ((LINGER, ANSWER), (FIRST, HANDSHAKE), (IDLE,)):
+            candidates = [e for e in entries if e.state in states]
+            if candidates:
+                victim = min(candidates, key=lambda e: e.deadline)
+                if victim.state in (FIRST, HANDSHAKE):
+                    self._refuse(
+                        victim,
+                        f"dropped to make room: {len(entries)} connections waiting (the limit),"
+                        " this the oldest without a finished handshake",
+                    )
+                self._close(victim)
+                return True
+        return False
 
     def _next_wait(self) -> float:
         while self._deadlines:

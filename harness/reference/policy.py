@@ -48,6 +48,7 @@ class TLSSettings:
     private_key: str
     certificate_chain: str | None = None
     client_CA: str | None = None
+    client_CRL: str | None = None  # PEM CRL(s) checked against the client's certificate
     client_check: str = "ignore"
     client_check_host: bool = False
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
@@ -82,6 +83,11 @@ def validate(settings: TLSSettings) -> TLSSettings:
         )
     if settings.requests_certificate and not settings.client_CA:
         raise ConfigError(f"client_check {settings.client_check!r} needs client_CA (a CA file)")
+    if settings.client_CRL and not settings.requests_certificate:
+        raise ConfigError(
+            "client_CRL needs a verified client certificate: "
+            "use client_check 'optional' or 'required', not 'ignore'"
+        )
     check_timeout("handshake_timeout", settings.handshake_timeout)
 
     cert = load_leaf_certificate(settings.certificate)
@@ -95,7 +101,28 @@ def validate(settings: TLSSettings) -> TLSSettings:
         _checked_certificates(settings.certificate_chain, "certificate chain", True)
     if settings.client_CA:
         load_ca_file(settings.client_CA)
+    if settings.client_CRL:
+        load_crls(settings.client_CRL)
     return settings
+
+
+def load_crls(path: str) -> list[x509.CertificateRevocationList]:
+    """Every PEM CRL in the file (RFC 5280 section 5), read as every configuration file
+    is; a file without one, or with a corrupt one, is a configuration error."""
+    data = read_config_file(path, "client CRL")
+    crls = []
+    for block in pem_blocks(data, path, "client CRL"):
+        if block.label != "X509 CRL":
+            continue
+        try:
+            crls.append(x509.load_der_x509_crl(block.der))
+        except ValueError:
+            raise ConfigFileError(
+                f"client CRL file holds a corrupt CRL at line {block.line}: {path!r}", path
+            ) from None
+    if not crls:
+        raise ConfigFileError(f"client CRL file holds no PEM CRL: {path!r}", path)
+    return crls
 
 
 def check_timeout(name: str, value: object) -> float:

@@ -1,14 +1,15 @@
 """The pyOpenSSL back-end.
 
-pyOpenSSL has no socket timeouts of its own, so the socket is non-blocking and
-every operation waits for readiness with a deadline: the handshake gets the
-handshake timeout as a whole, later reads and writes Cheroot's socket timeout.
+pyOpenSSL has no socket timeouts of its own, so the socket is always
+non-blocking: the gate steps the handshake and reads with ``*_step`` (OpenSSL's
+WantRead/WantWrite surface as ``Want``), and on a worker every operation waits
+for readiness with a deadline: the handshake gets the handshake timeout as a
+whole (plain-Cheroot use), later reads and writes Cheroot's socket timeout.
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import selectors
 import socket
 import time
@@ -26,6 +27,7 @@ except ImportError:  # pragma: no cover - the log line just gets less specific
 
 from .adapters import ClientCertAdapter, openssl_version_string
 from .connection import Refused, Reset, Want
+from .policy import load_crls
 
 T = TypeVar("T")
 
@@ -79,10 +81,15 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         # Needed by OpenSSL whenever peers are verified and sessions may be cached.
         ctx.set_session_id(b"mtls-matrix")
         if s.client_CA:
+            # No CA names in the CertificateRequest (no load_client_ca): the stdlib
+            # cannot send them, and both adapters must advertise the same
+            # (docs/refusals.md, "CA names").
             ctx.load_verify_locations(s.client_CA)
-            # CA names for the CertificateRequest, so a client holding several
-            # certificates can pick one this server accepts.
-            ctx.load_client_ca(os.fsencode(s.client_CA))
+        if s.client_CRL:  # checked for the leaf only, as the stdlib's VERIFY_CRL_CHECK_LEAF
+            store = ctx.get_cert_store()
+            for crl in load_crls(s.client_CRL):
+                store.add_crl(crl)
+            store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
         ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx

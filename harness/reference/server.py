@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +29,7 @@ log = logging.getLogger("mtls_matrix.reference")
 DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_REQUEST_BODY = 1024 * 1024  # the reference app reads no body at all
 MAX_REQUEST_BODY_LIMIT = 1024**3
+_ACCEPT_BACKOFF = 0.05  # seconds between accept() attempts while file descriptors run out
 
 ADAPTERS: dict[str, type[ClientCertAdapter]] = {
     "builtin": BuiltinClientCertAdapter,
@@ -53,6 +57,7 @@ _CHERRYPY_KEYS = {
     "server.ssl_certificate_chain": "certificate_chain",
     "server.ssl_ciphers": "ciphers",
     "server.ssl_client_CA": "client_CA",
+    "server.ssl_client_CRL": "client_CRL",
     "server.ssl_client_check": "client_check",
     "server.ssl_client_check_host": "client_check_host",
 }
@@ -127,7 +132,20 @@ class _Server(wsgi.Server):
 
     gate: Gate | None = None
 
+    _fd_exhausted_at = 0.0
+
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            # accept() failed for want of file descriptors (the connection stays in the
+            # backlog): Cheroot would log a traceback and retry at once, in a busy loop.
+            # One line a second at most, and a short back-off before the next accept().
+            now = time.monotonic()
+            if now - self._fd_exhausted_at >= 1.0:
+                log.warning("cannot accept connections: %s; backing off", exc.strerror)
+                self._fd_exhausted_at = now
+            threading.Event().wait(_ACCEPT_BACKOFF)
+            return
         log.log(level, "%s", msg, exc_info=traceback)
 
     def process_conn(self, conn: Any) -> None:
@@ -223,7 +241,9 @@ class ReferenceServer:
     head, which must arrive within ``request_timeout`` seconds of the handshake
     and be at most 64 KiB (else 408 or 431); its body must then arrive within
     another ``request_timeout`` and be at most ``max_request_body`` bytes (else
-    413, before any of it is read). ``timeout`` is Cheroot's: per socket
+    413, before any of it is read). At most ``max_waiting`` connections wait in
+    the gate (default: half the file-descriptor limit); beyond, the oldest one
+    without a finished handshake is dropped. ``timeout`` is Cheroot's: per socket
     operation on a worker, and how long a kept-alive connection may stay idle.
     Raises ConfigError for values that cannot work.
     """
@@ -238,6 +258,7 @@ class ReferenceServer:
         timeout: float = 10.0,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
+        max_waiting: int | None = None,
     ) -> None:
         check_timeout("request_timeout", request_timeout)
         check_timeout("timeout", timeout)
@@ -250,6 +271,10 @@ class ReferenceServer:
                 f"max_request_body must be a number of bytes in [1, {MAX_REQUEST_BODY_LIMIT}], "
                 f"not {max_request_body!r}"
             )
+        if max_waiting is not None and (
+            isinstance(max_waiting, bool) or not isinstance(max_waiting, int) or max_waiting < 1
+        ):
+            raise ConfigError(f"max_waiting must be a positive number, not {max_waiting!r}")
         self.adapter = adapter
         self.requested_bind = bind
         self._server = _Server(bind, app, numthreads=numthreads, timeout=timeout)
@@ -264,6 +289,7 @@ class ReferenceServer:
             request_timeout=float(request_timeout),
             keepalive_timeout=float(timeout),
             max_body=max_request_body,
+            max_waiting=max_waiting,
         )
         self._thread: threading.Thread | None = None
 

@@ -10,6 +10,10 @@ A target for a third-party server declares, as plain class attributes:
   policy is unsupported, with that reason; it is not approximated by the
   policy without the host check.
 - ``binds``: bind addresses it cannot take (``bad_binds``), with the reason.
+- ``chain_unsupported`` / ``crl_unsupported``: None when the server has an
+  option for a certificate_chain file / a CRL, else the reason it has none
+  (SPEC section 8). A configuration without a client CA needs no declaration:
+  every server can be started without its CA option.
 - ``provided``: per adapter, glob patterns of the environ variables the
   application can actually see on that server; ``provides()`` answers from it,
   so the matrix checks the values of exactly those.
@@ -56,6 +60,10 @@ class ProcessTarget:
     port_from: str | None = None
     confirm_listening = False  # see process.start_server: for a server whose line precedes listen()
     host_check_reason = "has no check of the client's host name (no option to ask for one)"
+    chain_unsupported: str | None = (
+        "has no option for a certificate chain file apart from the certificate file"
+    )
+    crl_unsupported: str | None = "has no option to check client certificates against a CRL"
 
     # -- declarations -------------------------------------------------------------------
 
@@ -72,6 +80,10 @@ class ProcessTarget:
             return f"{self.name} cannot express client_check={spec.client_check!r}"
         if spec.bind in self.bad_binds:
             return f"{self.name} cannot bind {spec.bind!r}: {self.bad_binds[spec.bind]}"
+        if spec.certificate_chain is not None and self.chain_unsupported:
+            return f"{self.name} {self.chain_unsupported}"
+        if spec.crl is not None and self.crl_unsupported:
+            return f"{self.name} {self.crl_unsupported}"
         return None
 
     def provides(self, adapter: str, variable: str) -> bool:

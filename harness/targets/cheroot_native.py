@@ -6,7 +6,9 @@ Each configuration runs ``python -m harness.apps.cheroot_server`` (its own
 process): a ``cheroot.wsgi.Server`` with ``BuiltinSSLAdapter`` or
 ``pyOpenSSLAdapter``, on which the client CA and verification mode are set by
 reaching into the adapter's context after constructing it (see that module).
-Cheroot has no check of the client's host name.
+Cheroot has no check of the client's host name and no CRL option. A
+certificate_chain file is passed as Cheroot's own ``certificate_chain``
+argument (what ``server.ssl_certificate_chain`` sets in CherryPy).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ PYOPENSSL_VARIABLES = (*ALWAYS, "SSL_VERSION_INTERFACE", "SSL_VERSION_LIBRARY")
 
 class CherootNativeTarget(ProcessTarget):
     name = "cheroot_native"
+    workers = 10  # cheroot's worker threads (harness.apps.cheroot_server's default --threads)
     package = "cheroot"
     requires = ("cheroot",)
     module = "harness.apps.cheroot_server"
@@ -56,6 +59,8 @@ class CherootNativeTarget(ProcessTarget):
         "pyopenssl": PYOPENSSL_VARIABLES,
     }
     ready = url_port("listening on")
+    chain_unsupported = None
+    crl_unsupported = "has no CRL option (neither adapter takes one)"
     host_check_reason = (
         "has no check of the client's host name (its adapters take no client CA or "
         "policy at all; users set the context's verify mode and trust store)"
@@ -70,8 +75,10 @@ class CherootNativeTarget(ProcessTarget):
             "--bind", spec.bind,
             "--port", "0",
         ]  # fmt: skip
-        if spec.client_check != "ignore":
+        if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--client-ca", str(spec.client_ca)]
+        if spec.certificate_chain is not None:
+            args += ["--chain", str(spec.certificate_chain)]
         return args, None
 
     def versions(self) -> dict[str, str]:

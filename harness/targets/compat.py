@@ -1,7 +1,7 @@
 """Run the matrix once per server target: one results file each, and who could not run.
 
     python -m harness.targets.compat [--out build/compat] [--report DIR]
-        [TARGET ...] [-- PYTEST-ARGS]
+        [--profile standard|extended] [TARGET ...] [-- PYTEST-ARGS]
 
 For each target (default: all of ``TARGETS``) this runs, as a subprocess,
 
@@ -16,13 +16,19 @@ not start or never became ready; the reason and the server's own output are
 printed, and the other targets still run. Anything else (pytest interrupted,
 a usage or internal error, no results written) is a harness failure.
 
-After each target that ran, ``python -m matrix.stall`` measures on one more
-server of it whether one idle client (a TCP connection that sends nothing)
-delays a good client, and merges the figures into its results file as
-``run.resilience.idle_client`` (a stall is a finding, like a failed case).
-``--idle-timeout`` bounds each request of that step (default 5 s); ``--no-idle``
-skips it, and so does a partial matrix run (``--case`` or ``-k`` among the
-pytest arguments), which is for reproducing cases, not for a whole picture.
+After each target that ran, ``python -m matrix.resilience`` runs the
+resilience battery on it (every hostile-client kind of SPEC section 7, with a
+good client timed during and after; see docs/resilience.md) and merges the
+figures into its results file as ``run.resilience`` (a stall is a finding, like
+a failed case). ``--battery-timeout`` is the battery's cap (default 10 s: a
+good request still waiting then is unbounded); ``--battery-kinds K,...`` runs
+only those kinds; ``--no-battery`` skips the battery, and so does a partial
+matrix run (``--case`` or ``-k`` among the pytest arguments), which is for
+reproducing cases, not for a whole picture.
+
+``--profile extended`` runs the extended profile instead (its results under
+``build/compat-extended`` unless ``--out`` says otherwise); the resilience battery
+belongs to the standard run and is skipped.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
@@ -49,9 +55,22 @@ from harness.target import TargetLoadError
 
 from .process import PROJECT_ROOT
 
-TARGETS = ("apache", "cheroot_native", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug")
+TARGETS = (
+    "apache",
+    "cheroot_native",
+    "cherrypy",
+    "gunicorn",
+    "gunicorn-gthread",
+    "uvicorn",
+    "hypercorn",
+    "granian",
+    "werkzeug",
+)
+# a target whose factory is not harness.targets.NAME:target
+REFERENCES = {"gunicorn-gthread": "harness.targets.gunicorn:gthread_target"}
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
-IDLE_TIMEOUT = 5.0  # seconds: the idle-client step's client timeout per request
+BATTERY_TIMEOUT = 10.0  # seconds: the resilience battery's cap
+BATTERY_BOUND = 240.0  # seconds for the whole battery step of one target (it aims at 60)
 RAN, NOT_RUNNABLE, HARNESS_FAILED = "ran", "not runnable", "harness failed"
 EXIT_OK, EXIT_NOT_RUNNABLE, EXIT_HARNESS = 0, 1, 2
 _START_FAILED = "could not start"
@@ -65,7 +84,7 @@ class Outcome:
     results: Path | None = None
     counts: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
-    idle: str = ""  # the idle-client step, in a few words ("" when it did not run)
+    idle: str = ""  # the resilience battery, in a few words ("" when it did not run)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,32 +100,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "targets", nargs="*", metavar="TARGET", help=f"default: {' '.join(TARGETS)}"
     )
-    parser.add_argument("--out", default="build/compat", help="results directory")
+    parser.add_argument(
+        "--out", help="results directory (default build/compat, or build/compat-PROFILE)"
+    )
+    parser.add_argument(
+        "--profile",
+        default="standard",
+        choices=("standard", "extended"),
+        help="which matrix each target runs (default standard)",
+    )
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
     parser.add_argument("--timeout", type=float, default=TARGET_TIMEOUT, help="seconds per target")
     parser.add_argument(
+        "--battery-timeout",
         "--idle-timeout",
+        dest="battery_timeout",
         type=float,
-        default=IDLE_TIMEOUT,
+        default=BATTERY_TIMEOUT,
         metavar="SECONDS",
-        help=f"client timeout of the idle-client step (default {IDLE_TIMEOUT:g})",
+        help=f"the resilience battery's cap (default {BATTERY_TIMEOUT:g})",
     )
     parser.add_argument(
-        "--no-idle", action="store_true", help="skip the idle-client step (python -m matrix.stall)"
+        "--battery-kinds",
+        metavar="KIND,...",
+        help="run only these kinds of the resilience battery (default: all)",
+    )
+    parser.add_argument(
+        "--no-battery",
+        "--no-idle",
+        dest="no_battery",
+        action="store_true",
+        help="skip the resilience battery (python -m matrix.resilience)",
     )
     options = parser.parse_args(argv)
     unknown = [t for t in options.targets if t not in TARGETS]
     if unknown:
         parser.error(f"unknown target {unknown[0]!r} (known: {', '.join(TARGETS)})")
-    out = Path(options.out)
+    extended = options.profile != "standard"
+    out = Path(options.out or ("build/compat" + (f"-{options.profile}" if extended else "")))
     out.mkdir(parents=True, exist_ok=True)
+    if extended:
+        pytest_args = ["--profile", options.profile, *pytest_args]
     outcomes = []
     try:
-        measure_idle = not options.no_idle and not partial_run(pytest_args)
+        battery = not options.no_battery and not partial_run(pytest_args) and not extended
         for name in options.targets or TARGETS:
             outcome = run_target(name, out, pytest_args, options.timeout)
-            if measure_idle and outcome.status == RAN and outcome.results is not None:
-                idle_step(outcome, certs_dir(pytest_args), options.idle_timeout)
+            if battery and outcome.status == RAN and outcome.results is not None:
+                battery_step(
+                    outcome, certs_dir(pytest_args), options.battery_timeout, options.battery_kinds
+                )
             outcomes.append(outcome)
     except KeyboardInterrupt:
         print("compat: interrupted", file=sys.stderr)
@@ -136,16 +179,16 @@ def exit_status(outcomes: list[Outcome]) -> int:
 
 def run_target(name: str, out: Path, pytest_args: list[str], timeout: float) -> Outcome:
     print(f"== {name}", flush=True)
-    module = importlib.import_module(f"harness.targets.{name}")
+    module_name, _, factory = reference(name).partition(":")
     try:
-        module.target()
+        getattr(importlib.import_module(module_name), factory)()
     except TargetLoadError as exc:  # the factory refuses a server that is not installed
         return _report(Outcome(name, NOT_RUNNABLE, str(exc)), [])
     results = (out / f"{name}.json").resolve()
     results.unlink(missing_ok=True)
     command = [
         sys.executable, "-m", "pytest", "matrix", "-p", "no:cacheprovider", "-q", "--tb=no", "-rN",
-        "--target", f"harness.targets.{name}:target", "--results", str(results), *pytest_args,
+        "--target", reference(name), "--results", str(results), *pytest_args,
     ]  # fmt: skip
     started = time.monotonic()
     code, tail = _run_streaming(command, timeout)
@@ -187,20 +230,26 @@ def certs_dir(pytest_args: list[str]) -> Path:
     return PROJECT_ROOT / found  # pytest runs in PROJECT_ROOT; an absolute path stays as is
 
 
-def idle_step(outcome: Outcome, certs: Path, timeout: float) -> None:
-    """Run ``python -m matrix.stall`` on the target; it merges its figures into the results.
+def reference(name: str) -> str:
+    """The ``--target`` value of a compat target."""
+    return REFERENCES.get(name, f"harness.targets.{name}:target")
 
-    A measurement that failed (exit 1: the reason is recorded in the results) leaves the
-    target's status alone; a harness failure of the step (anything else) is one.
+
+def battery_step(outcome: Outcome, certs: Path, timeout: float, kinds: str | None = None) -> None:
+    """Run ``python -m matrix.resilience`` on the target; it merges its figures into the results.
+
+    A battery that could not measure (exit 1: the server did not start or serve) leaves
+    the target's status alone; a harness failure of the step (anything else) is one.
     """
     assert outcome.results is not None
     command = [
-        sys.executable, "-m", "matrix.stall", "--target",
-        f"harness.targets.{outcome.target}:target", "--results", str(outcome.results),
-        "--certs-dir", str(certs), "--timeout", f"{timeout:g}",
+        sys.executable, "-m", "matrix.resilience", "--target", reference(outcome.target),
+        "--results", str(outcome.results), "--certs-dir", str(certs),
+        "--timeout", f"{timeout:g}", "--quiet",
     ]  # fmt: skip
-    # start, warm-up and samples, at most two timed-out requests per idle count, stop
-    bound = 60.0 + 12 * timeout
+    if kinds:
+        command += ["--kinds", kinds]
+    bound = BATTERY_BOUND + 4 * timeout
     try:
         step = subprocess.run(
             command,
@@ -214,28 +263,42 @@ def idle_step(outcome: Outcome, certs: Path, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         outcome.idle = "not measured"
         outcome.status = HARNESS_FAILED
-        outcome.reason = f"the idle-client step did not finish within {bound:g} s"
+        outcome.reason = f"the resilience battery did not finish within {bound:g} s"
         _report(outcome, [])
         return
     for line in (step.stdout + step.stderr).splitlines():
         print(line, flush=True)
     if step.returncode == 0:
-        measured = _idle_measurement(outcome.results)
-        stalled = measured.get("stalled")
-        outcome.idle = {True: "STALLED", False: "no stall"}.get(stalled, "unsupported")
+        outcome.idle = battery_summary(_battery(outcome.results))
     elif step.returncode == 1:
         outcome.idle = "not measured"
     else:
         outcome.idle = "step failed"
         outcome.status = HARNESS_FAILED
-        outcome.reason = f"the idle-client step exited with status {step.returncode}"
+        outcome.reason = f"the resilience battery exited with status {step.returncode}"
         _report(outcome, step.stderr.splitlines())
 
 
-def _idle_measurement(results: Path) -> dict:
+def battery_summary(block: dict) -> str:
+    """``no stall`` or e.g. ``3 unbounded, 2 bounded, 1 dead`` over every kind x count."""
+    entries = [e for a in (block.get("adapters") or {}).values() for e in a.get("kinds", [])]
+    if not entries:
+        return "not measured"
+    words = []
+    for stall in ("unbounded", "bounded"):
+        found = sum(e.get("stall") == stall for e in entries)
+        if found:
+            words.append(f"{found} {stall}")
+    dead = sum(not e.get("alive", True) for e in entries)
+    if dead:
+        words.append(f"{dead} dead")
+    return ", ".join(words) or "no stall"
+
+
+def _battery(results: Path) -> dict:
     try:
-        run = json.loads(results.read_text()).get("run", {})
-        return run.get("resilience", {}).get("idle_client", {}) or {}
+        block = json.loads(results.read_text()).get("run", {}).get("resilience", {})
+        return block if isinstance(block, dict) else {}
     except (OSError, ValueError, AttributeError):
         return {}
 
@@ -295,14 +358,14 @@ def print_summary(outcomes: list[Outcome]) -> None:
     print("\n== compat summary")
     print(
         f"{'target':16} {'status':14} {'pass':>5} {'fail':>5} {'skip':>5} {'unsup':>6} {'time':>7}"
-        f"  {'idle client':12}"
+        f"  {'resilience':24}"
     )
     for o in outcomes:
         c = o.counts
         print(
             f"{o.target:16} {o.status:14} {c.get('pass', 0):5} {c.get('fail', 0):5} "
             f"{c.get('skip', 0):5} {c.get('unsupported', 0):6} {o.duration_s:6.1f}s"
-            f"  {o.idle or '-':12}" + (f"  {o.results}" if o.results else "")
+            f"  {o.idle or '-':24}" + (f"  {o.results}" if o.results else "")
         )
     for o in outcomes:
         if o.status != RAN:

@@ -4,7 +4,8 @@
 
     python -m granian --interface asgi --host HOST --port PORT --workers 1
         --ssl-certificate SERVER.pem --ssl-keyfile SERVER.key
-        [--ssl-ca CA.pem [--ssl-client-verify]] harness.apps.asgi:app
+        --ssl-protocol-min tls1.2 [--ssl-ca CA.pem] [--ssl-client-verify]
+        [--ssl-crl CA.crl.pem] harness.apps.asgi:app
 
 Granian terminates TLS with rustls, so it reports under its own adapter name,
 ``rustls``; the matrix's ``builtin`` and ``pyopenssl`` cases are unsupported.
@@ -15,7 +16,9 @@ given, not the one it bound, so the port is picked here (``free_port``), and
 it logs its last line just before its worker listens, so the target confirms
 the port accepts connections (``confirm_listening``). ``--host`` takes an IP
 address only: bind ``localhost`` is unsupported.
-Its ASGI scope carries no TLS extension: the app can show ``HTTPS`` and
+``--ssl-protocol-min tls1.2`` is given so that both TLS versions are served
+(granian's default minimum is 1.3). A CRL is ``--ssl-crl``; there is no chain
+file option. Its ASGI scope carries no TLS extension: the app can show ``HTTPS`` and
 ``wsgi.url_scheme`` (from the scheme) and nothing else.
 """
 
@@ -43,6 +46,7 @@ class GranianTarget(ProcessTarget):
     # Granian binds in the main process and calls listen() in the worker, right after
     # logging "Started worker-1"; nothing is logged once it listens.
     confirm_listening = True
+    crl_unsupported = None
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
         port = free_port(spec.bind)
@@ -54,11 +58,17 @@ class GranianTarget(ProcessTarget):
             "--ssl-certificate", str(spec.certificate),
             "--ssl-keyfile", str(spec.private_key),
             "--log-level", "info",
+            "--ssl-protocol-min", "tls1.2",
         ]  # fmt: skip
-        if spec.client_check != "ignore":
+        if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--ssl-ca", str(spec.client_ca)]
-        if spec.client_check == "required":
+        if spec.client_check == "required" or (
+            spec.client_check == "optional" and spec.client_ca is None
+        ):
+            # Without --ssl-ca, verification is asked for only by this flag.
             args += ["--ssl-client-verify"]
+        if spec.crl is not None:
+            args += ["--ssl-crl", str(spec.crl)]
         return [*args, "harness.apps.asgi:app"], port
 
     def start(self, spec: ServerSpec) -> ServerProcess:

@@ -93,6 +93,9 @@ class ServerProcess:
     _finalizer: weakref.finalize | None = field(repr=False, default=None)
     _stop_lock: threading.Lock = field(repr=False, default_factory=threading.Lock)
     _stopped: bool = field(repr=False, default=False)
+    # called with every output line from the reader thread (e.g. the resilience battery's
+    # traceback counter); append to it, it is read for each line
+    listeners: list = field(repr=False, default_factory=list)
 
     @property
     def pid(self) -> int:
@@ -207,7 +210,9 @@ def start_server(
     _register(server)
     _record_pid(process.pid)
     server._threads = [
-        _thread(f"{name}-output", _read_lines, process.stdout, lines, events, waiting),
+        _thread(
+            f"{name}-output", _read_lines, process.stdout, lines, events, waiting, server.listeners
+        ),
         _thread(f"{name}-wait", _wait_exit, process, events),
     ]
     deadline = time.monotonic() + timeout
@@ -294,11 +299,15 @@ def connect_address(bind: str) -> str:
     return infos[0][4][0]
 
 
-def _read_lines(stream, lines: collections.deque, events: queue.Queue, waiting) -> None:
+def _read_lines(
+    stream, lines: collections.deque, events: queue.Queue, waiting, listeners: list
+) -> None:
     with contextlib.suppress(ValueError, OSError):
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             lines.append(line)
+            for listener in listeners:
+                listener(line)
             if waiting.is_set():
                 events.put((_LINE, line))
     with contextlib.suppress(OSError):

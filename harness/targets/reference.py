@@ -1,4 +1,9 @@
-"""The reference server as a matrix target, in-process."""
+"""The reference server as a matrix target, in-process.
+
+It expresses every configuration the matrix has: a client CA or none (it then
+refuses to start, as SPEC section 8 allows), a certificate_chain file, a CRL
+(``client_CRL``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from harness.target import ServerSpec
 
 class ReferenceTarget:
     name = "reference"
+    adapters = tuple(ADAPTERS)
+    workers = 4  # requests served at once (numthreads below); the resilience battery reads it
 
     def unsupported(self, spec: ServerSpec) -> str | None:
         if spec.adapter not in ADAPTERS:
@@ -22,7 +29,11 @@ class ReferenceTarget:
             spec.adapter,
             certificate=str(spec.certificate),
             private_key=str(spec.private_key),
-            client_CA=str(spec.client_ca),
+            client_CA=None if spec.client_ca is None else str(spec.client_ca),
+            client_CRL=None if spec.crl is None else str(spec.crl),
+            certificate_chain=None
+            if spec.certificate_chain is None
+            else str(spec.certificate_chain),
             client_check=spec.client_check,
             client_check_host=spec.check_host,
             handshake_timeout=5.0,

@@ -8,7 +8,8 @@
 
 uvicorn builds a stdlib ``ssl`` context; its ASGI scope carries the scheme
 and no TLS extension, so the app can show ``HTTPS`` and ``wsgi.url_scheme``
-(from the scheme) and nothing else.
+(from the scheme) and nothing else. It has no chain file option and no way to
+turn on CRL checking: those configurations are unsupported.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class UvicornTarget(ProcessTarget):
     module = "uvicorn"
     provided: ClassVar[dict[str, tuple[str, ...]]] = {"builtin": ALWAYS}
     ready = r"Uvicorn running on https://\S+:(?P<port>\d+)"
+    crl_unsupported = (
+        "has no option to check a CRL (no verify flags; a CRL in --ssl-ca-certs is never checked)"
+    )
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
         args = [
@@ -38,7 +42,7 @@ class UvicornTarget(ProcessTarget):
             "--lifespan", "off",
             "--log-level", "info",
         ]  # fmt: skip
-        if spec.client_check != "ignore":
+        if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--ssl-ca-certs", str(spec.client_ca)]
         return [*args, "harness.apps.asgi:app"], None
 

@@ -7,7 +7,10 @@ Each configuration runs ``python -m harness.apps.werkzeug_server``:
 where ``ctx`` is an ``ssl.SSLContext(PROTOCOL_TLS_SERVER)`` with the server's
 credential, ``verify_mode`` CERT_NONE/CERT_OPTIONAL/CERT_REQUIRED and the
 client CA loaded (see that module). Werkzeug shows ``wsgi.url_scheme`` and,
-when the client sent a certificate, ``SSL_CLIENT_CERT`` (PEM).
+when the client sent a certificate, ``SSL_CLIENT_CERT`` (PEM). A CRL goes
+where a user of the ``ssl`` module puts it: loaded into the same context with
+``VERIFY_CRL_CHECK_LEAF`` set. ``load_cert_chain`` takes one certificate file,
+so there is no chain file option.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class WerkzeugTarget(ProcessTarget):
         "builtin": ("wsgi.url_scheme", "SSL_CLIENT_CERT")
     }
     ready = url_port("listening on")
+    crl_unsupported = None
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
         args = [
@@ -37,8 +41,10 @@ class WerkzeugTarget(ProcessTarget):
             "--bind", spec.bind,
             "--port", "0",
         ]  # fmt: skip
-        if spec.client_check != "ignore":
+        if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--client-ca", str(spec.client_ca)]
+        if spec.crl is not None:
+            args += ["--crl", str(spec.crl)]
         return args, None
 
 
