@@ -35,7 +35,7 @@ from .corpus import DEFAULT_CORPUS, CorpusError, LimboCase, load_corpus
 from .handshake import ACCEPTED, ERROR, NOT_PRESENTED, REFUSED
 from .names import loopback_address
 from .results import Column, document, table, write
-from .run import TLS, Credential, run_live
+from .run import NOT_APPLICABLE, TLS, Credential, run_live
 from .store import store_check
 
 PROG = "python -m matrix.limbo"
@@ -320,6 +320,9 @@ def _live(
                 col.add(case, p.category, "", not_applicable=why)
                 continue
             r = by_key[(case.id, tls)]
+            if r.outcome == NOT_APPLICABLE:
+                col.add(case, p.category, "", not_applicable=r.detail)
+                continue
             if r.client is not None and r.client.alert == "protocol_version":
                 why = f"the server refused TLS {tls} itself (protocol_version alert)"
                 col.add(case, p.category, "", not_applicable=why)
