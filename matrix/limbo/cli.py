@@ -454,9 +454,15 @@ def _print_findings(doc: dict[str, Any]) -> None:
         for c in errors:
             res = c["results"][name]
             print(f"{res['status'].upper()} {name} {c['id']}: {res['detail'][:140]}")
+    notes: dict[str, int] = {}
     for a in doc["anomalies"]:
-        label = "ANOMALY" if a["fails"] else "NOTE"
-        print(f"{label} {a['target']}/{a['adapter']}/tls{a['tls']} {a['case']}: {a['what']}")
+        where = f"{a['target']}/{a['adapter']}/tls{a['tls']}"
+        if a["fails"]:
+            print(f"ANOMALY {where} {a['case']}: {a['what']}")
+        else:
+            notes[where] = notes.get(where, 0) + 1
+    for where, n in notes.items():
+        print(f"NOTE {where}: {n} refusal(s) by a close without an alert (JSON: anomalies)")
     for u in doc["unused_divergences"]:
         print(f"UNUSED DIVERGENCE {u['key']} ({u['observed']}): nothing in this run needed it")
     for s in doc["skipped"]:
