@@ -244,9 +244,9 @@ def extra_variable_differences(
 
     Those mod_ssl also sets (``MOD_SSL_EXTRAS``) must have mod_ssl's format; any other
     non-client one is reported, so a variable nobody documented never passes unseen.
-    (SSL_CLIENT_* variables are checked against the expected values instead.) Each
-    difference is (variable, the format's regular expression or None when the variable
-    should not be there, the observed value).
+    (SSL_CLIENT_* variables are checked against the expected values instead.) A
+    difference's ``expected`` is the format's regular expression, or None when the
+    variable should not be there at all.
     """
     problems: list[EnvironDifference] = []
     for key in sorted(observed):
