@@ -9,8 +9,8 @@ does to it (a reset, a close, an alert): those are recorded on the attacker
 (``sent``, ``received``, ``error``), because a server that hangs up on an
 attacker is doing its job.
 
-    from harness.hostile import KINDS, Attacker, run_attackers
-    with run_attackers(KINDS["hello-then-silent"], address, 64) as attackers:
+    from harness.hostile import KINDS, run_attackers
+    with run_attackers(KINDS["hello-then-silent"], address, 64) as attack:
         ...  # measure a good client while 64 of them hold their sockets
     # leaving the block releases them and joins their threads
 
@@ -33,9 +33,12 @@ limits on header size and body buffering): they send as fast as they can, up to
 ``flood_bytes`` (256 MiB), and then hold.
 
 Pacing: a trickling attacker sends one byte, then waits ``pace_s`` on its
-release event (each such wait is marked ``# pace``); nothing else sleeps. Every
-attacker is bounded in time by ``hold_s`` and every socket it opens is closed
-when it returns. Traffic goes only to the address given (loopback in the
+release event (each such wait is marked ``# pace``); nothing else sleeps. An
+attacker is patient: a read it makes (the server's handshake messages) waits as
+long as its hold time, so that a server which stalls an attacker is not let off
+by the attacker's own timeout; the release shuts its socket down, which ends
+such a wait at once. Every attacker is bounded in time by ``hold_s`` and every
+socket it opens is closed when it returns. Traffic goes only to the address given (loopback in the
 project's use).
 """
 
@@ -58,7 +61,6 @@ HOLD_S = 60.0  # the longest an attacker holds its socket when nobody releases i
 FLOOD_BYTES = 256 * 1024 * 1024  # what a flooding attacker sends at most (issue 9: 256 MB)
 FLOOD_CHUNK = 64 * 1024
 CONNECT_TIMEOUT_S = 5.0
-IO_TIMEOUT_S = 5.0  # each blocking send/recv of an attacker (the handshake's reads)
 
 # TLS record content types and handshake types (RFC 8446 section 5.1, 4)
 HANDSHAKE = 0x16
@@ -96,6 +98,7 @@ class Attacker:
     in_position: threading.Event = field(default_factory=threading.Event)
     # set once it has nothing more to send: it holds, or has finished
     done_sending: threading.Event = field(default_factory=threading.Event)
+    sock: socket.socket | None = field(default=None, repr=False)
 
     @property
     def deadline(self) -> float:
@@ -106,9 +109,18 @@ class Attacker:
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT_S)
-        sock.settimeout(IO_TIMEOUT_S)
+        sock.settimeout(max(self.remaining(), 0.001))  # patient: see the module docstring
+        self.sock = sock
         self.connected = True
+        if self.release.is_set():  # released while connecting
+            self.leave()
         return sock
+
+    def leave(self) -> None:
+        """Shut the socket down: ends a read or write in progress (the release does this)."""
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
 
     def send(self, sock: socket.socket, data: bytes) -> None:
         sock.sendall(data)
@@ -152,7 +164,8 @@ class Kind:
         try:
             self.run(attacker)
         except OSError as exc:  # includes ssl.SSLError: reset, closed, alert, timeout
-            attacker.error = attacker.error or type(exc).__name__
+            if not attacker.release.is_set():  # not our own leaving
+                attacker.error = attacker.error or type(exc).__name__
         finally:
             attacker.in_position.set()
             attacker.done_sending.set()
@@ -654,6 +667,8 @@ class Attack:
     def release(self, timeout: float = 10.0) -> None:
         """Let every attacker go and wait (bounded) until their sockets are closed."""
         self.release_event.set()
+        for attacker in self.attackers:
+            attacker.leave()
         deadline = time.monotonic() + timeout
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))

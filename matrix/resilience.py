@@ -579,7 +579,11 @@ def attack(
                 scenario.still_sending = run.wait_done_sending(cap_s)
         finally:
             run.release()
-        scenario.after = good_requests(bench.context, bench.address, AFTER, PROBE_S)
+        # the first request after the release may wait for the server to recover (up to the
+        # cap); the others are timed like the ones during the attack
+        scenario.after = good_requests(bench.context, bench.address, 1, cap_s)
+        if scenario.after[0].ok:
+            scenario.after += good_requests(bench.context, bench.address, AFTER - 1, PROBE_S)
         scenario.attacker_errors = run.errors()
         now = bench.watch.counts()
         scenario.tracebacks, scenario.restarts, scenario.log_lines = (
@@ -704,7 +708,7 @@ def run_battery(
 
     results: dict[tuple[str, int], Scenario] = {}
     lock = threading.Lock()
-    background: list[threading.Thread] = []
+    detached: list[tuple[tuple[str, int], threading.Thread]] = []
     restarts = 0
     alone_median = 0.0
 
@@ -741,7 +745,7 @@ def run_battery(
                     if unbounded_below(name, count):
                         done(Scenario(name, count, inferred=True))
                         continue
-                    busy = any(t.is_alive() for t in background)
+                    busy = any(t.is_alive() for _, t in detached)
                     scenario = attack(
                         bench,
                         hostile.KINDS[name],
@@ -750,7 +754,7 @@ def run_battery(
                         probe_s=probe_s,
                         cap_s=cap_s,
                         measure_resources=not (busy and bench.in_process),
-                        on_detach=background.append,
+                        on_detach=lambda thread, key=(name, count): detached.append((key, thread)),
                         on_done=done,
                     )
                     if scenario is not None:
@@ -764,10 +768,14 @@ def run_battery(
                         restarts += 1
         finally:
             deadline = time.monotonic() + cap_s + POSITION_S + (AFTER + 2) * PROBE_S + 10.0
-            for thread in background:
+            for _, thread in detached:
                 thread.join(max(0.0, deadline - time.monotonic()))
             bench.stop()
             spares.close()
+    for key, thread in detached:  # one that did not even finish by then: still waiting
+        if key not in results:
+            late = Sample(cap_s * 1000, False, True, "not finished within the battery")
+            results[key] = Scenario(*key, during=[late], alive=not thread.is_alive())
     for count in counts:  # unbounded at a count that was still running in the background
         for name in kinds:
             scenario = results.get((name, count))

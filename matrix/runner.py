@@ -9,7 +9,7 @@ from typing import Any
 
 import certs_gen
 from harness.client import OK, REJECTED, SERVER_CERT_REJECTED, SKIPPED, Attempt, TLSClient
-from harness.target import ServerSpec, Target
+from harness.target import ServerSpec, Target, is_required
 
 from .canames import ca_names_problems
 from .credentials import read_credential
@@ -292,7 +292,9 @@ def environ_problems(
         cred = env.certs[case.client]
         expected = expected_certificate_variables(cred.cert, env.sent_chain(case.client), nows)
     differences = check_environ(
-        attempt.environ, expected, lambda name: env.target.provides(case.adapter, name)
+        attempt.environ,
+        expected,
+        lambda name: is_required(name) or env.target.provides(case.adapter, name),
     )
     return [Problem(ENVIRON, VISIBILITY, d.variable, d.expected, d.observed) for d in differences]
 

@@ -73,6 +73,7 @@ def attacking(
         yield listener, attacker, thread
     finally:
         attacker.release.set()
+        attacker.leave()
         thread.join(WAIT)
         listener.close()
 
@@ -340,6 +341,7 @@ def flood(kind: str, certs, size: int) -> tuple[bytes, hostile.Attacker]:
         assert attacker.in_position.wait(WAIT)
     finally:
         attacker.release.set()
+        attacker.leave()
         thread.join(WAIT)
         listener.close()
     return data, attacker

@@ -29,6 +29,7 @@ The totals match the corpus notes (x509-limbo NOTES: 10 client, 110 path,
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -190,7 +191,7 @@ def server_auth_only(case: LimboCase) -> str | None:
     for the wrong reason and an acceptance could not happen.
     """
     try:
-        cert = x509.load_pem_x509_certificate(case.peer_certificate.encode())
+        cert = _certificate(case.peer_certificate)
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return None
@@ -227,7 +228,7 @@ def time_equivalent(case: LimboCase, now: dt.datetime) -> str | None:
     roles += [(f"trusted certificate #{i}", pem) for i, pem in enumerate(case.trusted_certs)]
     for role, pem in roles:
         try:
-            cert = x509.load_pem_x509_certificate(pem.encode())
+            cert = _certificate(pem)
             windows.append((role, (cert.not_valid_before_utc, cert.not_valid_after_utc)))
         except ValueError:
             return f"{role} (unparseable, so its validity is unknown)"
@@ -243,6 +244,13 @@ def time_equivalent(case: LimboCase, now: dt.datetime) -> str | None:
         if _state(window, then) != _state(window, now):
             return f"the validity of {role}"
     return None
+
+
+def _certificate(pem: str) -> x509.Certificate:
+    """Parse quietly: the corpus holds negative and zero serials on purpose."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return x509.load_pem_x509_certificate(pem.encode())
 
 
 def _state(window: tuple[dt.datetime, dt.datetime | None], when: dt.datetime) -> str:

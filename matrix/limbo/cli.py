@@ -28,17 +28,18 @@ import trustme
 from OpenSSL import SSL
 
 from harness.target import ServerSpec, TargetLoadError, load_target
+from harness.targets.compat import TARGETS as COMPAT_TARGETS
 
 from .classify import CATEGORIES, plan, server_auth_only
 from .corpus import DEFAULT_CORPUS, CorpusError, LimboCase, load_corpus
 from .handshake import ACCEPTED, ERROR, NOT_PRESENTED, REFUSED
 from .names import loopback_address
 from .results import Column, document, table, write
-from .run import TLS, Credential, run_live
+from .run import NOT_APPLICABLE, TLS, Credential, run_live
 from .store import store_check
 
 PROG = "python -m matrix.limbo"
-COMPAT = ("cheroot_native", "gunicorn", "uvicorn", "hypercorn", "granian", "werkzeug")
+COMPAT = COMPAT_TARGETS
 STORE_ADAPTERS = ("builtin", "pyopenssl")
 CORPUS_SOURCE = {
     "source": "x509-limbo, https://github.com/C2SP/x509-limbo",
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if not cases:
             parser.error(f"no case id contains {' or '.join(map(repr, options.case))}")
     try:
-        targets = _targets(options.target or ["reference"])
+        targets, skipped = _targets(options.target or ["reference"])
     except TargetLoadError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -116,26 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     now = dt.datetime.now(dt.timezone.utc)
     plans = {c.id: plan(c, now) for c in cases}
     tls_versions = tuple(options.tls or TLS)
-    columns: list[Column] = []
-    skipped: list[dict[str, str]] = []
-    anomalies: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="limbo-") as tmp:
-        workdir = Path(tmp)
-        cred = _credential(workdir)
-        if not options.no_store:
-            columns += _store_columns(cases, plans, cred, options.adapter)
-        for target in targets:
-            for adapter in _adapters(target, options.adapter):
-                why = target.unsupported(_spec(adapter, cred, False))
-                if why:
-                    skipped.append({"target": target.name, "adapter": adapter, "reason": why})
-                    continue
-                print(f"== {target.name} / {adapter}", flush=True)
-                cols, found = _live(
-                    target, adapter, cases, plans, cred, workdir, options.jobs, tls_versions
-                )
-                columns += cols
-                anomalies += found
+    try:
+        columns, anomalies, skipped = _run_all(
+            cases, plans, targets, options, tls_versions, skipped
+        )
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     live_vs_store = _live_vs_store(columns)
     meta = {
         "command": " ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),
@@ -160,22 +148,70 @@ def main(argv: list[str] | None = None) -> int:
     _print_findings(doc)
     print(f"\n{len(cases)} cases, {meta['duration_s']} s")
     if options.results:
-        write(options.results, doc)
+        try:
+            write(options.results, doc)
+        except OSError as exc:
+            print(
+                f"{PROG}: error: cannot write {options.results}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
         print(f"results: {options.results}")
     bad = any(col["counts"]["disagree"] or col["counts"]["error"] for col in doc["columns"])
-    return 1 if bad or anomalies else 0
+    return 1 if bad or any(a["fails"] for a in anomalies) else 0
 
 
-def _targets(names: list[str]) -> list[Any]:
-    refs: list[str] = []
+def _run_all(
+    cases: list[LimboCase],
+    plans: dict[str, Any],
+    targets: list[Any],
+    options: argparse.Namespace,
+    tls_versions: tuple[str, ...],
+    skipped: list[dict[str, str]],
+) -> tuple[list[Column], list[dict[str, Any]], list[dict[str, str]]]:
+    columns: list[Column] = []
+    anomalies: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="limbo-") as tmp:
+        workdir = Path(tmp)
+        cred = _credential(workdir)
+        if not options.no_store:
+            columns += _store_columns(cases, plans, cred, options.adapter)
+        for target in targets:
+            for adapter in _adapters(target, options.adapter):
+                why = target.unsupported(_spec(adapter, cred, False))
+                if why:
+                    skipped.append({"target": target.name, "adapter": adapter, "reason": why})
+                    continue
+                print(f"== {target.name} / {adapter}", flush=True)
+                cols, found, skip = _live(
+                    target, adapter, cases, plans, cred, workdir, options.jobs, tls_versions
+                )
+                columns += cols
+                anomalies += found
+                skipped += skip
+    return columns, anomalies, skipped
+
+
+def _targets(names: list[str]) -> tuple[list[Any], list[dict[str, str]]]:
+    """Load the targets; of the ``compat`` set, one not installed is skipped with why."""
+    refs: dict[str, bool] = {}  # reference -> optional
     for name in names:
         if name == "compat":
-            refs += [f"harness.targets.{n}:target" for n in COMPAT]
+            for n in COMPAT:
+                refs.setdefault(f"harness.targets.{n}:target", True)
         elif name == "reference" or name in COMPAT:
-            refs.append(f"harness.targets.{name}:target")
+            refs[f"harness.targets.{name}:target"] = False
         else:
-            refs.append(name)
-    return [load_target(ref) for ref in dict.fromkeys(refs)]
+            refs[name] = False
+    targets, skipped = [], []
+    for ref, optional in refs.items():
+        try:
+            targets.append(load_target(ref))
+        except TargetLoadError as exc:
+            if not optional:
+                raise
+            skipped.append({"target": ref, "adapter": "*", "reason": str(exc)})
+    return targets, skipped
 
 
 def _adapters(target: Any, wanted: list[str] | None) -> list[str]:
@@ -185,18 +221,24 @@ def _adapters(target: Any, wanted: list[str] | None) -> list[str]:
 
 def _credential(workdir: Path) -> Credential:
     ca = trustme.CA()
+    ca_file = workdir / "server-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
     leaf = ca.issue_cert("localhost", "127.0.0.1", "::1")
     cert_file, key_file = workdir / "server.pem", workdir / "server.key"
     leaf.cert_chain_pems[0].write_to_path(str(cert_file))
     leaf.private_key_pem.write_to_path(str(key_file))
     return Credential(
-        cert_file, key_file, leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes()
+        cert_file,
+        key_file,
+        leaf.cert_chain_pems[0].bytes(),
+        leaf.private_key_pem.bytes(),
+        ca_file,
     )
 
 
 def _spec(adapter: str, cred: Credential, check_host: bool, bind: str = "127.0.0.1") -> ServerSpec:
     return ServerSpec(
-        adapter, "required", check_host, bind, cred.cert_file, cred.key_file, cred.cert_file
+        adapter, "required", check_host, bind, cred.cert_file, cred.key_file, cred.ca_file
     )
 
 
@@ -209,8 +251,8 @@ def store_flags(adapter: str, cred: Credential) -> int:
             "builtin",
             certificate=str(cred.cert_file),
             private_key=str(cred.key_file),
-            # The flags do not depend on the policy; a leaf is no CA file (SPEC section 8).
-            client_check="ignore",
+            client_CA=str(cred.ca_file),
+            client_check="required",
         )
         return int(built.context.verify_flags)
     from harness.reference import pyopenssl
@@ -278,23 +320,41 @@ def _live(
                 col.add(case, p.category, "", not_applicable=why)
                 continue
             r = by_key[(case.id, tls)]
-            col.add(case, p.category, r.outcome, r.detail, r.server)
-            if in_process and r.outcome == REFUSED and r.server is None:
+            if r.outcome == NOT_APPLICABLE:
+                col.add(case, p.category, "", not_applicable=r.detail)
+                continue
+            if r.client is not None and r.client.alert == "protocol_version":
+                why = f"the server refused TLS {tls} itself (protocol_version alert)"
+                col.add(case, p.category, "", not_applicable=why)
+                continue
+            form = r.client.form if r.client is not None else None
+            alert = r.client.alert if r.client is not None else None
+            col.add(case, p.category, r.outcome, r.detail, r.server, form=form, alert=alert)
+            if r.outcome == REFUSED and r.server is None and (in_process or form != "alert"):
+                # In-process, a refusal always has its line: a close without one is a defect
+                # (fails the run). Elsewhere it is noted: a server that drops a connection
+                # without an alert may not have refused the certificate at all.
                 anomalies.append(
                     {
                         "target": target.name,
                         "adapter": adapter,
                         "tls": tls,
                         "case": case.id,
-                        "what": "closed without a response or a "
-                        f"refusal line (client saw: {r.detail})",
+                        "fails": in_process,
+                        "what": "refused without a refusal line"
+                        if in_process
+                        else f"closed without an alert or a response ({r.detail})",
                     }
                 )
         columns.append(col)
     names = [c for c in cases if plans[c.id].host_check]
-    if names:
-        columns += _host_check(target, adapter, names, plans, cred, workdir, tls_versions, host_ok)
-    return columns, anomalies
+    skipped = []
+    if names and host_ok:
+        columns += _host_check(target, adapter, names, plans, cred, workdir, tls_versions)
+    elif names:
+        why = target.unsupported(_spec(adapter, cred, True))
+        skipped.append({"target": target.name, "adapter": adapter, "reason": f"host check: {why}"})
+    return columns, anomalies, skipped
 
 
 def _host_check(
@@ -305,15 +365,12 @@ def _host_check(
     cred: Credential,
     workdir: Path,
     tls_versions: tuple[str, ...],
-    host_ok: bool,
 ) -> list[Column]:
     runnable: dict[str, list[LimboCase]] = {}
     why_not: dict[str, str] = {}
     for case in cases:
         address, why = loopback_address(case)
-        if not host_ok:
-            why_not[case.id] = target.unsupported(_spec(adapter, cred, True)) or ""
-        elif address is None:
+        if address is None:
             why_not[case.id] = why
         else:
             runnable.setdefault(address, []).append(case)
@@ -332,7 +389,16 @@ def _host_check(
                 col.add(case, cat, "", not_applicable=why_not[case.id])
             else:
                 r = by_key[(case.id, tls)]
-                col.add(case, cat, r.outcome, r.detail, r.server)
+                obs = r.client
+                col.add(
+                    case,
+                    cat,
+                    r.outcome,
+                    r.detail,
+                    r.server,
+                    form=obs.form if obs else None,
+                    alert=obs.alert if obs else None,
+                )
         columns.append(col)
     return columns
 
@@ -389,9 +455,12 @@ def _print_findings(doc: dict[str, Any]) -> None:
             res = c["results"][name]
             print(f"{res['status'].upper()} {name} {c['id']}: {res['detail'][:140]}")
     for a in doc["anomalies"]:
-        print(f"ANOMALY {a['target']}/{a['adapter']}/tls{a['tls']} {a['case']}: {a['what']}")
+        label = "ANOMALY" if a["fails"] else "NOTE"
+        print(f"{label} {a['target']}/{a['adapter']}/tls{a['tls']} {a['case']}: {a['what']}")
     for u in doc["unused_divergences"]:
         print(f"UNUSED DIVERGENCE {u['key']} ({u['observed']}): nothing in this run needed it")
+    for s in doc["skipped"]:
+        print(f"SKIPPED {s['target']}/{s['adapter']}: {s['reason']}")
     print(f"live vs store: {len(doc['live_vs_store'])} differences")
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ANY = "*"
-OPENSSL_ADAPTERS = ("builtin", "pyopenssl")
+OPENSSL_ADAPTERS = ("builtin", "pyopenssl", "mod_ssl")
 ACCEPTED, REFUSED = "accepted", "refused"
 
 
@@ -45,7 +45,7 @@ class Divergence:
         )
 
 
-COMPAT_TARGETS = ("cheroot_native", "gunicorn", "uvicorn", "hypercorn", "werkzeug")
+COMPAT_TARGETS = ("apache", "cheroot_native", "gunicorn", "uvicorn", "hypercorn", "werkzeug")
 _NO_STRICT = (
     "the server offers no way to set X509_V_FLAG_X509_STRICT, and OpenSSL checks this only "
     "under that flag (x509v3_cache_extensions / check_extensions)"
@@ -76,7 +76,30 @@ DIVERGENCES: tuple[Divergence, ...] = (
     *_each(
         ("pathlen::max-chain-depth-0-exhausted", "pathlen::max-chain-depth-1-exhausted"),
         ACCEPTED,
-        "the server has no verify-depth option; OpenSSL's default depth (100) allows this chain",
+        "the server is not given the case's depth limit (no verify-depth option: OpenSSL's "
+        "default of 100; the apache target sets SSLVerifyDepth 10)",
+        adapters=(ANY,),
+    ),
+    # granian's rustls (rustls-webpki), measured with granian 2.8.9.
+    Divergence(
+        "category:webpki-profile",
+        ACCEPTED,
+        "measured: rustls-webpki accepts these too; it does not enforce the CA/Browser Forum "
+        "certificate profile for client certificates either",
+        adapters=("rustls",),
+    ),
+    *_each(
+        (
+            "rfc5280::root-missing-basic-constraints",
+            "rfc5280::root-non-critical-basic-constraints",
+            "rfc5280::root-inconsistent-ca-extensions",
+            "rfc5280::unknown-critical-extension-root",
+            "rfc5280::ski::root-missing-ski",
+        ),
+        ACCEPTED,
+        "rustls-webpki keeps only a trust anchor's subject, public key and name constraints "
+        "and checks nothing else of the root certificate (anchor_from_trusted_cert)",
+        adapters=("rustls",),
     ),
     *_each(
         (

@@ -232,6 +232,10 @@ def attempt(
             if match:
                 name = match["name"].strip().replace(" ", "_")
                 return Observation(REFUSED, stage, "alert", name, detail=reason)
+        if any("unexpected eof" in reason for reason in reasons):
+            # The server closed without an alert; an entry before it may be the client's
+            # own (a chain key it could not decode), which is not what happened on the wire.
+            return Observation(REFUSED, stage, "close", detail="; ".join(reasons))
         return Observation(ERROR, stage, detail="; ".join(reasons) or str(exc))
     except OSError as exc:
         return Observation(REFUSED, stage, "reset", detail=str(exc))

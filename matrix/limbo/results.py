@@ -44,6 +44,8 @@ class Scored:
     reason: str = ""  # why not applicable, or the known divergence's reason
     detail: str = ""  # what the client/server/store said
     server: str | None = None
+    form: str | None = None  # the client's view of a refusal: "alert" | "close" | "reset"
+    alert: str | None = None  # RFC 8446 alert name (snake_case) when form is "alert"
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Column:
         detail: str = "",
         server: str | None = None,
         not_applicable: str | None = None,
+        form: str | None = None,
+        alert: str | None = None,
     ) -> Scored:
         expected = "accepted" if case.expects_success else "refused"
         reason = ""
@@ -86,7 +90,9 @@ class Column:
             else:
                 status, reason = KNOWN, entry.reason
                 self.used.add(DIVERGENCES.index(entry))
-        scored = Scored(case.id, category, expected, observed, status, reason, detail, server)
+        scored = Scored(
+            case.id, category, expected, observed, status, reason, detail, server, form, alert
+        )
         self.results.append(scored)
         return scored
 
@@ -159,13 +165,13 @@ def table(columns: list[Column]) -> str:
 
 
 def unused_divergences(
-    columns: list[Column], targets_adapters: set[tuple[str, str]]
+    columns: list[Column], targets_adapters: set[tuple[str, str]], present: set[str]
 ) -> list[dict[str, Any]]:
-    """Entries that applied to a column of this run but excused nothing in it."""
+    """Entries for a case (or category) and target of this run that excused nothing in it."""
     used = set().union(*(c.used for c in columns)) if columns else set()
     out = []
     for i, entry in enumerate(DIVERGENCES):
-        if i in used:
+        if i in used or entry.key not in present:
             continue
         applies = any(_applies(entry, t, a) for t, a in targets_adapters)
         if applies:
@@ -210,8 +216,11 @@ def document(
                 "reason": r.reason,
                 "detail": r.detail,
                 "server": r.server,
+                "form": r.form,
+                "alert": r.alert,
             }
     pairs = {(c.target, c.adapter) for c in columns}
+    present = {c.id for c in cases} | {f"category:{p.category}" for p in plans.values()}
     return {
         "version": SCHEMA_VERSION,
         "kind": "mtls-matrix/limbo",
@@ -225,7 +234,7 @@ def document(
         "skipped": skipped,
         "anomalies": anomalies,
         "live_vs_store": live_vs_store,
-        "unused_divergences": unused_divergences(columns, pairs),
+        "unused_divergences": unused_divergences(columns, pairs, present),
         "cases": list(per_case.values()),
     }
 

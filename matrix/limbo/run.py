@@ -12,10 +12,12 @@ answer = accepted; an alert, close or reset before one = refused) and, for
 the in-process reference server, the server's own refusal line (its log,
 matched by the client's port). The server's line wins over a client-side
 error, so a client that reports something odd about its own state cannot
-turn a refusal into ``error``. A server that received no certificate at all
-(its refusal says so, or it sent ``certificate_required``) is "could not
-present", as is a certificate the local probe could not present in that TLS
-version: neither is a verdict.
+turn a refusal into ``error``. A trust set the server's own configuration check
+refuses (the reference server's ``ConfigError``: no CA certificate in the
+file) is a refusal of every case on it, with that line as the server's word.
+A server that received no certificate at all (its refusal says so, or it
+sent ``certificate_required``) is "could not present", as is a certificate
+the local probe could not present in that TLS version: neither is a verdict.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.reference.errors import ConfigError
 from harness.target import ServerSpec, Target
 
 from .corpus import LimboCase
 from .handshake import ACCEPTED, ERROR, NOT_PRESENTED, REFUSED, Observation, attempt, presentable
 
 TLS = ("1.2", "1.3")
+NOT_APPLICABLE = "not-applicable"  # the target cannot be configured for this case
 CLIENT_TIMEOUT = 10.0  # seconds for one connection, handshake to answer
 SERVER_LINE_WAIT = 2.0  # seconds to wait for the reference server's refusal line
 _REFUSAL_LINE = re.compile(
@@ -48,12 +52,13 @@ _NO_CERTIFICATE = "no client certificate presented"
 
 @dataclass
 class Credential:
-    """The server's own certificate and key (PEM bytes and files); any will do."""
+    """The server's own certificate and key (PEM bytes and files; any will do), and its CA."""
 
     cert_file: Path
     key_file: Path
     cert_pem: bytes
     key_pem: bytes
+    ca_file: Path  # a CA certificate file, where a configuration needs some client CA
 
 
 @dataclass
@@ -61,7 +66,7 @@ class LiveResult:
     case_id: str
     adapter: str
     tls: str
-    outcome: str  # ACCEPTED | REFUSED | NOT_PRESENTED | ERROR
+    outcome: str  # ACCEPTED | REFUSED | NOT_PRESENTED | ERROR | NOT_APPLICABLE
     client: Observation | None
     server: str | None  # the server's refusal line, when it has one to read
     detail: str = ""
@@ -117,6 +122,17 @@ def trust_file(case: LimboCase, workdir: Path) -> Path:
     return path
 
 
+def crl_file(case: LimboCase, workdir: Path) -> Path | None:
+    """The case's CRLs as one PEM file (None when it has none), named by content."""
+    if not case.crls:
+        return None
+    data = "".join(pem if pem.endswith("\n") else pem + "\n" for pem in case.crls)
+    path = workdir / f"crl-{hashlib.sha256(data.encode()).hexdigest()[:16]}.pem"
+    if not path.exists():
+        path.write_text(data)
+    return path
+
+
 def run_live(
     target: Target,
     adapter: str,
@@ -129,23 +145,27 @@ def run_live(
     bind: str = "127.0.0.1",
 ) -> list[LiveResult]:
     """Every case x TLS version on ``adapter`` of ``target``, one server per trust set."""
-    groups: dict[Path, list[LimboCase]] = defaultdict(list)
+    groups: dict[tuple[Path, Path | None], list[LimboCase]] = defaultdict(list)
     for case in cases:
-        groups[trust_file(case, workdir)].append(case)
+        groups[(trust_file(case, workdir), crl_file(case, workdir))].append(case)
     results: list[LiveResult] = []
     lock = threading.Lock()
     with refusal_log() as log, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
 
-        def one_group(ca: Path, members: list[LimboCase]) -> None:
+        def one_group(files: tuple[Path, Path | None], members: list[LimboCase]) -> None:
             out = _run_group(
-                target, adapter, ca, members, cred, log, tls_versions, check_host, bind
+                target, adapter, files, members, cred, log, tls_versions, check_host, bind
             )
             with lock:
                 results.extend(out)
 
-        futures = [pool.submit(one_group, ca, members) for ca, members in groups.items()]
-        for future in futures:
-            future.result()
+        futures = [pool.submit(one_group, key, members) for key, members in groups.items()]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C or a harness bug: do not start the remaining groups
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     order = {c.id: i for i, c in enumerate(cases)}
     results.sort(key=lambda r: (order[r.case_id], r.tls))
     return results
@@ -154,7 +174,7 @@ def run_live(
 def _run_group(
     target: Target,
     adapter: str,
-    ca: Path,
+    files: tuple[Path, Path | None],
     members: list[LimboCase],
     cred: Credential,
     log: RefusalLog,
@@ -162,6 +182,12 @@ def _run_group(
     check_host: bool,
     bind: str,
 ) -> list[LiveResult]:
+    ca, crl = files
+    with_crl = None
+    if crl is not None:
+        with_crl = crl.with_name(f"{ca.stem}+{crl.stem}.pem")
+        if not with_crl.exists():
+            with_crl.write_bytes(ca.read_bytes() + crl.read_bytes())
     spec = ServerSpec(
         adapter=adapter,
         client_check="required",
@@ -170,7 +196,16 @@ def _run_group(
         certificate=cred.cert_file,
         private_key=cred.key_file,
         client_ca=ca,
+        crl=crl,
+        client_ca_with_crl=with_crl,
     )
+    why_not = target.unsupported(spec)
+    if why_not:  # a case's CRL the target cannot take: no verdict without it
+        return [
+            LiveResult(c.id, adapter, t, NOT_APPLICABLE, None, None, why_not)
+            for c in members
+            for t in tls_versions
+        ]
     out: list[LiveResult] = []
     todo: list[tuple[LimboCase, str]] = []
     for case in members:
@@ -184,6 +219,12 @@ def _run_group(
         return out
     try:
         server = target.start(spec)
+    except ConfigError as exc:
+        # The server's own validation refuses this trust set: no client is ever admitted
+        # with it, which is a refusal of every certificate that would chain to it.
+        why = f"the server refuses this client CA at start: {_one_line(exc)}"
+        out += [LiveResult(c.id, adapter, t, REFUSED, None, why, why) for c, t in todo]
+        return out
     except Exception as exc:  # a target's own start error type; reported, not raised
         why = f"{target.name} could not start with this trust set: {_one_line(exc)}"
         out += [LiveResult(c.id, adapter, t, ERROR, None, None, why) for c, t in todo]

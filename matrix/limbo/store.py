@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from cryptography import x509
 from OpenSSL import crypto
 
 try:  # no public pyOpenSSL API sets an X509_STORE's purpose
@@ -48,6 +49,13 @@ def store_check(case: LimboCase, flags: int, when: dt.datetime | None = None) ->
             store.add_cert(crypto.load_certificate(crypto.FILETYPE_PEM, pem))
         except (crypto.Error, ValueError) as exc:
             return StoreVerdict(False, f"trusted certificate #{i} cannot be loaded: {exc}")
+    for i, pem in enumerate(case.crls):  # as the adapters, given a CRL: leaf checked
+        try:
+            store.add_crl(x509.load_pem_x509_crl(pem.encode()))
+        except (crypto.Error, ValueError, TypeError) as exc:
+            return StoreVerdict(False, f"CRL #{i} cannot be loaded: {exc}")
+    if case.crls:
+        flags |= crypto.X509StoreFlags.CRL_CHECK
     if flags:
         store.set_flags(flags)
     if _lib is not None:
