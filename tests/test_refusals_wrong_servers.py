@@ -29,7 +29,7 @@ from harness.targets.reference import ReferenceTarget
 from matrix.canames import ca_names_problems
 from matrix.dimensions import CLIENTS, POLICIES, Case
 from matrix.oracle import predict
-from matrix.problems import CA_NAMES, OUTCOME, PROTOCOL, REFUSAL_FORM, VISIBILITY
+from matrix.problems import CA_NAMES, OUTCOME, PROTOCOL, REFUSAL_FORM, SURVIVAL, VISIBILITY
 from matrix.refusals import refusal_problems
 from matrix.resolver import probe
 from matrix.runner import MatrixEnv, build_facts, run_case, url_for
@@ -55,7 +55,12 @@ def facts(certs):
 
 
 def run(certs, facts, target) -> dict[Case, tuple]:
-    """case -> (status, expectation, attempt, refusal problems)."""
+    """case -> (status, expectation, attempt, refusal problems).
+
+    ``status`` is the runner's verdict leaving out survival problems: the one-second
+    survival deadline is about the server's resilience (tested elsewhere) and can be
+    missed on a loaded machine, which would make these tests about timing.
+    """
     env = MatrixEnv(certs, facts, target)
     out = {}
     try:
@@ -66,7 +71,9 @@ def run(certs, facts, target) -> dict[Case, tuple]:
             attempt = env.client(case.client, tls=case.tls).get(url_for(case.connect, server.port))
             problems = refusal_problems(expectation, attempt, case.tls)
             problems += ca_names_problems(expectation, attempt)
-            out[case] = (result.status, expectation, attempt, problems)
+            found = [p for p in result.problems if p.kind != SURVIVAL]
+            status = "skip" if result.status == "skip" else "fail" if found else "pass"
+            out[case] = (status, expectation, attempt, problems)
     finally:
         env.close()
     return out
