@@ -213,7 +213,8 @@ def test_compat_runs_a_target_on_the_extended_profile(tmp_path):
     data = json.loads((tmp_path / "out" / "werkzeug.json").read_text())
     assert data["run"]["profile"] == "extended"
     ids = [c["id"] for c in data["cases"]]
-    assert any(c["adapter"] == "builtin" and c["status"] == "pass" for c in data["cases"])
+    # ran, whatever the verdict: werkzeug's refusal form (alert or bare close) varies
+    assert any(c["adapter"] == "builtin" and c["status"] != "skip" for c in data["cases"])
     assert ids and all("trust:no-ca" in i and i.endswith("tls:1.3") for i in ids)
     # werkzeug fails closed without a client CA: every certificate refused, none admitted
     for case in data["cases"]:
