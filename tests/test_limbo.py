@@ -170,3 +170,17 @@ def test_name_cases_run_only_on_a_loopback_peer(by_id):
     assert address is None and "example2.com" in why
     address, why = loopback_address(by_id["rfc5280::san::ip-in-dns"])
     assert address is None and "8.8.8.8" in why
+
+
+def test_exit_status_fails_on_the_reference_only():
+    """A third-party server's disagreement is a finding; the reference's fails the run."""
+    from matrix.limbo.cli import exit_status
+
+    def column(target: str, disagree: int = 0, error: int = 0) -> dict:
+        return {"target": target, "counts": {"disagree": disagree, "error": error}}
+
+    assert exit_status([column("reference"), column("granian", disagree=28)], []) == 0
+    assert exit_status([column("reference", disagree=1)], []) == 1
+    assert exit_status([column("reference", error=1)], []) == 1
+    assert exit_status([column("reference")], [{"fails": True}]) == 1
+    assert exit_status([column("reference")], [{"fails": False}]) == 0
