@@ -92,3 +92,18 @@ def test_a_configuration_that_cannot_work_is_one_line(certs):
     with pytest.raises(ConfigError) as info:
         server.httpserver_from_self()
     assert "\n" not in str(info.value)
+
+
+def test_the_cherrypy_server_refuses_a_bad_client_ca_in_one_line(certs):
+    """A client CA file holding no CA certificate: one line and exit 2 before listening
+    (CherryPy's engine would hide the error and exit 70 with no output)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-m", "harness.apps.cherrypy_server", "--adapter", "builtin",
+         "--cert", str(certs["server"].cert), "--key", str(certs["server"].key),
+         "--client-ca", str(certs["localhost"].cert), "--client-check", "required"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "no CA certificate" in run.stderr
+    assert "listening" not in run.stdout

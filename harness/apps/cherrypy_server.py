@@ -22,6 +22,7 @@ import sys
 import cherrypy
 
 from harness import cherrypy_mtls
+from harness.reference import ConfigError
 
 
 class Root:
@@ -74,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     cherrypy_mtls.install()
     cherrypy.config.update(config)
     cherrypy.tree.mount(Root(), "/")
+    try:  # built here, not inside engine.start(), which hides the error and exits 70
+        cherrypy.server.httpserver, cherrypy.server.bind_addr = (
+            cherrypy.server.httpserver_from_self()
+        )
+    except (ConfigError, OSError) as exc:
+        print(f"cherrypy_server: {exc}", file=sys.stderr)
+        return 2
     cherrypy.engine.signals.subscribe()  # SIGTERM, SIGHUP: stop the engine
     cherrypy.engine.start()
     if cherrypy.engine.state != cherrypy.engine.states.STARTED:
