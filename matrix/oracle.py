@@ -13,7 +13,22 @@ from dataclasses import dataclass
 
 from .credentials import CredentialFacts
 from .dimensions import POLICY_SETTINGS, TRUST_ROOT, Case, ServerConfig
-from .refusals import Refusal, predict_refusal
+
+# Why a client is refused: the cause vocabulary is matrix.refusals', which maps each
+# cause to the refusal OpenSSL makes of it.
+from .refusals import (
+    BAD_EKU,
+    EXPIRED,
+    HOST_MISMATCH,
+    NO_CERTIFICATE,
+    NO_TRUST_STORE,
+    NONCONFORMING,
+    NOT_YET_VALID,
+    REVOKED,
+    UNTRUSTED_ISSUER,
+    Refusal,
+    predict_refusal,
+)
 from .resolver import ResolverFacts
 
 OK = "ok"
@@ -24,16 +39,6 @@ SKIPPED = "skipped"
 # an accepted alternative only where SPEC section 8 says refusing to start passes.
 NOT_STARTED = "not-started"
 
-# Why a client is refused (CONTRACTS: the cause vocabulary shared with matrix.refusals).
-NO_CERTIFICATE = "no-certificate"
-UNTRUSTED_ISSUER = "untrusted-issuer"
-EXPIRED = "expired"
-NOT_YET_VALID = "not-yet-valid"
-BAD_EKU = "bad-eku"
-REVOKED = "revoked"
-HOST_MISMATCH = "host-mismatch"
-NO_TRUST_STORE = "no-trust-store"
-NONCONFORMING = "nonconforming"  # refused only by a strict (X509_STRICT) verifier
 
 NO_CLIENT_CERT = "none"
 # Survival probes try these in order; each is served under some policy on any host.

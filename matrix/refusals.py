@@ -38,7 +38,7 @@ from typing import Any
 
 from .problems import OUTCOME, PROTOCOL, REFUSAL_FORM, Problem
 
-# The observation vocabulary (CONTRACTS.md; harness.client's Attempt uses the same
+# The observation vocabulary (docs/refusals.md; harness.client's Attempt uses the same
 # strings; the oracle side imports nothing from the harness).
 REJECTED = "rejected"
 HANDSHAKE, FIRST_READ, RESPONSE = "handshake", "first-read", "response"
@@ -47,7 +47,7 @@ ALERT, CLOSE, RESET = "alert", "close", "reset"
 TLS12, TLS13 = "1.2", "1.3"
 WIRE_NAMES = {TLS12: "TLSv1.2", TLS13: "TLSv1.3"}
 
-# The cause vocabulary (CONTRACTS.md), as matrix.oracle sets it.
+# Why a client is refused: the cause vocabulary, which matrix.oracle sets on expectations.
 NO_CERTIFICATE = "no-certificate"
 UNTRUSTED_ISSUER = "untrusted-issuer"
 EXPIRED = "expired"
@@ -56,7 +56,7 @@ BAD_EKU = "bad-eku"
 REVOKED = "revoked"
 HOST_MISMATCH = "host-mismatch"
 NO_TRUST_STORE = "no-trust-store"
-NONCONFORMING = "nonconforming"
+NONCONFORMING = "nonconforming"  # refused only by a strict (X509_STRICT) verifier
 
 # cause -> the alert OpenSSL sends once the certificate fails verification, and the
 # X509_V_ERR_* that leads there (ssl_x509err2alert), or the statem_srvr.c reason.

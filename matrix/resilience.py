@@ -56,7 +56,7 @@ than requests, because the verdict needs one deadline for the whole request
 (connect, handshake, response); requests' timeout applies to each socket
 operation separately.
 
-Results: ``run.resilience`` in the shape agreed in CONTRACTS (version 1), merged
+Results: ``run.resilience`` in the shape docs/resilience.md gives (version 1), merged
 into ``--results`` (an existing results file keeps everything else; a new one is
 created). Exit status: 0 when the battery ran (whatever it found), 1 when it
 could not measure (the server did not start, the good client was not served

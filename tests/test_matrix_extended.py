@@ -1,7 +1,7 @@
 """The extended profile as data, its certificates, and the oracle's rules for it.
 
 Expectations are written out here from SPEC sections 1-4 and 8 and the
-contracts' cause vocabulary, not read from ``matrix.oracle``: the oracle is
+cause vocabulary of docs/spec.md section 6.1, not read from ``matrix.oracle``: the oracle is
 what is checked. Resolver facts are invented, so that every rule is exercised
 on any host (with and without an IPv6 loopback).
 """
