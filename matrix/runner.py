@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from cryptography import x509
 
 import certs_gen
 from harness.client import OK, REJECTED, SERVER_CERT_REJECTED, SKIPPED, Attempt, TLSClient
@@ -15,7 +18,7 @@ from .canames import ca_names_problems
 from .credentials import read_credential
 from .dimensions import TRUST_ROOT, Case, ServerConfig
 from .environ import check_environ, expected_certificate_variables, pem_blocks
-from .oracle import NO_CLIENT_CERT, NOT_STARTED, Facts, predict, survival_probe
+from .oracle import NO_CLIENT_CERT, NOT_STARTED, Expectation, Facts, predict, survival_probe
 from .problems import (
     AVAILABILITY,
     ENVIRON,
@@ -181,6 +184,11 @@ class MatrixEnv:
             )
         return self._clients[key]
 
+    def subject(self, credential: str) -> str:
+        """A certificate's subject as RFC 4514 text (cryptography's formatting)."""
+        pem = self.certs[credential].cert.read_bytes()
+        return x509.load_pem_x509_certificate(pem).subject.rfc4514_string()
+
     def sent_chain(self, client: str) -> list[str]:
         """Certificates the client sends after its own: the file's, or else the chain
         OpenSSL builds from the client's trust store (which ends with the root)."""
@@ -227,9 +235,30 @@ def case_dims(case: Case) -> dict[str, str]:
     return {"id": case.id, **{k: v for k, v in asdict(case).items() if k != "grid"}}
 
 
+def declared_ca_names(expectation: Expectation, case: Case, env: MatrixEnv) -> Expectation:
+    """The CA names this target's CertificateRequest should list (docs/refusals.md).
+
+    A target declares per adapter, in an optional ``ca_names`` mapping, ``"none"`` (the
+    reference adapters: Python's ssl module cannot list any) or ``"client-ca"`` (mod_ssl's
+    default: the subjects of the client CA file, in file order). An adapter it does not
+    declare is recorded, not checked: listing names or not is a server's choice, and
+    the check exists so that a declared behaviour cannot change unseen. The names are
+    read from the certificate files here, never from the server.
+    """
+    if expectation.ca_names is None:  # no CertificateRequest expected (ignore)
+        return expectation
+    declared = (getattr(env.target, "ca_names", None) or {}).get(case.adapter)
+    if declared is None:
+        return dataclasses.replace(expectation, ca_names=None)
+    if declared == "none":
+        return dataclasses.replace(expectation, ca_names=())
+    names = tuple(env.subject(ca) for ca in case.config.client_cas)
+    return dataclasses.replace(expectation, ca_names=names)
+
+
 def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
     started = time.perf_counter()
-    expectation = predict(case, env.facts)
+    expectation = declared_ca_names(predict(case, env.facts), case, env)
     dims = case_dims(case)
 
     def result(status: str, observed: Attempt | None = None, **kw: Any) -> CaseResult:

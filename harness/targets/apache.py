@@ -119,6 +119,8 @@ class ApacheTarget(ProcessTarget):
     package = "apache2"
     module = "harness.apps.apache_server"
     adapters = ("mod_ssl",)
+    # mod_ssl lists the subjects of SSLCACertificateFile in its CertificateRequest
+    ca_names: ClassVar[dict[str, str]] = {"mod_ssl": "client-ca"}
     tls_stack = "OpenSSL through mod_ssl"
     provided: ClassVar[dict[str, tuple[str, ...]]] = {"mod_ssl": PROVIDED}
     ready = r"AH00489: .* resuming normal operations"

@@ -45,6 +45,10 @@ class CherryPyTarget(ProcessTarget):
     package = "CherryPy"
     requires = ("cherrypy",)
     module = "harness.apps.cherrypy_server"
+    ca_names: ClassVar[dict[str, str]] = {
+        "builtin": "none",
+        "pyopenssl": "none",
+    }  # docs/refusals.md
     adapters = ("builtin", "pyopenssl")
     tls_stack = "the reference adapters (Python's ssl module or pyOpenSSL)"
     provided: ClassVar[dict[str, tuple[str, ...]]] = {

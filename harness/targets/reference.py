@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from typing import ClassVar
 
 from harness.reference import ADAPTERS, ReferenceServer, make_adapter
 from harness.target import ServerSpec
@@ -17,6 +18,10 @@ from harness.target import ServerSpec
 class ReferenceTarget:
     name = "reference"
     adapters = tuple(ADAPTERS)
+    ca_names: ClassVar[dict[str, str]] = {
+        "builtin": "none",
+        "pyopenssl": "none",
+    }  # docs/refusals.md
     workers = 4  # requests served at once (numthreads below); the resilience battery reads it
 
     def unsupported(self, spec: ServerSpec) -> str | None:
