@@ -15,7 +15,7 @@ import pytest
 from matrix.dimensions import Case
 from matrix.oracle import predict
 from matrix.resolver import probe
-from matrix.runner import MatrixEnv, build_facts, declared_ca_names
+from matrix.runner import MatrixEnv, build_facts, ca_names_declared, declared_ca_names
 
 
 class Declares:
@@ -45,6 +45,9 @@ def test_client_ca_declared_means_the_ca_files_subjects(env):
 
 def test_an_undeclared_adapter_is_not_checked(env):
     assert expected_names(env, "pyopenssl") is None
+    assert expected_names(env, "pyopenssl", policy="ignore") is None
+    assert ca_names_declared(env.target, "pyopenssl") is None
+    assert ca_names_declared(env.target, "mod_ssl") == "client-ca"
 
 
 def test_ignore_asks_for_no_certificate_whatever_is_declared(env):
