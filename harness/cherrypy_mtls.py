@@ -45,6 +45,13 @@ import cherrypy
 from cherrypy._cpwsgi_server import CPWSGIServer
 
 from harness.reference import adapter_from_config
+from harness.reference.gate import MAX_HEAD, Gate
+from harness.reference.server import (
+    DEFAULT_MAX_REQUEST_BODY,
+    DEFAULT_REQUEST_TIMEOUT,
+    listen_backlog,
+)
+from harness.reference.server import _Server as GatedServer
 
 CLIENT_KEYS = ("ssl_client_CA", "ssl_client_CRL", "ssl_client_check", "ssl_client_check_host")
 SSL_KEYS = (
@@ -68,14 +75,37 @@ def server_config(server: Any) -> dict[str, Any]:
     }
 
 
-class ClientCertWSGIServer(CPWSGIServer):
-    """CherryPy's WSGI server, with the reference adapter when client keys are set."""
+class ClientCertWSGIServer(GatedServer, CPWSGIServer):
+    """CherryPy's WSGI server, with the reference adapter when client keys are set.
+
+    With the reference adapter it also gets the reference server's gate
+    (``harness.reference.gate``): a connection reaches one of CherryPy's threads only
+    once its handshake is done and its request head (at most 64 KiB, within 10 s) is
+    buffered, so clients that stall a handshake or trickle a request hold no thread
+    (SPEC section 7). Bodies up to 1 MiB (or CherryPy's ``max_request_body_size`` if
+    smaller) are read in the gate too; larger ones go to a thread as CherryPy reads
+    them, within its own limits. The listen backlog is the system's maximum.
+    """
 
     def __init__(self, server_adapter: Any = cherrypy.server) -> None:
-        super().__init__(server_adapter)
+        super().__init__(server_adapter)  # CherryPy's: GatedServer adds no __init__
         config = server_config(server_adapter)
         if any(f"server.{key}" in config for key in CLIENT_KEYS):
             self.ssl_adapter = adapter_from_config(config)
+            self.request_queue_size = listen_backlog()
+            self.max_request_header_size = MAX_HEAD
+            limit = self.max_request_body_size or DEFAULT_MAX_REQUEST_BODY
+            self.gate = Gate(
+                self.hand_off,
+                request_timeout=DEFAULT_REQUEST_TIMEOUT,
+                keepalive_timeout=float(self.timeout),
+                max_body=min(limit, DEFAULT_MAX_REQUEST_BODY),
+            )
+
+    def prepare(self) -> None:
+        super().prepare()
+        if self.gate is not None:
+            self.gate.start()
 
 
 def install(server: Any = None) -> None:

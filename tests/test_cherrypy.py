@@ -18,6 +18,7 @@ cherrypy = pytest.importorskip("cherrypy")
 from harness import cherrypy_mtls  # noqa: E402
 from harness.reference import ConfigError  # noqa: E402
 from harness.reference.adapters import ClientCertAdapter  # noqa: E402
+from harness.reference.server import listen_backlog  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,6 +70,51 @@ def test_client_keys_alone_select_the_reference_adapter(certs):
     httpserver, _ = server.httpserver_from_self()
     assert isinstance(httpserver, cherrypy_mtls.ClientCertWSGIServer)
     assert isinstance(httpserver.ssl_adapter, ClientCertAdapter)
+    # the reference server's gate in front of CherryPy's threads (SPEC section 7)
+    assert httpserver.gate is not None
+    assert httpserver.request_queue_size == listen_backlog()
+    assert httpserver.gate.max_body == 1024 * 1024  # CherryPy's 100 MB bound stays its own
+
+
+def test_silent_clients_wait_in_the_gate_not_on_cherrypys_threads(certs):
+    """Connections that send nothing, or half a ClientHello, hold no thread: a good
+    client is served while every thread's worth of them (and more) is open."""
+    import socket
+
+    from harness.client import TLSClient
+
+    server = cherrypy._cpserver.Server()
+    keys = {
+        "ssl_module": "builtin",
+        "ssl_certificate": str(certs["server"].cert),
+        "ssl_private_key": str(certs["server"].key),
+        "ssl_client_CA": str(certs["ca"].cert),
+        "ssl_client_check": "required",
+        "thread_pool": 2,
+    }
+    for key, value in keys.items():
+        setattr(server, key, value)
+    server.socket_host, server.socket_port = "127.0.0.1", 0
+    cherrypy_mtls.install(server)
+    httpserver, _ = server.httpserver_from_self()
+    httpserver.prepare()
+    thread = __import__("threading").Thread(target=httpserver.serve, daemon=True)
+    thread.start()
+    port = httpserver.bind_addr[1]
+    attackers = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
+    for sock in attackers[:4]:
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01")  # a record header and a byte
+    try:
+        client = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain, timeout=5)
+        attempt = client.get(f"https://127.0.0.1:{port}/")
+        # answered by CherryPy (nothing is mounted in this process): it reached a thread
+        # although four clients that stopped mid-ClientHello outnumber the two threads
+        assert attempt.status == 404, attempt
+    finally:
+        for sock in attackers:
+            sock.close()
+        httpserver.stop()
+        thread.join(10)
 
 
 def test_without_client_keys_cherrypys_own_adapter_stays(certs):
