@@ -312,8 +312,8 @@ def _one(env: MatrixEnv, case: Case, client: RealClient) -> ClientRun:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m matrix.clients", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m matrix.clients") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--out", default="build/clients.json", help="results file (JSON)")
     parser.add_argument("--certs-dir", default="build/matrix-certs", help="certificate set")
     parser.add_argument(
