@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m certs_gen") -> in
     try:
         certs = generate(args.out_dir, profile=args.profile, force=args.force)
     except CertsGenError as exc:
-        print(f"certs_gen: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     print(table(certs))
     print(certs.origin)

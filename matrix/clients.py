@@ -312,8 +312,15 @@ def _one(env: MatrixEnv, case: Case, client: RealClient) -> ClientRun:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m matrix.clients", description=__doc__)
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (exit 2), without argparse's usage block first."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m matrix.clients") -> int:
+    parser = _OneLineParser(prog=prog, description=__doc__)
     parser.add_argument("--out", default="build/clients.json", help="results file (JSON)")
     parser.add_argument("--certs-dir", default="build/matrix-certs", help="certificate set")
     parser.add_argument(

@@ -30,16 +30,21 @@ class _OneLineParser(argparse.ArgumentParser):
     service manager) should see just the problem.
     """
 
+    name = PROG  # the error lines' prefix; ``mtls-matrix serve`` passes its own
+
     def error(self, message: str):
-        self.exit(2, f"{PROG}: error: {message}\n")
+        self.exit(2, f"{self.name}: error: {message}\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """``prog``: the command's name in usage and error lines (default: the module's)."""
+    name = prog or PROG
     parser = _OneLineParser(
-        prog="python -m harness.reference",
+        prog=prog or "python -m harness.reference",
         description="Serve HTTPS with client-certificate verification; the app returns the "
         "request's TLS environ as JSON.",
     )
+    parser.name = name
     parser.add_argument("--adapter", required=True, choices=list(ADAPTERS))
     parser.add_argument("--cert", required=True, help="server certificate (PEM)")
     parser.add_argument("--key", required=True, help="server private key (PEM)")
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             max_request_body=args.max_request_body,
         )
     except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
 
     # Handlers go in before the server starts: a signal that arrives while it
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.start()
     except StartError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
     print(f"listening on {server.url}", flush=True)
     stopping.wait()

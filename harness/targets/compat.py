@@ -87,14 +87,21 @@ class Outcome:
     idle: str = ""  # the resilience battery, in a few words ("" when it did not run)
 
 
-def main(argv: list[str] | None = None) -> int:
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (exit 2), without argparse's usage block first."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.compat") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     pytest_args: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, pytest_args = argv[:cut], argv[cut + 1 :]
-    parser = argparse.ArgumentParser(
-        prog="python -m harness.targets.compat",
+    parser = _OneLineParser(
+        prog=prog,
         description="Run the mTLS matrix against each server target; one results file each.",
     )
     parser.add_argument(

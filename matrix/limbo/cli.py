@@ -51,12 +51,12 @@ CORPUS_SOURCE = {
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        self.exit(2, f"{PROG}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     parser = _Parser(
-        prog=PROG,
+        prog=prog,
         description="x509-limbo path-validation cases as client certificates against mTLS servers.",
     )
     parser.add_argument(
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cases = load_corpus(options.corpus)
     except CorpusError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if options.case:
         cases = [c for c in cases if any(s in c.id for s in options.case)]
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         targets, skipped = _targets(options.target or ["reference"])
     except TargetLoadError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc)
@@ -122,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             cases, plans, targets, options, tls_versions, skipped
         )
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     live_vs_store = _live_vs_store(columns)
     meta = {
-        "command": " ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join([prog, *(argv if argv is not None else sys.argv[1:])]),
         "date": now.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - started, 1),
         "corpus": {
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             write(options.results, doc)
         except OSError as exc:
             print(
-                f"{PROG}: error: cannot write {options.results}: {exc.strerror or exc}",
+                f"{prog}: error: cannot write {options.results}: {exc.strerror or exc}",
                 file=sys.stderr,
             )
             return 2
