@@ -129,6 +129,30 @@ def checked(target: ProcessTarget) -> ProcessTarget:
     return target
 
 
+def app_arguments(
+    spec: ServerSpec, *, adapter: bool = False, chain: bool = False, crl: bool = False
+) -> list[str]:
+    """The options of this project's own server apps (``harness/apps/*_server.py``) for
+    ``spec``: certificate, key, policy, bind and port 0 always (the app prints its real
+    port); the client CA unless the policy is ``ignore``; the adapter, the chain file and
+    the CRL only where that app takes them."""
+    args = ["--adapter", spec.adapter] if adapter else []
+    args += [
+        "--cert", str(spec.certificate),
+        "--key", str(spec.private_key),
+        "--client-check", spec.client_check,
+        "--bind", spec.bind,
+        "--port", "0",
+    ]  # fmt: skip
+    if spec.client_check != "ignore" and spec.client_ca is not None:
+        args += ["--client-ca", str(spec.client_ca)]
+    if chain and spec.certificate_chain is not None:
+        args += ["--chain", str(spec.certificate_chain)]
+    if crl and spec.crl is not None:
+        args += ["--crl", str(spec.crl)]
+    return args
+
+
 def host_port(host: str, port: int) -> str:
     """host:port, brackets around an IPv6 literal."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

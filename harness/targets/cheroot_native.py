@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from harness.target import ServerSpec
 
-from .base import ALWAYS, ProcessTarget, checked, url_port
+from .base import ALWAYS, ProcessTarget, app_arguments, checked, url_port
 
 # Cheroot's BuiltinSSLAdapter.get_environ: connection keys, SSL_CLIENT_VERIFY, and
 # for a verified certificate what ssl.getpeercert() parses (no A_SIG/A_KEY, no chain).
@@ -67,19 +67,7 @@ class CherootNativeTarget(ProcessTarget):
     )
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
-        args = [
-            "--adapter", spec.adapter,
-            "--cert", str(spec.certificate),
-            "--key", str(spec.private_key),
-            "--client-check", spec.client_check,
-            "--bind", spec.bind,
-            "--port", "0",
-        ]  # fmt: skip
-        if spec.client_check != "ignore" and spec.client_ca is not None:
-            args += ["--client-ca", str(spec.client_ca)]
-        if spec.certificate_chain is not None:
-            args += ["--chain", str(spec.certificate_chain)]
-        return args, None
+        return app_arguments(spec, adapter=True, chain=True), None
 
     def versions(self) -> dict[str, str]:
         """Cheroot's version, and the OpenSSL inside pyOpenSSL's wheel (not the stdlib's)."""

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from harness.target import ServerSpec
 
-from .base import ProcessTarget, checked, url_port
+from .base import ProcessTarget, app_arguments, checked, url_port
 
 # The reference adapters' variables; the stdlib cannot show the client's chain
 # before Python 3.13 (SSLSocket.get_unverified_chain).
@@ -63,20 +63,7 @@ class CherryPyTarget(ProcessTarget):
         return None  # every policy, host check, chain file and CRL included
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
-        args = [
-            "--adapter", spec.adapter,
-            "--cert", str(spec.certificate),
-            "--key", str(spec.private_key),
-            "--client-check", spec.client_check,
-            "--bind", spec.bind,
-            "--port", "0",
-        ]  # fmt: skip
-        if spec.client_check != "ignore" and spec.client_ca is not None:
-            args += ["--client-ca", str(spec.client_ca)]
-        if spec.certificate_chain is not None:
-            args += ["--chain", str(spec.certificate_chain)]
-        if spec.crl is not None:
-            args += ["--crl", str(spec.crl)]
+        args = app_arguments(spec, adapter=True, chain=True, crl=True)
         if spec.check_host:
             args.append("--check-host")
         return args, None

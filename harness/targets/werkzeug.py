@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from harness.target import ServerSpec
 
-from .base import ProcessTarget, checked, url_port
+from .base import ProcessTarget, app_arguments, checked, url_port
 
 
 class WerkzeugTarget(ProcessTarget):
@@ -34,18 +34,7 @@ class WerkzeugTarget(ProcessTarget):
     crl_unsupported = None
 
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
-        args = [
-            "--cert", str(spec.certificate),
-            "--key", str(spec.private_key),
-            "--client-check", spec.client_check,
-            "--bind", spec.bind,
-            "--port", "0",
-        ]  # fmt: skip
-        if spec.client_check != "ignore" and spec.client_ca is not None:
-            args += ["--client-ca", str(spec.client_ca)]
-        if spec.crl is not None:
-            args += ["--crl", str(spec.crl)]
-        return args, None
+        return app_arguments(spec, crl=True), None
 
 
 def target() -> WerkzeugTarget:
