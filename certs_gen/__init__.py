@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .build import build
 from .profiles import BUNDLES, PROFILES
-from .store import MANIFEST, read_valid_manifest, write_set
+from .store import MANIFEST, bundle_file, examine, read_valid_manifest, write_set
 
 __all__ = [
     "PROFILES",
@@ -73,6 +73,7 @@ class CertSet:
     generated_at: str
     credentials: dict[str, Credential]
     bundles: dict[str, Path] = field(default_factory=dict)  # id -> file (profiles.BUNDLES)
+    origin: str = ""  # how generate() came by it: "generated: ...", "reused: ...", ...
 
     def __getitem__(self, cred_id: str) -> Credential:
         try:
@@ -97,7 +98,19 @@ class CertSet:
 def generate(
     out_dir: str | os.PathLike[str], profile: str = "standard", force: bool = False
 ) -> CertSet:
-    """Return the set in ``out_dir``, creating it unless an intact one of ``profile`` is there."""
+    """Return the set in ``out_dir``: reused when an intact one of ``profile`` is there,
+    else written, but only where that loses nothing of anyone's.
+
+    Written when ``out_dir`` is empty, or holds a set this project made (recognised by
+    its manifest) of another profile; then only files that set listed are replaced and
+    nothing is deleted. Refused with ``OutputDirError`` (one line, nothing changed)
+    unless ``force``: a directory holding anything else, a damaged set (a file missing,
+    edited or corrupt: reported, never silently regenerated), or a set of another
+    profile beside a file of the user's with one of the new set's names. ``force``
+    regenerates whatever is there. Only files an earlier set's manifest listed are ever
+    deleted (those the new set does not have). ``CertSet.origin`` says which happened,
+    and why.
+    """
     if profile not in PROFILES:
         raise UnknownProfileError(
             f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})"
@@ -106,13 +119,58 @@ def generate(
     specs = PROFILES[profile]
     bundles = BUNDLES.get(profile, ())
     ids = [s.id for s in specs]
-    manifest = None if force else read_valid_manifest(root, profile, ids, [b.id for b in bundles])
-    if manifest is None:
-        try:
-            manifest = write_set(root, profile, specs, build(specs), bundles)
-        except OSError as exc:
-            raise OutputDirError(f"cannot write certificates to {root}: {exc.strerror}") from None
-    return _certset(root, manifest)
+    try:
+        verdict = examine(root)
+    except OSError as exc:
+        raise OutputDirError(f"cannot read {root}: {exc.strerror}") from None
+    manifest = verdict.manifest
+    if force:
+        origin = f"regenerated (--force): {verdict.reason}"
+    elif verdict.kind == "empty":
+        origin = "generated: the directory was empty"
+    elif verdict.kind == "intact" and manifest is not None:
+        if read_valid_manifest(root, profile, ids, [b.id for b in bundles]) is not None:
+            reason = "every certificate matches its manifest's fingerprint and every key its"
+            return _certset(root, manifest, f"reused: {verdict.reason} ({reason} certificate)")
+        origin = f"regenerated: it held {verdict.reason}, the {profile} set was asked for"
+        _refuse_foreign_names(root, specs, bundles, verdict.owned())
+    elif verdict.kind == "damaged":
+        raise OutputDirError(
+            f"{root} holds a damaged certificate set: {verdict.reason}; nothing was changed "
+            "(certs --force regenerates it)"
+        )
+    else:
+        raise OutputDirError(
+            f"{root} is not empty and holds no certificate set this project made "
+            f"({verdict.reason}); nothing was changed: use an empty directory, or certs "
+            "--force to write the set there (files with the set's names are replaced)"
+        )
+    try:
+        manifest = write_set(root, profile, specs, build(specs), bundles)
+    except OSError as exc:
+        raise OutputDirError(f"cannot write certificates to {root}: {exc.strerror}") from None
+    certs = _certset(root, manifest, origin)
+    # The old set's files the new one does not have: this project wrote them (its
+    # manifest listed them), so they go with it; nothing else is ever deleted.
+    kept = {MANIFEST} | {p.name for p in certs.bundles.values()}
+    kept |= {p.name for c in certs for p in (c.cert, c.key, c.chain, c.key_and_chain, c.crl) if p}
+    for name in sorted(verdict.owned() - kept):
+        (root / name).unlink(missing_ok=True)
+    return certs
+
+
+def _refuse_foreign_names(root: Path, specs: tuple, bundles: tuple, owned: set[str]) -> None:
+    """Refuse to replace a file the old set did not list (the user's, by elimination)."""
+    names = [bundle_file(b) for b in bundles]
+    for spec in specs:
+        names += [f"{spec.id}{s}" for s in (".pem", ".key", ".chain.pem", ".key-and-chain.pem")]
+        names.append(f"{spec.id}.crl.pem")
+    for name in names:
+        if (root / name).exists() and name not in owned:
+            raise OutputDirError(
+                f"{root / name} was not written by certs_gen and the new set would replace "
+                "it; nothing was changed (certs --force replaces it)"
+            )
 
 
 def load(out_dir: str | os.PathLike[str]) -> CertSet:
@@ -138,7 +196,7 @@ def _prepare_dir(path: Path) -> Path:
     return path.resolve()
 
 
-def _certset(root: Path, manifest: dict) -> CertSet:
+def _certset(root: Path, manifest: dict, origin: str = "") -> CertSet:
     def path(name: str | None) -> Path | None:
         return root / name if name is not None else None
 
@@ -161,4 +219,4 @@ def _certset(root: Path, manifest: dict) -> CertSet:
             crl=path(row.get("crl")),
         )
     bundles = {b: root / name for b, name in manifest.get("bundles", {}).items()}
-    return CertSet(root, manifest["profile"], manifest["generated_at"], creds, bundles)
+    return CertSet(root, manifest["profile"], manifest["generated_at"], creds, bundles, origin)

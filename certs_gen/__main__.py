@@ -1,4 +1,9 @@
-"""``python -m certs_gen OUT_DIR [--profile standard|extended] [--force]``."""
+"""``python -m certs_gen OUT_DIR [--profile standard|extended] [--force]``.
+
+Prints the set's table and one line saying whether it was generated, reused or
+regenerated, and why; refuses (exit 2, one line, nothing changed) a directory holding
+anything but a set this project made, or a damaged set, unless ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,19 @@ import sys
 from . import PROFILES, CertSet, CertsGenError, generate
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m certs_gen") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m certs_gen",
+        prog=prog,
         description="Generate (or reuse) a certificate set for mutual-TLS testing.",
     )
     parser.add_argument("out_dir", help="directory to write PEM files and manifest.json into")
     parser.add_argument("--profile", default="standard", choices=list(PROFILES))
-    parser.add_argument("--force", action="store_true", help="regenerate even if a set is there")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="regenerate whatever is there: a damaged set, or files this project did not write "
+        "that have the set's names (nothing else is deleted)",
+    )
     args = parser.parse_args(argv)
     try:
         certs = generate(args.out_dir, profile=args.profile, force=args.force)
@@ -23,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"certs_gen: error: {exc}", file=sys.stderr)
         return 2
     print(table(certs))
+    print(certs.origin)
     return 0
 
 

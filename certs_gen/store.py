@@ -1,4 +1,10 @@
-"""Write a built set to disk atomically, and recognise a complete set on reuse."""
+"""Write a built set to disk atomically, and recognise a set this project made.
+
+A directory is recognised by its ``manifest.json``: the files it lists were written
+here, and only those may be replaced. ``examine`` tells an empty directory, an intact
+set, a damaged one (a listed file missing, edited or corrupt) and anything else apart,
+so that nothing a user put in a directory is replaced without ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,7 @@ warnings.filterwarnings("ignore", message="Parsed a serial number", module=__nam
 
 SCHEMA = 1
 MANIFEST = "manifest.json"
+SCRATCH_PREFIX = ".certs-gen-"  # write_set's scratch directory, removed when it ends
 
 
 def file_names(spec: CertSpec, material: Material) -> dict[str, str | None]:
@@ -75,7 +83,7 @@ def write_set(
     The old manifest is removed first, so an interrupted run leaves a directory
     that the next run does not mistake for a complete set.
     """
-    scratch = Path(tempfile.mkdtemp(prefix=".certs-gen-", dir=out_dir))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=out_dir))
     try:
         rows = []
         for spec in specs:
@@ -114,37 +122,123 @@ def write_set(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a directory holds, as far as certificate sets go.
+
+    ``kind``: ``empty`` (nothing there), ``intact`` (a set this project made, every file
+    as its manifest says), ``damaged`` (a set this project made, with a file missing,
+    edited or corrupt), ``foreign`` (files, but no manifest of this project's).
+    ``reason`` says why in a few words; ``manifest`` is the parsed manifest, if any.
+    """
+
+    kind: str
+    reason: str
+    manifest: dict[str, Any] | None = None
+
+    def owned(self) -> set[str]:
+        """File names the manifest lists: this project wrote them, and may replace them."""
+        if self.manifest is None:
+            return set()
+        names = {MANIFEST}
+        for row in self.manifest.get("certs", []):
+            for kind in ("cert", "key", "chain", "key_and_chain", "crl"):
+                if isinstance(row.get(kind), str):
+                    names.add(row[kind])
+        bundles = self.manifest.get("bundles", {})
+        if isinstance(bundles, dict):
+            names.update(v for v in bundles.values() if isinstance(v, str))
+        return names
+
+
+def examine(out_dir: Path) -> Verdict:
+    """Look at ``out_dir`` without changing anything (see ``Verdict``)."""
+    entries = [p for p in out_dir.iterdir() if not p.name.startswith(SCRATCH_PREFIX)]
+    if not entries:
+        return Verdict("empty", f"{out_dir} is empty")
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+    except FileNotFoundError:
+        return Verdict("foreign", f"it holds {len(entries)} file(s) and no {MANIFEST}")
+    except (OSError, ValueError) as exc:
+        return Verdict("foreign", f"its {MANIFEST} cannot be read ({_why(exc)})")
+    if not _looks_like_ours(manifest):
+        return Verdict("foreign", f"its {MANIFEST} is not a certs_gen manifest")
+    if manifest.get("schema") != SCHEMA:
+        return Verdict("damaged", f"manifest schema {manifest.get('schema')!r}", manifest)
+    for row in manifest["certs"]:
+        problem = _check_row(out_dir, row)
+        if problem:
+            return Verdict("damaged", problem, manifest)
+    for name in manifest.get("bundles", {}).values():
+        if not (out_dir / name).is_file():
+            return Verdict("damaged", f"{name} is missing", manifest)
+    ids = len(manifest["certs"])
+    return Verdict("intact", f"an intact {manifest['profile']} set of {ids} credentials", manifest)
+
+
 def read_valid_manifest(
     out_dir: Path, profile: str, ids: list[str], bundles: list[str] = ()
 ) -> dict[str, Any] | None:
     """The existing manifest if it describes a complete, intact set of ``profile``, else None."""
     try:
-        manifest = json.loads((out_dir / MANIFEST).read_text())
-        if manifest.get("schema") != SCHEMA or manifest.get("profile") != profile:
-            return None
-        rows = manifest["certs"]
-        if [row["id"] for row in rows] != ids:
-            return None
-        for row in rows:
-            cert = x509.load_pem_x509_certificate((out_dir / row["cert"]).read_bytes())
-            if cert.fingerprint(hashes.SHA256()).hex().upper() != row["sha256"]:
-                return None
-            key = serialization.load_pem_private_key(
-                (out_dir / row["key"]).read_bytes(), password=None
-            )
-            if _spki(key.public_key()) != _spki(cert.public_key()):
-                return None
-            for kind in ("chain", "key_and_chain", "crl"):
-                if row.get(kind) is not None and not (out_dir / row[kind]).is_file():
-                    return None
-        if sorted(manifest.get("bundles", {})) != sorted(bundles):
-            return None
-        for name in manifest.get("bundles", {}).values():
-            if not (out_dir / name).is_file():
-                return None
-        return manifest
-    except (OSError, ValueError, KeyError, TypeError):
+        verdict = examine(out_dir)
+    except OSError:
         return None
+    manifest = verdict.manifest
+    if verdict.kind != "intact" or manifest is None or manifest["profile"] != profile:
+        return None
+    if [row["id"] for row in manifest["certs"]] != ids:
+        return None
+    if sorted(manifest.get("bundles", {})) != sorted(bundles):
+        return None
+    return manifest
+
+
+def _looks_like_ours(manifest: object) -> bool:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("certs"), list):
+        return False
+    if not isinstance(manifest.get("profile"), str):
+        return False
+    bundles = manifest.get("bundles", {})
+    if not isinstance(bundles, dict) or not all(isinstance(v, str) for v in bundles.values()):
+        return False
+    return all(
+        isinstance(row, dict)
+        and all(isinstance(row.get(k), str) for k in ("id", "cert", "key", "sha256"))
+        for row in manifest["certs"]
+    )
+
+
+def _check_row(out_dir: Path, row: dict[str, Any]) -> str | None:
+    """None when this credential's files are as the manifest says, else what is wrong."""
+    try:
+        cert = x509.load_pem_x509_certificate((out_dir / row["cert"]).read_bytes())
+    except FileNotFoundError:
+        return f"{row['cert']} is missing"
+    except (OSError, ValueError) as exc:
+        return f"{row['cert']} cannot be read as a certificate ({_why(exc)})"
+    if cert.fingerprint(hashes.SHA256()).hex().upper() != row["sha256"]:
+        return f"{row['cert']} is not the certificate its manifest names (edited or replaced)"
+    try:
+        key = serialization.load_pem_private_key((out_dir / row["key"]).read_bytes(), None)
+    except FileNotFoundError:
+        return f"{row['key']} is missing"
+    except (OSError, ValueError, TypeError) as exc:
+        return f"{row['key']} cannot be read as a private key ({_why(exc)})"
+    if _spki(key.public_key()) != _spki(cert.public_key()):
+        return f"{row['key']} does not match {row['cert']}"
+    for kind in ("chain", "key_and_chain", "crl"):
+        name = row.get(kind)
+        if name is not None and not (out_dir / name).is_file():
+            return f"{name} is missing"
+    return None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split())[:80] or type(exc).__name__
 
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:

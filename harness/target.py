@@ -1,13 +1,31 @@
-"""The one interface between the matrix and a server under test.
+"""The one interface between the matrix and a server under test: the target contract.
 
 A target starts a server for a configuration and hands back where it
 listens; it also says which configurations it can express and which environ
 variables it can provide, so that "cannot do that" is reported as such
 instead of as a failure (as x509-limbo's per-implementation harnesses do).
+The contract, checked by ``load_target`` before anything runs and by
+``CheckedTarget`` while the matrix runs (docs/targets.md says it in full):
 
-A target whose TLS stack is neither of the matrix's adapters (granian's
-rustls, say) may list its own in an optional ``adapters`` attribute; the
-matrix then runs every grid once more for each, with its own case ids.
+- ``--target`` names ``module:factory``; the factory is called with no
+  arguments and returns the target.
+- ``name``: a non-empty string, recorded with the results.
+- ``adapters``: the TLS stacks the target runs, a non-empty tuple of names:
+  ``builtin`` (Python's ``ssl`` module), ``pyopenssl``, or the target's own
+  (granian's ``rustls``). The matrix enumerates cases for these adapters
+  only: a server on one TLS stack never gets the other's cases.
+- ``unsupported(spec)``: None, or a one-line reason the target cannot express
+  ``spec`` (the case is skipped with it, never failed).
+- ``start(spec)``: returns, once the server accepts connections, a handle
+  with ``host`` (str), ``port`` (int) and ``stop()``. An exception means the
+  server could not start that configuration: a finding, recorded per case.
+- ``provides(adapter, variable)``: whether the application sees an
+  *optional* environ variable (``OPTIONAL_VARIABLES``) on that adapter; what
+  it provides is checked exactly, what it does not must be absent. The
+  variables in ``REQUIRED_VARIABLES`` are checked on every target whatever
+  ``provides`` says (SPEC section 5 calls them "always" set; without them an
+  application cannot tell a TLS request, or a verified client, from another).
+- ``versions()``: a dict of str to str, recorded with the results.
 
 ``unsupported`` is also where a target says which configuration fields it can
 express (no client CA, a certificate_chain file, a CRL): a case needing one it
@@ -15,15 +33,19 @@ cannot express is shown as unsupported, with the reason, not failed.
 
 A server author plugs in their own server with a factory returning a Target:
 
-    pytest matrix --target mypkg.mtls:target
+    mtls-matrix run --target mypkg.mtls:target --out out/
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import re
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -45,8 +67,23 @@ class ServerSpec:
     client_ca_with_crl: Path | None = None
 
 
+# SPEC section 5's connection variables that every target must set on every request
+# (the matrix checks them whatever ``provides`` says): without them an application cannot
+# tell a TLS request from a plain one, or a verified client from an unverified one.
+REQUIRED_VARIABLES = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_CLIENT_VERIFY")
+# The rest of SPEC section 5 is checked exactly where ``provides`` says the application sees
+# it, and must otherwise be absent: the software versions (a server may rightly keep them to
+# itself) and every certificate variable (SSL_CLIENT_CERT, the DNs, the SANs, the chain...).
+OPTIONAL_VARIABLES = ("SSL_VERSION_INTERFACE", "SSL_VERSION_LIBRARY", "SSL_CLIENT_*")
+CONTRACT = "the target contract (harness/target.py, docs/targets.md)"
+_ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
+_STDLIB_ALIASES = {"ssl", "stdlib", "std", "python", "openssl"}
+
+
 @runtime_checkable
 class ServerHandle(Protocol):
+    """What ``Target.start`` returns: where the server listens, and how to stop it."""
+
     host: str
     port: int
 
@@ -56,6 +93,7 @@ class ServerHandle(Protocol):
 @runtime_checkable
 class Target(Protocol):
     name: str
+    adapters: tuple[str, ...]  # TLS stacks this target runs ("builtin", "pyopenssl", own)
 
     def unsupported(self, spec: ServerSpec) -> str | None:
         """None if this target can run ``spec``, else the reason it cannot."""
@@ -64,7 +102,7 @@ class Target(Protocol):
         """Start a server and return once it accepts connections (no sleeping)."""
 
     def provides(self, adapter: str, variable: str) -> bool:
-        """Whether the application can see this environ variable on this adapter."""
+        """Whether the application sees this optional environ variable on this adapter."""
 
     def versions(self) -> dict[str, str]:
         """Versions worth recording with the results (server, TLS library...)."""
@@ -74,26 +112,202 @@ class TargetLoadError(Exception):
     """--target could not be resolved to a Target; the message says why, in one line."""
 
 
-def load_target(reference: str) -> Target:
-    """Resolve 'package.module:factory' and call the factory."""
+class TargetContractError(TargetLoadError):
+    """The target breaks the contract (a missing or wrong attribute, a bad return value)."""
+
+
+def is_required(variable: str) -> bool:
+    """Whether ``variable`` is checked on every target, whatever ``provides`` says."""
+    return variable in REQUIRED_VARIABLES
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def load_target(reference: str, search: Iterable[str | Path] = ()) -> CheckedTarget:
+    """Resolve 'package.module:factory', call the factory, and check the contract.
+
+    ``search``: directories put at the front of ``sys.path`` (if not there yet) before
+    the import, as ``python -m`` does for the current directory, so a target module in
+    the directory the matrix is run from is found. Raises TargetLoadError (one line).
+    """
     module_name, sep, attr = reference.partition(":")
     if not sep or not module_name or not attr:
         raise TargetLoadError(
             f"--target must look like 'package.module:factory', not {reference!r}"
         )
+    for directory in reversed([str(Path(d).resolve()) for d in search]):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TargetLoadError(f"--target {reference}: cannot import {module_name}: {exc}") from None
+    except Exception as exc:  # the module's own code failed: say so, in one line
+        raise TargetLoadError(
+            f"--target {reference}: importing {module_name} raised {_one_line(exc)}"
+        ) from None
     factory = getattr(module, attr, None)
+    if factory is None:
+        raise TargetLoadError(f"--target {reference}: {module_name} has no {attr!r}")
     if not callable(factory):
-        raise TargetLoadError(f"--target {reference}: {module_name} has no callable {attr!r}")
-    target = factory()
-    missing = [
-        m
-        for m in ("name", "unsupported", "start", "provides", "versions")
-        if not hasattr(target, m)
-    ]
-    if missing:
-        raise TargetLoadError(f"--target {reference}: the object lacks {', '.join(missing)}")
-    return target
+        raise TargetContractError(
+            f"--target {reference}: {attr!r} is a {type(factory).__name__}, not a factory; "
+            f"{CONTRACT}: a function or class called with no arguments returns the target"
+        )
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # some builtins and C types have none
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind()
+        except TypeError:
+            needed = [
+                p.name
+                for p in signature.parameters.values()
+                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            ]
+            raise TargetContractError(
+                f"--target {reference}: {attr}() needs arguments ({', '.join(needed)}); "
+                f"{CONTRACT}: the factory is called with no arguments"
+            ) from None
+    try:
+        target = factory()
+    except TargetLoadError as exc:  # the factory's own one-line refusal (server not installed)
+        raise TargetLoadError(str(exc)) from None
+    except Exception as exc:
+        raise TargetLoadError(
+            f"--target {reference}: the factory {attr}() raised {_one_line(exc)}"
+        ) from None
+    return CheckedTarget(target, reference)
+
+
+class CheckedTarget:
+    """A target whose declarations were checked, and whose calls are checked as it runs.
+
+    Attribute access falls through to the target, so code that reads a target's own
+    attributes (a process target's ``package``, say) sees them unchanged.
+    """
+
+    def __init__(self, target: Any, reference: str = "") -> None:
+        self.target = target
+        where = f"--target {reference}: " if reference else ""
+        self._where = where
+        missing = [
+            m
+            for m in ("name", "adapters", "unsupported", "start", "provides", "versions")
+            if not hasattr(target, m)
+        ]
+        if missing:
+            what = type(target).__name__ if target is not None else "None"
+            raise TargetContractError(
+                f"{where}the factory returned {what}, which lacks {', '.join(missing)}; {CONTRACT}"
+            )
+        name = target.name
+        if not isinstance(name, str) or not name.strip():
+            raise TargetContractError(f"{where}name must be a non-empty string, not {name!r}")
+        self.name = name
+        for method in ("unsupported", "start", "provides", "versions"):
+            if not callable(getattr(target, method)):
+                raise TargetContractError(f"{where}{name}.{method} is not callable; {CONTRACT}")
+        self.adapters = self._check_adapters(target.adapters)
+        self._versions = self._check_versions()
+
+    def _check_adapters(self, adapters: object) -> tuple[str, ...]:
+        where = f"{self._where}{self.name}.adapters"
+        if isinstance(adapters, str) or not isinstance(adapters, (tuple, list)) or not adapters:
+            raise TargetContractError(
+                f"{where} must be a non-empty tuple of TLS stack names such as "
+                f"('builtin',) for Python's ssl module or ('pyopenssl',), not {adapters!r}"
+            )
+        for adapter in adapters:
+            if not isinstance(adapter, str) or not _ADAPTER_NAME.match(adapter):
+                raise TargetContractError(
+                    f"{where}: {adapter!r} is not an adapter name (lower-case letters, "
+                    "digits, '_' and '.'; it becomes part of every case id)"
+                )
+            if adapter in _STDLIB_ALIASES:
+                raise TargetContractError(
+                    f"{where}: {adapter!r} is not an adapter name; Python's ssl module is "
+                    "'builtin', pyOpenSSL is 'pyopenssl'"
+                )
+        if len(set(adapters)) != len(adapters):
+            raise TargetContractError(f"{where} lists an adapter twice: {adapters!r}")
+        return tuple(adapters)
+
+    def _check_versions(self) -> dict[str, str]:
+        try:
+            versions = self.target.versions()
+        except Exception as exc:
+            raise TargetContractError(
+                f"{self._where}{self.name}.versions() raised {_one_line(exc)}"
+            ) from None
+        if not isinstance(versions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in versions.items()
+        ):
+            raise TargetContractError(
+                f"{self._where}{self.name}.versions() must return a dict of str to str, "
+                f"not {versions!r:.80}"
+            )
+        return dict(versions)
+
+    def check_provides(self, variables: Iterable[str]) -> None:
+        """Ask ``provides`` about every adapter and variable once, before any case runs."""
+        for adapter in self.adapters:
+            for variable in variables:
+                self.provides(adapter, variable)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr == "target":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(attr)
+        return getattr(self.target, attr)
+
+    def unsupported(self, spec: ServerSpec) -> str | None:
+        why = self.target.unsupported(spec)  # an exception: the runner records its type
+        if why is not None and not isinstance(why, str):
+            raise TargetContractError(
+                f"target contract: {self.name}.unsupported() returned {why!r:.60}, "
+                "not None or a reason (str)"
+            )
+        return why
+
+    def start(self, spec: ServerSpec) -> ServerHandle:
+        handle = self.target.start(spec)  # an exception: could not start (a finding)
+        problems = []
+        if not isinstance(getattr(handle, "host", None), str):
+            problems.append("host (str)")
+        port = getattr(handle, "port", None)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            problems.append("port (int, 1-65535)")
+        if not callable(getattr(handle, "stop", None)):
+            problems.append("stop()")
+        if problems:
+            if callable(getattr(handle, "stop", None)):
+                handle.stop()
+            raise TargetContractError(
+                f"target contract: {self.name}.start() returned {type(handle).__name__}, "
+                f"which has no {', '.join(problems)} (it must return a handle with host, "
+                "port and stop() once the server accepts connections)"
+            )
+        return handle
+
+    def provides(self, adapter: str, variable: str) -> bool:
+        try:
+            answer = self.target.provides(adapter, variable)
+        except Exception as exc:
+            raise TargetContractError(
+                f"{self._where}{self.name}.provides({adapter!r}, {variable!r}) raised "
+                f"{_one_line(exc)}; {CONTRACT}"
+            ) from None
+        if not isinstance(answer, bool):
+            raise TargetContractError(
+                f"{self._where}{self.name}.provides({adapter!r}, {variable!r}) returned "
+                f"{answer!r:.40}, not True or False; {CONTRACT}"
+            )
+        return answer
+
+    def versions(self) -> dict[str, str]:
+        return dict(self._versions)

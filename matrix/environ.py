@@ -199,8 +199,11 @@ def check_environ(
 ) -> list[EnvironDifference]:
     """Every way ``observed`` departs from SPEC section 5; empty when it conforms.
 
-    ``expected`` is None when no client certificate should be visible. Variables
-    the target declares it cannot provide must be absent rather than wrong.
+    ``expected`` is None when no client certificate should be visible. ``provided``
+    says which variables are checked: the runner answers True for the target
+    contract's required ones (harness.target.REQUIRED_VARIABLES) and, for the rest,
+    what the target declares; a variable not provided may be absent, never wrong.
+    ``HTTPS``, ``wsgi.url_scheme`` and ``SSL_CLIENT_VERIFY`` are always checked.
     """
     observed = _drop_empty_client_cert(observed)
     problems = []
@@ -209,6 +212,8 @@ def check_environ(
             problems.append(EnvironDifference(key, want, observed.get(key)))
     for key, pattern in CONNECTION_FORMATS.items():
         value = observed.get(key)
+        if value is None and not provided(key):
+            continue
         if not isinstance(value, str) or not pattern.match(value):
             problems.append(EnvironDifference(key, pattern.pattern, value))
     verify = "SUCCESS" if expected else "NONE"
@@ -219,9 +224,9 @@ def check_environ(
     expected = expected or {}
     problems += extra_variable_differences(observed, provided)
     for key, want in expected.items():
-        if not provided(key):
-            continue
         got = observed.get(key)
+        if got is None and not provided(key):
+            continue
         ok = got in want if isinstance(want, set) else got == want
         if not ok:
             shown = sorted(want) if isinstance(want, set) else want
@@ -239,9 +244,9 @@ def extra_variable_differences(
 
     Those mod_ssl also sets (``MOD_SSL_EXTRAS``) must have mod_ssl's format; any other
     non-client one is reported, so a variable nobody documented never passes unseen.
-    (SSL_CLIENT_* variables are checked against the expected values instead.) Each
-    difference is (variable, the format's regular expression or None when the variable
-    should not be there, the observed value).
+    (SSL_CLIENT_* variables are checked against the expected values instead.) A
+    difference's ``expected`` is the format's regular expression, or None when the
+    variable should not be there at all.
     """
     problems: list[EnvironDifference] = []
     for key in sorted(observed):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .credentials import CredentialFacts
 from .dimensions import POLICY_SETTINGS, TRUST_ROOT, Case, ServerConfig
+from .refusals import Refusal, predict_refusal
 from .resolver import ResolverFacts
 
 OK = "ok"
@@ -32,6 +33,7 @@ BAD_EKU = "bad-eku"
 REVOKED = "revoked"
 HOST_MISMATCH = "host-mismatch"
 NO_TRUST_STORE = "no-trust-store"
+NONCONFORMING = "nonconforming"  # refused only by a strict (X509_STRICT) verifier
 
 NO_CLIENT_CERT = "none"
 # Survival probes try these in order; each is served under some policy on any host.
@@ -54,6 +56,10 @@ class Expectation:
     # Other outcomes that pass too (SPEC section 8: refusing to start, NOT_STARTED, is
     # as good as refusing every certificate when verification has no trust store).
     alternatives: tuple[str, ...] = ()
+    refusal: Refusal | None = None  # how a refusal reaches the client (SPEC section 6)
+    # The CA names the server's CertificateRequest lists (RFC 4514); None: it asks for no
+    # certificate. The reference contract lists none (docs/refusals.md, "CA names").
+    ca_names: tuple[str, ...] | None = None
 
     def accepts(self, observed: str | None) -> bool:
         return observed == self.outcome or observed in self.alternatives
@@ -87,7 +93,9 @@ def predict(case: Case, facts: Facts) -> Expectation:
     if server_problem:
         return Expectation(SERVER_CERT_REJECTED, server_problem, peer)
     v = server_verdict(case.config, case.client, peer, facts)
-    return Expectation(v.outcome, v.reason, peer, v.cause, v.alternatives)
+    refusal = predict_refusal(v.cause, case.tls)
+    asks = None if case.config.client_check == "ignore" else ()
+    return Expectation(v.outcome, v.reason, peer, v.cause, v.alternatives, refusal, asks)
 
 
 def client_verdict(policy: str, client: str, peer: str, facts: Facts) -> tuple[str, str]:
@@ -145,7 +153,7 @@ def server_verdict(config: ServerConfig, client: str, peer: str, facts: Facts) -
             f"{policy}: a strict verifier refuses the chain to {cred.root} "
             f"({'; '.join(cred.nonconforming)}, RFC 5280 section 4.2.1); "
             "a lenient one admits it, which also passes",
-            UNTRUSTED_ISSUER,
+            NONCONFORMING,
             (OK,),
         )
     if config.crl is not None and config.crl in cred.revoked_by:

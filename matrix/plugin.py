@@ -1,9 +1,21 @@
 """pytest integration: one parametrised test per case, results.json at the end.
 
+Registered as the ``pytest11`` entry point ``matrix.plugin`` (and named so by the
+repository's conftest.py: the same name, so an editable install and the conftest
+never register it twice). Installed, it is loaded by every pytest run in that
+environment, so it stays inert until the matrix is collected: the default target is
+loaded only then, and nothing is written unless ``--results`` says where.
+
 Under pytest-xdist the controller generates the certificates, probes the
 resolver and fixes the run's clock once, and hands all three to the workers,
 so every worker predicts from the same facts; workers send each case's result
 back in its report, and only the controller writes results.json.
+
+Where results go (docs/cli.md): ``--results PATH`` writes them, checked before any
+case runs (a directory, or a place that cannot be written, is a usage error);
+without it a run writes nothing, so an ad hoc ``pytest matrix -k ...`` never
+replaces the main job's ``build/results.json`` (``tox -e matrix`` and
+``mtls-matrix run`` pass it).
 """
 
 from __future__ import annotations
@@ -17,41 +29,46 @@ from typing import Any
 import pytest
 
 import certs_gen
-from harness.target import Target, TargetLoadError, load_target
+from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
 
-from .dimensions import PROFILES, addresses, enumerate_cases
-from .environ import provided_variables
+from .dimensions import PROFILES, Case, addresses, enumerate_cases
+from .environ import SPEC_VARIABLES
+from .outputs import check_results_path
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
 
 DEFAULT_TARGET = "harness.targets.reference:target"
+DEFAULT_CERTS_DIR = "build/matrix-certs"  # + "-<profile>" for a profile but the default
 PROFILE = "standard"  # the default --profile
 _INPUTS = "mtls_matrix_inputs"
 _RESULT = "mtls_matrix_case"
+CONTRACT_MARK = "target contract:"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mtls-matrix")
     group.addoption(
         "--target",
-        default=DEFAULT_TARGET,
+        default=None,
         metavar="MODULE:FACTORY",
-        help="server under test: a factory returning a harness.target.Target "
-        f"(default {DEFAULT_TARGET})",
+        help="server under test: a factory returning a target (harness/target.py); "
+        f"the current directory is importable (default {DEFAULT_TARGET})",
     )
     group.addoption(
         "--results",
-        default="build/results.json",
+        default=None,
         metavar="PATH",
-        help="where to write the matrix results (default build/results.json)",
+        help="write the matrix results (JSON) to PATH, checked before the run starts; "
+        "without it nothing is written",
     )
     group.addoption(
         "--certs-dir",
         default=None,
         metavar="DIR",
-        help="certificate set for the matrix, generated or reused (default "
-        "build/matrix-certs, or build/matrix-certs-extended for --profile extended)",
+        help="certificate set for the matrix: generated in an empty directory, or reused "
+        f"when DIR holds one this project made (default {DEFAULT_CERTS_DIR}, or "
+        f"{DEFAULT_CERTS_DIR}-extended for --profile extended)",
     )
     group.addoption(
         "--profile",
@@ -69,26 +86,90 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_target_key = pytest.StashKey[CheckedTarget]()
+_results_key = pytest.StashKey[list]()
+_started_key = pytest.StashKey[float]()
+_inputs_key = pytest.StashKey[dict]()
+_summary_key = pytest.StashKey[tuple]()
+_contract_key = pytest.StashKey[list]()
+
+
+class _Collector:
+    """Gathers each case's result from its report (on the controller under xdist)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == _RESULT:
+                self.config.stash[_results_key].append(value)
+        if report.failed:  # the failure's text holds the target's own message
+            for line in str(report.longrepr).splitlines():
+                if CONTRACT_MARK in line:
+                    self.config.stash[_contract_key].append(line)
+                    break
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "matrix: one case of the mTLS compatibility matrix")
-    try:
-        config.stash[_target_key] = load_target(config.getoption("--target"))
-    except TargetLoadError as exc:
-        raise pytest.UsageError(str(exc)) from None
     config.stash[_results_key] = []
+    config.stash[_contract_key] = []
     config.stash[_started_key] = time.monotonic()
-    known = {c.id for c in cases_for(config)}
-    unknown = [w for w in config.getoption("--case") if w not in known]
-    if unknown:
-        raise pytest.UsageError(
-            f"unknown case id {unknown[0]!r} (ids look like "
-            "'pyopenssl-required+host-bind:0.0.0.0-connect:localhost-client:wildcard')"
+    config.pluginmanager.register(_Collector(config), "mtls-matrix-collector")
+    controller = not hasattr(config, "workerinput")
+    if controller and config.getoption("--results") is not None:
+        try:
+            config.option.results = str(check_results_path(config.getoption("--results")))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--results: {exc}") from None
+    # An explicit target (or --case) is checked now, so a bad one is a one-line usage
+    # error; the default target waits until the matrix is collected.
+    if config.getoption("--target") is not None or config.getoption("--case"):
+        target = _target(config)
+        known = {c.id for c in matrix_cases(target, profile_of(config))}
+        unknown = [w for w in config.getoption("--case") if w not in known]
+        if unknown:
+            raise pytest.UsageError(_unknown_case(unknown[0], target, profile_of(config)))
+
+
+def _unknown_case(case_id: str, target: CheckedTarget, profile: str = PROFILE) -> str:
+    every = {c.id: c for c in enumerate_cases(adapters=target.adapters, profile=profile)}
+    if case_id in every:
+        return (
+            f"case {case_id!r} is on adapter {every[case_id].adapter!r}, which target "
+            f"{target.name!r} does not run (its adapters: {', '.join(target.adapters)})"
         )
+    return (
+        f"unknown case id {case_id!r} (ids look like "
+        "'pyopenssl-required+host-bind:0.0.0.0-connect:localhost-client:wildcard')"
+    )
 
 
-def cases_for(config: pytest.Config):
-    """Every case of the run's --profile, with the target's own adapters."""
-    return enumerate_cases(adapters=target_adapters(config), profile=profile_of(config))
+def _target(config: pytest.Config) -> CheckedTarget:
+    """The run's target, loaded and checked once; a bad one is a usage error."""
+    if _target_key not in config.stash:
+        reference = config.getoption("--target") or DEFAULT_TARGET
+        try:
+            target = load_target(reference, search=[config.invocation_params.dir])
+            target.check_provides(SPEC_VARIABLES)
+        except TargetLoadError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[_target_key] = target
+    return config.stash[_target_key]
+
+
+def matrix_cases(target: CheckedTarget, profile: str = PROFILE) -> list[Case]:
+    """The cases a target runs: every grid of ``profile``, on the target's adapters only."""
+    cases = enumerate_cases(adapters=target.adapters, profile=profile)
+    return [c for c in cases if c.adapter in target.adapters]
+
+
+def cases_for(config: pytest.Config) -> list[Case]:
+    """Every case of the run's --profile that the run's target runs."""
+    return matrix_cases(_target(config), profile_of(config))
 
 
 def profile_of(config: pytest.Config) -> str:
@@ -96,24 +177,22 @@ def profile_of(config: pytest.Config) -> str:
 
 
 def target_adapters(config: pytest.Config) -> tuple[str, ...]:
-    """The target's own adapters (optional ``Target.adapters``), added to the matrix's."""
-    return tuple(getattr(config.stash[_target_key], "adapters", ()))
-
-
-_target_key = pytest.StashKey[Target]()
-_results_key = pytest.StashKey[list]()
-_started_key = pytest.StashKey[float]()
-_inputs_key = pytest.StashKey[dict]()
+    return _target(config).adapters
 
 
 def _inputs(config: pytest.Config) -> dict[str, Any]:
     """Certificates, resolver facts and clock: made once per run, by the controller."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
+        if _INPUTS not in workerinput:  # the controller did not see the matrix coming
+            raise pytest.UsageError(
+                "under pytest-xdist, name the matrix on the command line "
+                "(pytest matrix, pytest --pyargs matrix, or --target)"
+            )
         return json.loads(workerinput[_INPUTS])
     if _inputs_key not in config.stash:
         profile = profile_of(config)
-        default_dir = "build/matrix-certs" + ("" if profile == PROFILE else f"-{profile}")
+        default_dir = DEFAULT_CERTS_DIR + ("" if profile == PROFILE else f"-{profile}")
         certs_dir = Path(config.getoption("--certs-dir") or default_dir).resolve()
         try:
             certs = certs_gen.generate(certs_dir, profile=profile)
@@ -129,7 +208,15 @@ def _inputs(config: pytest.Config) -> dict[str, Any]:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    node.workerinput[_INPUTS] = json.dumps(_inputs(node.config))
+    if _wants_matrix(node.config):
+        node.workerinput[_INPUTS] = json.dumps(_inputs(node.config))
+
+
+def _wants_matrix(config: pytest.Config) -> bool:
+    """Whether this run can collect the matrix (so certificates must be made up front)."""
+    if config.getoption("--target") is not None or config.getoption("--case"):
+        return True
+    return any("matrix" in Path(str(a)).parts or a.startswith("matrix") for a in config.args)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -154,6 +241,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if any("matrix_case" in getattr(item, "fixturenames", ()) for item in session.items):
         _inputs(config)
+        if config.getoption("--results") is not None:  # a stale file must not pass for ours
+            Path(config.getoption("--results")).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +254,7 @@ def matrix_env(pytestconfig: pytest.Config):
         ResolverFacts.from_json(inputs["resolver"]),
         dt.datetime.fromisoformat(inputs["started"]),
     )
-    env = MatrixEnv(certs, facts, pytestconfig.stash[_target_key])
+    env = MatrixEnv(certs, facts, _target(pytestconfig))
     yield env
     env.close()
 
@@ -174,20 +263,18 @@ def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:
     request.node.user_properties.append((_RESULT, case_result))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when != "call":
-        return
-    for name, value in report.user_properties:
-        if name == _RESULT:
-            _session_config.stash[_results_key].append(value)
-
-
-_session_config: pytest.Config
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    global _session_config
-    _session_config = session.config
+def environ_contract(target: CheckedTarget) -> dict[str, Any]:
+    """What the environ check covers, per adapter: required variables, and the optional
+    ones the target says its application sees (checked exactly; the rest may be absent)."""
+    return {
+        "required": list(REQUIRED_VARIABLES),
+        "checked": {
+            adapter: [
+                v for v in SPEC_VARIABLES if v in REQUIRED_VARIABLES or target.provides(adapter, v)
+            ]
+            for adapter in target.adapters
+        },
+    }
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -197,12 +284,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     cases = config.stash[_results_key]
     if not cases:
         return
-    all_cases = cases_for(config)
-    order = {c.id: i for i, c in enumerate(all_cases)}
+    target = _target(config)
+    order = {c.id: i for i, c in enumerate(cases_for(config))}
     cases.sort(key=lambda c: order.get(c["id"], len(order)))
+    if config.getoption("--results") is None:
+        config.stash[_summary_key] = (None, cases)
+        return
     inputs = _inputs(config)
     certs = certs_gen.load(inputs["certs_dir"])
-    target = config.stash[_target_key]
     run = run_metadata(
         started=inputs["started"],
         duration_s=time.monotonic() - config.stash[_started_key],
@@ -212,23 +301,32 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         resolver=inputs["resolver"],
         fingerprints={c.id: c.sha256 for c in certs},
     )
-    adapters = list(dict.fromkeys(c["adapter"] for c in cases))
-    run["provides"] = provided_variables(target.provides, adapters)
-    path = write_results(Path(config.getoption("--results")), run, cases)
+    run["adapters"] = list(target.adapters)
+    run["target_reference"] = config.getoption("--target") or DEFAULT_TARGET
+    contract = environ_contract(target)
+    run["provides"] = contract["checked"]
+    run["environ_contract"] = contract
+    try:
+        path = write_results(Path(config.getoption("--results")), run, cases)
+    except OSError as exc:  # checked before the run; the disk can still fill up
+        config.stash[_summary_key] = (f"NOT WRITTEN: {exc}", cases)
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return
     config.stash[_summary_key] = (path, cases)
 
 
-_summary_key = pytest.StashKey[tuple]()
-
-
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for detail in dict.fromkeys(config.stash.get(_contract_key, [])):
+        terminalreporter.write_line(f"mtls-matrix: {detail[detail.index(CONTRACT_MARK) :]}")
+        break  # one line: every configuration fails the same way
     if _summary_key not in config.stash:
         return
     path, cases = config.stash[_summary_key]
     counts = {s: sum(1 for c in cases if c["status"] == s) for s in ("pass", "fail", "skip")}
+    where = f"results in {path}" if path else "no results written (--results PATH keeps them)"
     terminalreporter.write_line(
         f"mtls-matrix: {len(cases)} cases: {counts['pass']} pass, {counts['fail']} fail, "
-        f"{counts['skip']} skip; results in {path}"
+        f"{counts['skip']} skip; {where}"
     )
 
 

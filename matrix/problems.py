@@ -20,7 +20,8 @@ ENVIRON = "environ"  # an SSL_* variable differs from mod_ssl's value
 SURVIVAL = "survival"  # the server did not serve a good client afterwards
 START = "start"  # the server could not be started for this configuration
 HARNESS = "harness"  # the harness itself failed (a bug of ours, not the server's)
-KINDS = (OUTCOME, REFUSAL_FORM, ENVIRON, SURVIVAL, START, HARNESS)
+CA_NAMES = "ca-names"  # the CertificateRequest lists other CA names than predicted
+KINDS = (OUTCOME, REFUSAL_FORM, ENVIRON, SURVIVAL, START, HARNESS, CA_NAMES)
 
 # How much it matters, most severe first.
 SECURITY = "security"

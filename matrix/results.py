@@ -59,7 +59,7 @@ def run_metadata(
 
 def write_results(path: Path, run: dict[str, Any], cases: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp")  # beside it: the rename is atomic
     tmp.write_text(json.dumps({"schema": SCHEMA, "run": run, "cases": cases}, indent=1) + "\n")
     tmp.replace(path)
     return path

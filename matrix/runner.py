@@ -9,8 +9,9 @@ from typing import Any
 
 import certs_gen
 from harness.client import OK, REJECTED, SERVER_CERT_REJECTED, SKIPPED, Attempt, TLSClient
-from harness.target import ServerSpec, Target
+from harness.target import ServerSpec, Target, is_required
 
+from .canames import ca_names_problems
 from .credentials import read_credential
 from .dimensions import TRUST_ROOT, Case, ServerConfig
 from .environ import check_environ, expected_certificate_variables, pem_blocks
@@ -27,6 +28,7 @@ from .problems import (
     VISIBILITY,
     Problem,
 )
+from .refusals import refusal_problems
 from .resolver import ResolverFacts
 from .servers import ServerPool, ServerStartFailed
 
@@ -263,6 +265,8 @@ def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
         problems.append(outcome_problem(expectation.outcome, attempt.outcome))
     elif attempt.outcome == OK:
         problems += environ_problems(case, env, attempt, (before, after))
+    problems += refusal_problems(expectation, attempt, case.tls)  # SPEC section 6
+    problems += ca_names_problems(expectation, attempt)
 
     alive, notes = None, [attempt.detail]
     if attempt.outcome != OK:
@@ -288,7 +292,9 @@ def environ_problems(
         cred = env.certs[case.client]
         expected = expected_certificate_variables(cred.cert, env.sent_chain(case.client), nows)
     differences = check_environ(
-        attempt.environ, expected, lambda name: env.target.provides(case.adapter, name)
+        attempt.environ,
+        expected,
+        lambda name: is_required(name) or env.target.provides(case.adapter, name),
     )
     return [Problem(ENVIRON, VISIBILITY, d.variable, d.expected, d.observed) for d in differences]
 

@@ -246,19 +246,23 @@ def test_key_matches_certificate_and_manifest(ext, cred_id):
         assert os.stat(cred.key_and_chain).st_mode & 0o077 == 0
 
 
-def test_reuse_keeps_a_complete_set_and_regenerates_a_broken_one(tmp_path):
+def test_reuse_keeps_a_complete_set_and_refuses_a_broken_one(tmp_path):
     first = certs_gen.generate(tmp_path)
+    assert first.origin.startswith("generated")
     again = certs_gen.generate(tmp_path)
     assert again["ca"].sha256 == first["ca"].sha256
+    assert again.origin.startswith("reused")
     first["wildcard"].cert.write_text("garbage")
-    repaired = certs_gen.generate(tmp_path)
+    with pytest.raises(certs_gen.OutputDirError, match=r"damaged.*wildcard\.pem"):
+        certs_gen.generate(tmp_path)
+    assert first["wildcard"].cert.read_text() == "garbage"  # reported, not repaired
+    repaired = certs_gen.generate(tmp_path, force=True)
+    assert repaired.origin.startswith("regenerated (--force)")
     assert repaired["ca"].sha256 != first["ca"].sha256
     assert load_cert(repaired["wildcard"].cert)  # readable again
-    (tmp_path / "ip.key").unlink()
-    assert certs_gen.generate(tmp_path)["ca"].sha256 != repaired["ca"].sha256
-    forced = certs_gen.generate(tmp_path, force=True)
     other_profile = certs_gen.generate(tmp_path, profile="extended")
-    assert other_profile["ca"].sha256 != forced["ca"].sha256
+    assert other_profile.origin.startswith("regenerated: it held an intact standard set")
+    assert other_profile["ca"].sha256 != repaired["ca"].sha256
     assert "cn-only" in other_profile
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".certs-gen-")]
 

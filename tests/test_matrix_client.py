@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from cryptography import x509
+from OpenSSL import SSL
 
 from harness.client import (
     ERROR,
@@ -23,6 +25,7 @@ from harness.client import (
     REJECTED,
     SERVER_CERT_REJECTED,
     TLSClient,
+    alert_name,
     classify_exception,
 )
 from harness.reference import ReferenceServer, make_adapter, tls_environ_app
@@ -273,3 +276,122 @@ def test_classification_keeps_the_text_for_people(certs):
     attempt = classify_exception(refused)
     assert attempt.detail.startswith("ConnectionRefusedError: ")
     assert attempt.status is None and attempt.environ == {}
+
+
+# -- refusal form: stage, form, alert; TLS version; advertised CA names (SPEC section 6) --
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_pins_the_tls_version(certs, tls):
+    with reference(certs, client_check="optional") as url:
+        attempt = TLSClient(certs["ca"].cert, tls=tls).get(url)
+    assert attempt.outcome == OK, attempt.detail
+    assert attempt.tls_version == f"TLSv{tls}"
+    assert attempt.environ["SSL_PROTOCOL"] == f"TLSv{tls}"  # the server agrees
+    assert (attempt.stage, attempt.form, attempt.alert) == (None, None, None)
+
+
+def test_refuses_an_unknown_tls_version(certs):
+    with pytest.raises(ValueError, match="tls must be one of"):
+        TLSClient(certs["ca"].cert, tls="1.1")
+
+
+@pytest.mark.parametrize(
+    ("tls", "stage", "alert"),
+    [("1.2", "handshake", "handshake_failure"), ("1.3", "first-read", "certificate_required")],
+)
+@pytest.mark.parametrize("adapter", ["builtin", "pyopenssl"])
+def test_records_where_and_how_a_refusal_came(certs, adapter, tls, stage, alert):
+    with reference(certs, adapter, client_check="required") as url:
+        attempt = TLSClient(certs["ca"].cert, tls=tls).get(url)
+    assert attempt.outcome == REJECTED, attempt.detail
+    assert (attempt.stage, attempt.form, attempt.alert) == (stage, "alert", alert)
+    assert attempt.tls_version == f"TLSv{tls}"  # the ServerHello came before the refusal
+
+
+@pytest.mark.parametrize(
+    ("handle", "form"), [(close_after_hello, "close"), (reset_after_hello, "reset")]
+)
+def test_close_and_reset_during_the_handshake(certs, handle, form):
+    with raw_server(handle) as port:
+        attempt = client(certs).get(f"https://127.0.0.1:{port}/")
+    assert attempt.outcome == REJECTED, attempt.detail
+    assert (attempt.stage, attempt.form, attempt.alert) == ("handshake", form, None)
+    assert attempt.tls_version is None  # no ServerHello
+
+
+def test_close_after_the_response_started_is_an_error(certs):
+    """A body cut short: the form is recorded, but it is no refusal (SPEC section 4)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(certs["server"].cert), str(certs["server"].key))
+
+    def truncated(conn: socket.socket) -> None:
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+            tls.unwrap()
+
+    with raw_server(truncated) as port:
+        attempt = client(certs).get(f"https://127.0.0.1:{port}/")
+    assert attempt.outcome == ERROR, attempt.detail
+    assert (attempt.stage, attempt.form) == ("response", "close")
+
+
+@pytest.mark.parametrize(
+    ("reason", "alert"),
+    [
+        ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "certificate_required"),
+        ("SSLV3_ALERT_HANDSHAKE_FAILURE", "handshake_failure"),
+        ("TLSV1_ALERT_UNKNOWN_CA", "unknown_ca"),
+        ("SSLV3_ALERT_BAD_CERTIFICATE", "bad_certificate"),
+        ("TLSV1_ALERT_PROTOCOL_VERSION", "protocol_version"),
+        ("TLSV1_UNRECOGNIZED_NAME", "unrecognized_name"),
+        ("UNEXPECTED_EOF_WHILE_READING", None),
+        ("WRONG_VERSION_NUMBER", None),
+    ],
+)
+def test_alert_names_come_from_openssl_reason_codes(reason, alert):
+    assert alert_name(reason) == alert
+
+
+def _subject(path) -> str:
+    return x509.load_pem_x509_certificate(path.read_bytes()).subject.rfc4514_string()
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_reads_the_ca_names_a_server_advertises(certs, tls, tmp_path):
+    """A bare pyOpenSSL server listing two CAs; the client reports both, in order."""
+    bundle = tmp_path / "two-cas.pem"
+    bundle.write_bytes(certs["ca"].cert.read_bytes() + certs["other-ca"].cert.read_bytes())
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.use_certificate_file(str(certs["server"].cert))
+    ctx.use_privatekey_file(str(certs["server"].key))
+    ctx.load_verify_locations(str(certs["ca"].cert))
+    ctx.load_client_ca(str(bundle).encode())
+    ctx.set_verify(SSL.VERIFY_PEER, lambda *args: args[-1])
+
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(None)  # pyOpenSSL wants a blocking socket; the client bounds it
+        tls_conn = SSL.Connection(ctx, conn)
+        tls_conn.set_accept_state()
+        tls_conn.do_handshake()
+        tls_conn.recv(65536)
+        tls_conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        tls_conn.shutdown()
+
+    with raw_server(serve) as port:
+        attempt = TLSClient(certs["ca"].cert, tls=tls).get(f"https://127.0.0.1:{port}/")
+    assert attempt.outcome == OK, attempt.detail
+    assert attempt.ca_names == (_subject(certs["ca"].cert), _subject(certs["other-ca"].cert))
+
+
+@pytest.mark.parametrize("adapter", ["builtin", "pyopenssl"])
+def test_reference_adapters_advertise_no_ca_names(certs, adapter):
+    """docs/refusals.md "CA names": both ask for a certificate and list no CA."""
+    with reference(certs, adapter, client_check="optional") as url:
+        asked = client(certs).get(url)
+    with reference(certs, adapter, client_check="ignore") as url:
+        not_asked = client(certs).get(url)
+    assert (asked.outcome, not_asked.outcome) == (OK, OK)
+    assert asked.ca_names == ()
+    assert not_asked.ca_names is None  # no CertificateRequest at all

@@ -15,6 +15,14 @@ a focused subset against each and check which cases fail, and how.
 - ``wrong_client_dn``: tells the application ``SSL_CLIENT_S_DN`` in OpenSSL's
   legacy ``/CN=...`` form instead of RFC 2253.
 - ``drops_client_verify``: never tells the application ``SSL_CLIENT_VERIFY``.
+- ``closes_without_certificate``: under ``required``, completes the handshake
+  without a client certificate (its TLS context only asks for one) and then
+  closes the connection in its own code: no ``certificate_required`` alert.
+- ``refuses_tls12``: accepts only TLS 1.3 (granian's default), so every TLS
+  1.2 client gets a ``protocol_version`` alert, whatever its certificate.
+- ``advertises_ca_names``: its pyOpenSSL adapter lists the client CA's name in
+  the CertificateRequest again (what the reference did before it agreed with
+  the stdlib adapter, docs/refusals.md "CA names").
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable
@@ -29,10 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from cheroot.errors import FatalSSLAlert
+from OpenSSL import SSL
 
 from harness.reference import ADAPTERS, ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.adapters import ClientCertAdapter
+from harness.reference.builtin import BuiltinClientCertAdapter
 from harness.reference.connection import TLSConnection
+from harness.reference.pyopenssl import PyOpenSSLClientCertAdapter
 from harness.target import ServerSpec
 from harness.targets.reference import ReferenceTarget
 
@@ -271,6 +283,73 @@ class DropsClientVerify(WrongTarget):
     app = staticmethod(no_verify_app)
 
 
+# -- servers that refuse in the wrong form or for the wrong reason -------------------
+
+
+class _AsksOnlyBuiltin(BuiltinClientCertAdapter):
+    def build_context(self) -> ssl.SSLContext:
+        ctx = super().build_context()
+        if ctx.verify_mode == ssl.CERT_REQUIRED:
+            ctx.verify_mode = ssl.CERT_OPTIONAL  # the handshake no longer insists
+        return ctx
+
+
+class _AsksOnlyPyOpenSSL(PyOpenSSLClientCertAdapter):
+    def build_context(self) -> SSL.Context:
+        ctx = super().build_context()
+        if self.settings.requires_certificate:  # VERIFY_PEER without FAIL_IF_NO_PEER_CERT
+            ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errnum, depth, ok: bool(ok))
+        return ctx
+
+
+class ClosesWithoutCertificate(WrongTarget):
+    """``required`` checked after the handshake: the reference connection's own
+    "no client certificate" check refuses, by closing, what the TLS stack let through."""
+
+    name = "wrong:closes-without-certificate"
+
+    def adapter_class(self, spec: ServerSpec) -> type[ClientCertAdapter] | None:
+        return {"builtin": _AsksOnlyBuiltin, "pyopenssl": _AsksOnlyPyOpenSSL}[spec.adapter]
+
+
+class _TLS13OnlyBuiltin(BuiltinClientCertAdapter):
+    def build_context(self) -> ssl.SSLContext:
+        ctx = super().build_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        return ctx
+
+
+class _TLS13OnlyPyOpenSSL(PyOpenSSLClientCertAdapter):
+    def build_context(self) -> SSL.Context:
+        ctx = super().build_context()
+        ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+        return ctx
+
+
+class _NamesCAsPyOpenSSL(PyOpenSSLClientCertAdapter):
+    def build_context(self) -> SSL.Context:
+        ctx = super().build_context()
+        if self.settings.client_CA:
+            ctx.load_client_ca(self.settings.client_CA.encode())
+        return ctx
+
+
+class AdvertisesCANames(WrongTarget):
+    """Only its pyOpenSSL adapter differs: the two adapters disagree again."""
+
+    name = "wrong:advertises-ca-names"
+
+    def adapter_class(self, spec: ServerSpec) -> type[ClientCertAdapter] | None:
+        return _NamesCAsPyOpenSSL if spec.adapter == "pyopenssl" else None
+
+
+class RefusesTLS12(WrongTarget):
+    name = "wrong:refuses-tls12"
+
+    def adapter_class(self, spec: ServerSpec) -> type[ClientCertAdapter] | None:
+        return {"builtin": _TLS13OnlyBuiltin, "pyopenssl": _TLS13OnlyPyOpenSSL}[spec.adapter]
+
+
 # -- the factories: --target tests.wrong_servers:NAME (calling a class makes the target) ---
 
 downgrade_required = DowngradeRequired
@@ -280,6 +359,9 @@ drops_all_after_rejection = DropsAllAfterRejection
 stalls_after_rejection = StallsAfterRejection
 wrong_client_dn = WrongClientDN
 drops_client_verify = DropsClientVerify
+closes_without_certificate = ClosesWithoutCertificate
+refuses_tls12 = RefusesTLS12
+advertises_ca_names = AdvertisesCANames
 
 FACTORIES = (
     "downgrade_required",
@@ -290,6 +372,8 @@ FACTORIES = (
     "wrong_client_dn",
     "drops_client_verify",
 )
+# Checked case by case in-process, with TLS 1.2 cases (tests/test_refusals_wrong_servers.py).
+REFUSAL_FACTORIES = ("closes_without_certificate", "refuses_tls12", "advertises_ca_names")
 
 
 # -- extended profile: configuration faults and IPv6 (SPEC sections 2 and 8) ----------

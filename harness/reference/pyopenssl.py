@@ -10,7 +10,6 @@ whole (plain-Cheroot use), later reads and writes Cheroot's socket timeout.
 from __future__ import annotations
 
 import errno
-import os
 import selectors
 import socket
 import time
@@ -82,10 +81,10 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         # Needed by OpenSSL whenever peers are verified and sessions may be cached.
         ctx.set_session_id(b"mtls-matrix")
         if s.client_CA:
+            # No CA names in the CertificateRequest (no load_client_ca): the stdlib
+            # cannot send them, and both adapters must advertise the same
+            # (docs/refusals.md, "CA names").
             ctx.load_verify_locations(s.client_CA)
-            # CA names for the CertificateRequest, so a client holding several
-            # certificates can pick one this server accepts.
-            ctx.load_client_ca(os.fsencode(s.client_CA))
         if s.client_CRL:  # checked for the leaf only, as the stdlib's VERIFY_CRL_CHECK_LEAF
             store = ctx.get_cert_store()
             for crl in load_crls(s.client_CRL):

@@ -27,9 +27,11 @@ The configuration, from the spec:
   as JSON. CGI rather than mod_wsgi: mod_cgid ships with Debian's apache2 (no
   ``libapache2-mod-wsgi-py3``, which is built for one Python version), and the
   CGI environment *is* what mod_ssl exports, with no adapter in between.
-- MPM event with one child process; the error log goes to stderr (the
-  harness reads it: readiness, and the reason of a failed start); no access
-  log. Run as root (as in CI containers), httpd must switch to another user:
+- MPM event, worker pool, timeouts and mod_reqtimeout as Debian's package
+  sets them (150 workers in processes of 25 threads, ``Timeout 300``, header
+  read 20-40 s at 500 B/s); the error log goes to stderr (the harness reads it:
+  readiness, and the reason of a failed start); no access log. Run as root
+  (as in CI containers), httpd must switch to another user:
   ``User nobody`` / ``Group nogroup`` then, and the ServerRoot is readable by
   them; run as anyone else, httpd keeps that user.
 
@@ -63,9 +65,28 @@ VERIFY_CLIENT = {"ignore": "none", "optional": "optional", "required": "require"
 LOAD = (
     ("mpm_event_module", "mod_mpm_event.so"),
     ("authz_core_module", "mod_authz_core.so"),
+    ("reqtimeout_module", "mod_reqtimeout.so"),
     ("alias_module", "mod_alias.so"),
     ("cgid_module", "mod_cgid.so"),
     ("ssl_module", "mod_ssl.so"),
+)
+# Worker pool and timeouts as Debian's apache2 package configures them (apache2.conf,
+# mods-available/mpm_event.conf and reqtimeout.conf), so that what the resilience battery
+# measures is httpd as installed, not a pool shrunk for the harness.
+DEBIAN_DEFAULTS = (
+    "Timeout 300",
+    "KeepAlive On",
+    "MaxKeepAliveRequests 100",
+    "KeepAliveTimeout 5",
+    "StartServers 2",
+    "MinSpareThreads 25",
+    "MaxSpareThreads 75",
+    "ThreadLimit 64",
+    "ThreadsPerChild 25",
+    "MaxRequestWorkers 150",
+    "MaxConnectionsPerChild 0",
+    "RequestReadTimeout header=20-40,minrate=500",
+    "RequestReadTimeout body=10,minrate=500",
 )
 # What the CGI application sees (SPEC section 5 and what mod_ssl adds; docs/apache.md).
 PROVIDED = ("HTTPS", "wsgi.url_scheme", "SSL_*")
@@ -106,6 +127,7 @@ class ApacheTarget(ProcessTarget):
     )
     chain_unsupported = None
     crl_unsupported = None
+    workers = 150  # MaxRequestWorkers (DEBIAN_DEFAULTS): the battery also tries workers + 1
 
     def installed(self) -> str | None:
         if not os.access(APACHE2, os.X_OK):
@@ -134,7 +156,10 @@ class ApacheTarget(ProcessTarget):
             return self._start_once(spec)  # the picked port was taken meanwhile: once more
 
     def _start_once(self, spec: ServerSpec) -> ApacheServer:
-        root = Path(tempfile.mkdtemp(prefix="mtls-apache-"))
+        base = tempfile.gettempdir()
+        if _run_as() and not _world_executable(Path(base)):
+            base = "/tmp"  # httpd's User must reach the CGI script (a TMPDIR under /root)
+        root = Path(tempfile.mkdtemp(prefix="mtls-apache-", dir=base))
         try:
             port = free_port(spec.bind)
             write_server_root(root, spec, port)
@@ -192,12 +217,7 @@ def httpd_conf(root: Path, spec: ServerSpec, port: int, cert: Path, user: str | 
         "ServerName localhost",
         "ErrorLog /dev/stderr",
         "LogLevel notice ssl:info",
-        "StartServers 1",
-        "ServerLimit 1",
-        "ThreadsPerChild 16",
-        "MaxRequestWorkers 16",
-        "Timeout 10",
-        "KeepAlive Off",
+        *DEBIAN_DEFAULTS,
         f"Listen {host_port(spec.bind, port)}",
         "SSLEngine on",
         "SSLSessionCache none",

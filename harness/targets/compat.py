@@ -58,6 +58,7 @@ from .process import PROJECT_ROOT
 TARGETS = (
     "apache",
     "cheroot_native",
+    "cherrypy",
     "gunicorn",
     "gunicorn-gthread",
     "uvicorn",

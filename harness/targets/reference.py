@@ -16,6 +16,7 @@ from harness.target import ServerSpec
 
 class ReferenceTarget:
     name = "reference"
+    adapters = tuple(ADAPTERS)
     workers = 4  # requests served at once (numthreads below); the resilience battery reads it
 
     def unsupported(self, spec: ServerSpec) -> str | None:
