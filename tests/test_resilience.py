@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import select
 import socket
@@ -640,3 +641,114 @@ def test_compat_skips_the_battery_on_a_partial_run_or_when_asked(tmp_path, monke
         assert "resilience" not in run, args
     assert compat.certs_dir(["--certs-dir=/x/y"]) == Path("/x/y")
     assert compat.certs_dir([]) == compat.PROJECT_ROOT / "build/matrix-certs"
+
+
+# -- what the battery reads from a server: tracebacks, survival ----------------------------
+
+
+class FragileServer:
+    """A stdlib ``ssl`` server, one thread per connection, that logs every failed handshake
+    with its traceback on the reference server's logger, and (``dies``) stops serving
+    after the first one: what the battery must count and notice."""
+
+    def __init__(self, spec, dies: bool) -> None:
+        self.context = server_context_for(spec)
+        self.listener = socket.create_server((spec.bind, 0))
+        self.host, self.port = spec.bind, self.listener.getsockname()[1]
+        self.dies = dies
+        self.thread = threading.Thread(target=self._serve, name="fragile", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            conn.settimeout(WAIT)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                data = b""
+                while b"\r\n\r\n" not in data and (chunk := tls.recv(4096)):
+                    data += chunk
+                if data:
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        except OSError:
+            logging.getLogger(resilience.LOG).exception("handshake failed")
+            conn.close()
+            if self.dies:
+                with contextlib.suppress(OSError):
+                    self.listener.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(WAIT)
+
+
+def server_context_for(spec) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(spec.certificate, spec.private_key)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(spec.client_ca)
+    return context
+
+
+class FragileTarget:
+    name = "fragile"
+    workers = None
+
+    def __init__(self, dies: bool = False) -> None:
+        self.dies = dies
+
+    def unsupported(self, spec):
+        return None if spec.adapter == "builtin" else "stdlib ssl only"
+
+    def start(self, spec):
+        return FragileServer(spec, self.dies)
+
+    def provides(self, adapter, variable):
+        return False
+
+    def versions(self):
+        return {}
+
+
+def test_tracebacks_in_an_in_process_server_log_are_counted(certs):
+    measured = resilience.run_battery(
+        FragileTarget(), certs, kinds=["reset-after-hello", "handshake-then-silent"], counts=[1],
+        cap_s=2.0,
+    )  # fmt: skip
+    by_kind = {e["kind"]: e for e in measured["kinds"]}
+    assert by_kind["reset-after-hello"]["tracebacks"] == 1  # one attacker, one traceback
+    assert by_kind["handshake-then-silent"]["tracebacks"] == 0  # it leaves cleanly
+    assert all(e["alive"] for e in measured["kinds"])
+
+
+def test_a_server_that_stops_serving_is_not_alive_and_is_replaced(certs):
+    measured = resilience.run_battery(
+        FragileTarget(dies=True), certs, kinds=["reset-after-hello", "handshake-then-silent"],
+        counts=[1],
+        cap_s=2.0,
+    )  # fmt: skip
+    by_kind = {e["kind"]: e for e in measured["kinds"]}
+    assert by_kind["reset-after-hello"]["alive"] is False
+    assert by_kind["reset-after-hello"]["after"]["failed"] >= 1
+    assert measured["server_restarts"] >= 1
+    assert by_kind["handshake-then-silent"]["alive"] is True  # measured on the replacement
+
+
+def test_tracebacks_in_a_server_process_output_are_counted(certs):
+    """Cheroot's own builtin adapter prints a traceback for a record that fails its MAC."""
+    pytest.importorskip("cheroot")
+    from harness.targets.cheroot_native import target
+
+    measured = resilience.run_battery(
+        target(), certs, kinds=["forged-record"], counts=[1], cap_s=2.0
+    )
+    (entry,) = measured["kinds"]
+    assert entry["tracebacks"] >= 1 and entry["log_lines"] >= entry["tracebacks"]
