@@ -37,6 +37,16 @@ def read_line(proc: subprocess.Popen, timeout: float) -> str:
     return line
 
 
+def server_command(certs, adapter: str, bind: str = "127.0.0.1:0") -> list[str]:
+    """``python -m harness.reference`` with the standard server credential, policy
+    ``required`` and client CA ``ca``."""
+    return [
+        sys.executable, "-m", "harness.reference", "--adapter", adapter,
+        "--cert", str(certs["server"].cert), "--key", str(certs["server"].key),
+        "--client-ca", str(certs["ca"].cert), "--client-check", "required", "--bind", bind,
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def launch(certs) -> Iterator:
     """launch(adapter, bind, *extra) -> (process, ready line); always reaped."""
@@ -44,25 +54,7 @@ def launch(certs) -> Iterator:
 
     def start(adapter: str, bind: str = "127.0.0.1:0", *extra: str):
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "harness.reference",
-                "--adapter",
-                adapter,
-                "--cert",
-                str(certs["server"].cert),
-                "--key",
-                str(certs["server"].key),
-                "--client-ca",
-                str(certs["ca"].cert),
-                "--client-check",
-                "required",
-                "--check-host",
-                "--bind",
-                bind,
-                *extra,
-            ],
+            [*server_command(certs, adapter, bind), "--check-host", *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -144,23 +136,7 @@ def test_cli_survives_a_flood_past_its_file_descriptor_limit(certs, adapter):
         resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, hard))
 
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.reference",
-            "--adapter",
-            adapter,
-            "--cert",
-            str(certs["server"].cert),
-            "--key",
-            str(certs["server"].key),
-            "--client-ca",
-            str(certs["ca"].cert),
-            "--client-check",
-            "required",
-            "--bind",
-            "127.0.0.1:0",
-        ],
+        server_command(certs, adapter),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

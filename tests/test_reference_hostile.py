@@ -37,24 +37,13 @@ from harness import hostile
 from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.gate import BODY, FIRST, HANDSHAKE, HEAD, IDLE, LINGER
+from tests.polling import IO_TIMEOUT, wait_for
 
 ADAPTERS = ("builtin", "pyopenssl")
 LOGGER = "mtls_matrix.reference"
-IO_TIMEOUT = 5.0  # seconds any client here waits for the server before failing
 WORKERS = 4
 ATTACKERS = WORKERS + 4  # more than the pool: each one on a worker would starve it
 SHORT = 0.5  # request timeout of the server that must answer 408 / end a body
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = IO_TIMEOUT) -> bool:
-    """Poll ``condition`` every 10 ms until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()  # never set: only a bounded pause
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        tick.wait(0.01)
-    return True
 
 
 def client_hello(**context_options) -> bytes:

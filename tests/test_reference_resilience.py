@@ -25,24 +25,13 @@ import pytest
 
 from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter
+from tests.polling import IO_TIMEOUT, wait_for
 
 ADAPTERS = ("builtin", "pyopenssl")
 LOGGER = "mtls_matrix.reference"
-IO_TIMEOUT = 5.0  # seconds any client here waits for the server before failing
 SHORT_HANDSHAKE = 0.5  # the handshake timeout of servers that must drop stalled clients
 MAX_EXTRA_DELAY = 0.100  # what silent clients may add to a good client's request
 HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = IO_TIMEOUT) -> bool:
-    """Poll ``condition`` every 10 ms until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()  # never set: only a bounded pause
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        tick.wait(0.01)
-    return True
 
 
 def open_fds() -> int:
