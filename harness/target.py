@@ -27,9 +27,16 @@ The contract, checked by ``load_target`` before anything runs and by
   application cannot tell a TLS request, or a verified client, from another).
 - ``versions()``: a dict of str to str, recorded with the results.
 
-``unsupported`` is also where a target says which configuration fields it can
-express (no client CA, a certificate_chain file, a CRL): a case needing one it
-cannot express is shown as unsupported, with the reason, not failed.
+- ``features`` (optional): the configuration features beyond the standard ones
+  that the target can express, a set of names from ``FEATURES`` (``crl``,
+  ``certificate-chain``, ``no-client-ca``, ...). Fail-safe (SPEC section 10): a
+  case whose ``ServerSpec`` needs a feature the target has not declared never
+  reaches the target; it is unsupported with that reason. A target written
+  before a feature existed (or that forgot one) can therefore never earn a false
+  failure for ignoring a field it did not know about. Absent: standard only.
+
+``unsupported`` is where a target refuses, with a reason, a configuration it
+cannot express within a declared feature (a bind form, a policy).
 
 A server author plugs in their own server with a factory returning a Target:
 
@@ -67,6 +74,29 @@ class ServerSpec:
     client_ca_with_crl: Path | None = None
 
 
+# The configuration features beyond the standard configuration (adapter, client_check,
+# check_host, bind, certificate, private_key and a client_ca file), each with what declaring
+# it promises. A case needs a feature when its ServerSpec sets the field(s) named here
+# (``required_features``); a target that has not declared it gets the case as unsupported.
+FEATURES: dict[str, str] = {
+    "crl": "checks client certificates against ServerSpec.crl (or client_ca_with_crl)",
+    "certificate-chain": "sends ServerSpec.certificate_chain after its certificate",
+    "no-client-ca": "starts with ServerSpec.client_ca None while verification is asked for",
+}
+
+
+def required_features(spec: ServerSpec) -> frozenset[str]:
+    """The ``FEATURES`` a target must declare to be given ``spec`` (SPEC section 10)."""
+    needed = set()
+    if spec.crl is not None or spec.client_ca_with_crl is not None:
+        needed.add("crl")
+    if spec.certificate_chain is not None:
+        needed.add("certificate-chain")
+    if spec.client_ca is None and spec.client_check != "ignore":
+        needed.add("no-client-ca")
+    return frozenset(needed)
+
+
 # SPEC section 5's connection variables that every target must set on every request
 # (the matrix checks them whatever ``provides`` says): without them an application cannot
 # tell a TLS request from a plain one, or a verified client from an unverified one.
@@ -94,6 +124,7 @@ class ServerHandle(Protocol):
 class Target(Protocol):
     name: str
     adapters: tuple[str, ...]  # TLS stacks this target runs ("builtin", "pyopenssl", own)
+    # Optional (not part of the runtime check): ``features``, names from FEATURES.
 
     def unsupported(self, spec: ServerSpec) -> str | None:
         """None if this target can run ``spec``, else the reason it cannot."""
@@ -214,7 +245,28 @@ class CheckedTarget:
             if not callable(getattr(target, method)):
                 raise TargetContractError(f"{where}{name}.{method} is not callable; {CONTRACT}")
         self.adapters = self._check_adapters(target.adapters)
+        self.features = self._check_features(getattr(target, "features", frozenset()))
         self._versions = self._check_versions()
+
+    def _check_features(self, features: object) -> frozenset[str]:
+        where = f"{self._where}{self.name}.features"
+        if features is None:
+            return frozenset()
+        if isinstance(features, str) or not isinstance(features, (set, frozenset, tuple, list)):
+            raise TargetContractError(
+                f"{where} must be a set of feature names such as {{'crl'}}, not {features!r:.60}"
+            )
+        unknown = sorted(str(f) for f in features if f not in FEATURES)
+        if unknown:
+            raise TargetContractError(
+                f"{where}: unknown feature(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(FEATURES))} (docs/targets.md)"
+            )
+        return frozenset(features)
+
+    def missing_features(self, spec: ServerSpec) -> list[str]:
+        """The features ``spec`` needs that this target has not declared, sorted."""
+        return sorted(required_features(spec) - self.features)
 
     def _check_adapters(self, adapters: object) -> tuple[str, ...]:
         where = f"{self._where}{self.name}.adapters"
@@ -266,6 +318,10 @@ class CheckedTarget:
         return getattr(self.target, attr)
 
     def unsupported(self, spec: ServerSpec) -> str | None:
+        missing = self.missing_features(spec)
+        if missing:  # SPEC section 10: an undeclared feature never reaches the target
+            names = ", ".join(f"{m!r} ({FEATURES[m]})" for m in missing)
+            return f"{self.name} does not declare the feature {names} in Target.features"
         why = self.target.unsupported(spec)  # an exception: the runner records its type
         if why is not None and not isinstance(why, str):
             raise TargetContractError(

@@ -67,6 +67,18 @@ class ProcessTarget:
 
     # -- declarations -------------------------------------------------------------------
 
+    @property
+    def features(self) -> frozenset[str]:
+        """What the contract's feature gate lets through (harness/target.py FEATURES): a
+        chain file and a CRL where the server has an option for them, and no client CA
+        always (every server can be started without its CA option)."""
+        declared = {"no-client-ca"}
+        if self.chain_unsupported is None:
+            declared.add("certificate-chain")
+        if self.crl_unsupported is None:
+            declared.add("crl")
+        return frozenset(declared)
+
     def unsupported(self, spec: ServerSpec) -> str | None:
         if spec.adapter not in self.adapters:
             runs = ", ".join(repr(a) for a in self.adapters)

@@ -51,6 +51,8 @@ class CherryPyTarget(ProcessTarget):
     }  # docs/refusals.md
     adapters = ("builtin", "pyopenssl")
     tls_stack = "the reference adapters (Python's ssl module or pyOpenSSL)"
+    chain_unsupported = None  # server.ssl_certificate_chain
+    crl_unsupported = None  # server.ssl_client_CRL
     provided: ClassVar[dict[str, tuple[str, ...]]] = {
         "builtin": (*_ALL_BUT_CHAIN, *_CHAIN),
         "pyopenssl": (*_ALL_BUT_CHAIN, "SSL_CLIENT_CERT_CHAIN_*"),

@@ -22,6 +22,7 @@ class ReferenceTarget:
         "builtin": "none",
         "pyopenssl": "none",
     }  # docs/refusals.md
+    features = frozenset({"crl", "certificate-chain", "no-client-ca"})
     workers = 4  # requests served at once (numthreads below); the resilience battery reads it
 
     def unsupported(self, spec: ServerSpec) -> str | None:
