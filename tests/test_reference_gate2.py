@@ -9,7 +9,14 @@ Latency under attack is the resilience battery's to measure.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import hashlib
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography import x509
@@ -18,9 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from harness.client import TLSClient
-from harness.reference import ReferenceServer, make_adapter
+from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.errors import ConfigFileError
-from tests.polling import IO_TIMEOUT
+from harness.reference.gate import BODY
+from tests.polling import IO_TIMEOUT, wait_for
 
 ADAPTERS = ("builtin", "pyopenssl")
 
@@ -140,3 +148,247 @@ def test_corrupt_block_after_many_is_named_by_line(certs, bundles):
 def test_key_usage_cert_sign_without_basic_constraints_is_a_ca(certs, bundles):
     """X509_check_ca's rule 4 (OpenSSL crypto/x509/v3_purp.c): kept."""
     _adapter(certs, "builtin", bundles["key-usage-only"])
+
+
+# -- servers, clients, logs ------------------------------------------------------------------
+
+WORKERS = 2
+ATTACKERS = 8  # four times the pool: each one on a worker would starve it
+LOGGER = "mtls_matrix.reference"
+
+
+def body_app(environ, start_response):
+    """Reads the whole body (Cheroot's wsgi.input: Content-Length or chunked) and says
+    how long it was: proves the worker got exactly the body the client sent. A GET
+    gets the reference app's answer (the TLS environ as JSON)."""
+    if environ["REQUEST_METHOD"] == "GET":
+        return tls_environ_app(environ, start_response)
+    body = environ["wsgi.input"].read()
+    text = f"{len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))])
+    return [text]
+
+
+@pytest.fixture(scope="module")
+def servers(certs) -> Iterator[Callable[..., ReferenceServer]]:
+    """server(adapter, **options) -> a running `required` server with 2 workers whose
+    app reads the body, one per distinct arguments per module."""
+    started: dict[tuple, ReferenceServer] = {}
+
+    def get(adapter: str, request_timeout: float = 10.0, **options) -> ReferenceServer:
+        key = (adapter, request_timeout, tuple(sorted(options.items())))
+        if key not in started:
+            started[key] = ReferenceServer(
+                make_adapter(
+                    adapter,
+                    certificate=str(certs["server"].cert),
+                    private_key=str(certs["server"].key),
+                    client_CA=str(certs["ca"].cert),
+                    client_check="required",
+                ),
+                ("127.0.0.1", 0),
+                body_app,
+                numthreads=WORKERS,
+                request_timeout=request_timeout,
+                **options,
+            ).start()
+        return started[key]
+
+    yield get
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture
+def log(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    return caplog
+
+
+def no_tracebacks(caplog) -> None:
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert not [r for r in caplog.records if "Traceback" in r.getMessage()]
+
+
+def refusals(caplog, port: int) -> list[str]:
+    pattern = re.compile(rf":{port}\b")
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == LOGGER and pattern.search(r.getMessage())
+    ]
+
+
+def tls_connect(certs, server: ReferenceServer, **context) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    ctx.load_cert_chain(str(certs["localhost"].key_and_chain))
+    for name, value in context.items():
+        setattr(ctx, name, value)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=IO_TIMEOUT)
+    return ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything until the server closes (EOF, reset or a TLS alert)."""
+    sock.settimeout(IO_TIMEOUT)
+    data = b""
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    sock.settimeout(IO_TIMEOUT)
+    data = b""
+    for _ in range(1000):  # bounded: each pass reads at least one byte or ends
+        if marker in data:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def good_get(certs, server: ReferenceServer):
+    client = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain, timeout=IO_TIMEOUT)
+    try:
+        return client.get(server.url)
+    finally:
+        client.close()
+
+
+# -- 1. Expect: 100-continue and chunked bodies, read in the gate ----------------------------
+
+EXPECT_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+CHUNKED_EXPECT_HEAD = (
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "head, sent",
+    [
+        (EXPECT_HEAD, b""),
+        (CHUNKED_EXPECT_HEAD, b""),
+        (CHUNKED_HEAD, b"10\r\n0123"),  # part of the first chunk, then nothing
+        # Spelt as Cheroot still reads them: a space before the colon, a folded value.
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n", b""),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1000\r\n\r\n", b""),
+    ],
+    ids=["expect", "chunked-expect", "chunked-partial", "te-space-colon", "cl-plus-sign"],
+)
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_body_that_never_comes_holds_no_worker(certs, servers, log, adapter, head, sent):
+    """8 connections send a head announcing a body, then nothing: they wait in the gate
+    (which answers 100 Continue where asked), no worker waits, a good client is served."""
+    server = servers(adapter)
+    attackers = []
+    try:
+        for _ in range(ATTACKERS):
+            tls = tls_connect(certs, server)
+            attackers.append(tls)
+            tls.sendall(head + sent)
+        assert wait_for(lambda: server.gate.census()[BODY] == ATTACKERS), server.gate.census()
+        if b"Expect" in head:
+            for tls in attackers:
+                assert read_until(tls, b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        assert server.workers.idle == WORKERS
+        attempt = good_get(certs, server)
+        assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+    finally:
+        for tls in attackers:
+            tls.close()
+    no_tracebacks(log)
+
+
+def _exchange(certs, server, head: bytes, body: bytes, *, expect: bool) -> bytes:
+    with tls_connect(certs, server) as tls:
+        tls.sendall(head)
+        if expect:
+            assert read_until(tls, b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        tls.sendall(body)
+        return read_all(tls)
+
+
+def _digest(body: bytes) -> bytes:
+    return f"{len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()
+
+
+PAYLOAD = bytes(range(256)) * 300  # 76,800 bytes
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_expect_continue_body_reaches_the_app_whole(certs, servers, log, adapter):
+    server = servers(adapter)
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(PAYLOAD)
+    )
+    answer = _exchange(certs, server, head, PAYLOAD, expect=True)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(_digest(PAYLOAD)), answer[-200:]
+    no_tracebacks(log)
+
+
+def _chunked(data: bytes, size: int) -> bytes:
+    out = b""
+    for i in range(0, len(data), size):
+        part = data[i : i + size]
+        out += b"%x;ext=1\r\n%s\r\n" % (len(part), part)
+    return out + b"0\r\nX-Trailer: yes\r\n\r\n"
+
+
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect"])
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_chunked_body_reaches_the_app_whole(certs, servers, log, adapter, expect):
+    """Chunks with extensions and a trailer: the app reads exactly the data."""
+    server = servers(adapter)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+    head += b"Expect: 100-continue\r\n\r\n" if expect else b"\r\n"
+    answer = _exchange(certs, server, head, _chunked(PAYLOAD, 1000), expect=expect)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(_digest(PAYLOAD)), answer[-200:]
+    no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_chunked_then_keep_alive(certs, servers, adapter):
+    """After a chunked request the same connection serves the next one."""
+    server = servers(adapter)
+    with tls_connect(certs, server) as tls:
+        tls.sendall(CHUNKED_HEAD + _chunked(b"abc", 2))
+        first = read_until(tls, _digest(b"abc"))
+        tls.sendall(CHUNKED_HEAD.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        tls.sendall(b"0\r\n\r\n")
+        second = read_all(tls)
+    assert first.startswith(b"HTTP/1.1 200 ") and first.endswith(_digest(b"abc")), first
+    assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(_digest(b"")), second
+
+
+@pytest.mark.parametrize(
+    "body, status, fragment",
+    [
+        (b"zz\r\n", b"400", "bad chunk size"),
+        (b"3\r\nabcX\r\n", b"400", "not followed by CRLF"),
+        (b"%x\r\n" % (2 * 1024 * 1024), b"413", "over the bound"),
+        # 1 MiB+ counted as Cheroot counts (size lines too) in one-byte chunks
+        (b"1\r\na\r\n" * (300 * 1024), b"413", "over the bound"),
+    ],
+    ids=["bad-size", "no-crlf", "one-huge-chunk", "many-small-chunks"],
+)
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_chunked_body_refused_in_the_gate(certs, servers, log, adapter, body, status, fragment):
+    server = servers(adapter)
+    with tls_connect(certs, server) as tls:
+        port = tls.getsockname()[1]
+        tls.sendall(CHUNKED_HEAD)
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            tls.sendall(body)
+        answer = read_all(tls)
+    assert answer.startswith(b"HTTP/1.1 " + status + b" "), answer[:100]
+    assert wait_for(lambda: refusals(log, port))
+    lines = refusals(log, port)
+    assert len(lines) == 1 and fragment in lines[0], lines
+    assert server.workers.idle == WORKERS
+    no_tracebacks(log)

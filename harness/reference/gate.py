@@ -32,7 +32,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import re
 import selectors
 import socket
 import threading
@@ -52,6 +51,7 @@ from .connection import (
     Want,
     format_peer,
 )
+from .framing import ChunkedError, ChunkedScanner, framing, without_expect
 
 log = logging.getLogger("mtls_matrix.reference")
 
@@ -79,26 +79,14 @@ def _response(status: str, text: str) -> bytes:
 
 
 ANSWER_408 = _response("408 Request Timeout", "The request head did not arrive in time.")
+ANSWER_400_CHUNKED = _response("400 Bad Request", "The chunked request body is malformed.")
+ANSWER_413 = _response(
+    "413 Request Entity Too Large", "The request body is larger than this server accepts."
+)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 ANSWER_431 = _response(
     "431 Request Header Fields Too Large", "The request head is larger than 64 KiB."
 )
-
-
-_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,19})[ \t]*\r?$")
-_READ_ON_WORKER = re.compile(rb"(?im)^(?:transfer-encoding|expect):")
-
-
-def body_length(head: bytes) -> int | None:
-    """The body length the gate may read ahead, or None when the worker must read it.
-
-    None for a chunked body (its framing is Cheroot's to parse), for
-    ``Expect: 100-continue`` (the client waits for Cheroot's interim answer), and
-    for a missing, repeated or malformed Content-Length (Cheroot answers 400).
-    """
-    if _READ_ON_WORKER.search(head):
-        return None
-    lengths = _CONTENT_LENGTH.findall(head)
-    return int(lengths[0]) if len(lengths) == 1 else None
 
 
 @dataclass(eq=False)
@@ -111,7 +99,8 @@ class _Entry:
     out: bytes = b""
     out_tls: bool = True
     scan_from: int = 0
-    need: int = 0  # BODY: the buffer length that holds head and body
+    need: int = 0  # BODY, Content-Length: the buffer length that holds head and body
+    chunks: ChunkedScanner | None = None  # BODY, chunked: where the body ends
     fd: int = field(default=-1)
 
 
@@ -454,6 +443,8 @@ class Gate:
 
     def _read_head(self, entry: _Entry) -> None:
         tls = entry.tls
+        if entry.state == BODY and entry.out and not self._send_continue(entry):
+            return  # the 100 Continue waits for the socket; the body cannot come before it
         if tls.inbuf and self._head_done(entry):  # a pipelined request, buffered already
             return
         while True:  # bounded: each pass adds a byte or more, and max_head ends it
@@ -481,13 +472,15 @@ class Gate:
                 return
 
     def _head_done(self, entry: _Entry) -> bool:
-        """Hand off (or answer 431) once the buffer holds a whole head, and its body when
-        the gate reads that too; False: read on."""
+        """Hand off (or answer 400, 413, 431) once the buffer holds a whole head and its
+        body; False: read on.
+
+        The body is read here whatever its framing (Content-Length or chunked, with or
+        without ``Expect: 100-continue``, which the gate answers), as Cheroot will
+        frame it (framing.py), so that a worker never waits for a body.
+        """
         tls = entry.tls
-        if entry.state == BODY:
-            if len(tls.inbuf) < entry.need:
-                return False
-        else:
+        if entry.state != BODY:
             end = head_end(tls.inbuf, entry.scan_from)
             entry.scan_from = len(tls.inbuf)
             if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
@@ -498,17 +491,66 @@ class Gate:
                 return True
             if end < 0:
                 return False
-            length = body_length(bytes(tls.inbuf[:end]))
-            if length is not None and 0 < length <= self.max_body:
-                entry.need = end + length
-                if len(tls.inbuf) < entry.need:
-                    entry.state = BODY  # read the body here too: a trickle holds no worker
-                    self._set_deadline(entry, time.monotonic() + self.request_timeout)
-                    return False
+            frame = framing(bytes(tls.inbuf[:end]), self.max_body) if self.max_body else None
+            if frame is not None and frame.expect_continue:
+                head = without_expect(bytes(tls.inbuf[:end]))
+                tls.inbuf[:end] = head
+                end = entry.scan_from = len(head)
+            if frame is not None and frame.kind != "none":
+                entry.state = BODY  # read the body here too: a trickle holds no worker
+                entry.need = end + frame.length if frame.kind == "length" else 0
+                entry.chunks = (
+                    ChunkedScanner(end, self.max_body) if frame.kind == "chunked" else None
+                )
+                self._set_deadline(entry, time.monotonic() + self.request_timeout)
+                if not self._body_done(entry):
+                    if entry.state == BODY and frame.expect_continue:
+                        entry.out = CONTINUE
+                        if not self._send_continue(entry):
+                            return True  # waiting to write it (or closed): read no further
+                    return entry.state != BODY
+        elif not self._body_done(entry):
+            return entry.state != BODY
         self._forget(entry)
+        entry.chunks = None
         tls.request_timeout = self.request_timeout
         tls.body_deadline = time.monotonic() + self.request_timeout
         self._hand_off(entry.conn)
+        return True
+
+    def _body_done(self, entry: _Entry) -> bool:
+        """Whether the buffer holds the whole body; answers 400 or 413 (state ANSWER)
+        for a chunked body Cheroot would refuse or that grows past the bound."""
+        if entry.chunks is None:
+            return len(entry.tls.inbuf) >= entry.need
+        try:
+            end = entry.chunks.scan(entry.tls.inbuf)
+            if end >= 0 and entry.chunks.trailers_at < end - 2:
+                del entry.tls.inbuf[entry.chunks.trailers_at : end - 2]  # Cheroot reads none
+            return end >= 0
+        except ChunkedError as exc:
+            answer = ANSWER_413 if exc.status == "413" else ANSWER_400_CHUNKED
+            self._refuse(
+                entry, f"sent a chunked body the server refuses: {exc} (answered {exc.status})"
+            )
+            entry.chunks = None
+            self._start_answer(entry, answer)
+            return False
+
+    def _send_continue(self, entry: _Entry) -> bool:
+        """Write the pending ``100 Continue``; False while the socket cannot take it."""
+        while entry.out:
+            try:
+                sent = entry.tls.session.write_step(entry.out)
+            except Want as want:
+                self._wait(entry, want.event)
+                return False
+            except Refused as exc:
+                self._refuse(entry, str(exc))
+                self._close(entry)
+                return False
+            entry.out = entry.out[sent:]
+        self._wait(entry, selectors.EVENT_READ)
         return True
 
     def _on_deadline(self, entry: _Entry) -> None:
