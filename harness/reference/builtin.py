@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import socket
@@ -119,6 +120,13 @@ class BuiltinSession:
             raise Want(selectors.EVENT_WRITE) from None
         except Exception as exc:
             raise _io_refusal(exc) from None
+
+    def close_notify(self) -> None:
+        """SSL_shutdown once, non-blocking: the alert goes out, the peer's is not awaited
+        (CPython's unwrap() then raises SSLWantReadError, which is expected)."""
+        self.sock.setblocking(False)
+        with contextlib.suppress(ssl.SSLError, OSError, ValueError):
+            self.sock.unwrap()
 
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         self.sock.settimeout(timeout)

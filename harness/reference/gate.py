@@ -44,6 +44,7 @@ from typing import Any
 from .connection import (
     DRAIN_READS,
     LINGER_SECONDS,
+    MAX_READ,
     PLAIN_HTTP_ANSWER,
     Refused,
     Reset,
@@ -66,7 +67,8 @@ HANDSHAKE = "handshake"
 HEAD = "request-head"  # handshake done, reading a request head
 BODY = "request-body"  # a whole head, reading its (Content-Length, bounded) body
 IDLE = "keep-alive"  # between two requests on a kept-alive connection
-ANSWER = "answer"  # writing a 400/408/431 before lingering
+ANSWER = "answer"  # writing a 400/408/413/431 before lingering
+DELIVER = "deliver"  # writing the rest of a response a worker left (then keep-alive or close)
 LINGER = "linger"  # refused: FIN sent, discarding input until the client closes
 
 
@@ -235,6 +237,16 @@ class Gate:
         self._wake()
         return True
 
+    def deliver(self, tls: TLSConnection) -> bool:
+        """Send what is left of ``tls``'s last response, then end the session and close;
+        False if the gate is stopping."""
+        with self._lock:
+            if self._stopping:
+                return False
+            self._inbox.append((None, tls, DELIVER))
+        self._wake()
+        return True
+
     def census(self) -> Counter:
         """How many connections wait in the gate, by state (for tests and monitoring)."""
         with self._lock:
@@ -285,10 +297,14 @@ class Gate:
                 tls.log_refusal(f"{len(self._entries)} connections already waiting (the limit)")
                 tls.close_now()
                 continue
+            if state == IDLE and tls.outbuf:
+                entry.state = state = DELIVER  # the response first, then the next request
             if state == FIRST:
                 entry.deadline = tls.accepted_at + tls.handshake_timeout
             elif state == IDLE:
                 entry.deadline = now + self.keepalive_timeout
+            elif state == DELIVER:
+                entry.deadline = now + self.request_timeout
             try:
                 self._sel.register(entry.fd, selectors.EVENT_READ, entry)
             except (OSError, ValueError, KeyError):
@@ -300,7 +316,7 @@ class Gate:
                 self._start_linger(entry)
             else:
                 self._push_deadline(entry)
-                if state == IDLE:  # a pipelined request may be buffered already
+                if state in (IDLE, DELIVER):  # a pipelined request may be buffered already
                     self._guarded(self._step, entry)
 
     def _evict(self) -> bool:
@@ -381,6 +397,7 @@ class Gate:
             BODY: self._read_head,
             IDLE: self._read_head,
             ANSWER: self._answer,
+            DELIVER: self._deliver,
             LINGER: self._drain,
         }[entry.state](entry)
 
@@ -573,6 +590,14 @@ class Gate:
                 f"sent no complete request head within {self.request_timeout:g}s (answered 408)",
             )
             self._start_answer(entry, ANSWER_408)
+        elif entry.state == DELIVER:
+            self._refuse(
+                entry,
+                f"did not read its response ({len(tls.outbuf) // 1024} KiB waiting) "
+                f"within {self.request_timeout:g}s; dropped",
+            )
+            tls.outbuf.clear()
+            self._close(entry)
         else:  # IDLE: an unused kept-alive connection; ANSWER, LINGER: time is up
             self._close(entry)
 
@@ -603,6 +628,31 @@ class Gate:
             entry.out = entry.out[sent:]
         self._start_linger(entry)
 
+    def _deliver(self, entry: _Entry) -> None:
+        """Write what a worker left unsent; then wait for the next request (keep-alive)
+        or end the session (close_notify, FIN, linger)."""
+        tls = entry.tls
+        while tls.outbuf:  # each pass sends at least a byte, or waits
+            try:
+                sent = tls.session.write_step(bytes(tls.outbuf[:MAX_READ]))
+            except Want as want:
+                self._wait(entry, want.event)
+                return
+            except Refused as exc:
+                if not isinstance(exc, Reset):
+                    self._refuse(entry, f"{exc} (while its response was delivered)")
+                tls.outbuf.clear()
+                self._close(entry)
+                return
+            del tls.outbuf[:sent]
+        if entry.conn is None:
+            self._start_linger(entry)
+            return
+        entry.state = IDLE
+        self._set_deadline(entry, time.monotonic() + self.keepalive_timeout)
+        self._wait(entry, selectors.EVENT_READ)
+        self._read_head(entry)
+
     def _start_linger(self, entry: _Entry) -> None:
         """FIN now, then read and discard until the client closes or LINGER_SECONDS pass.
 
@@ -610,6 +660,8 @@ class Gate:
         TLS alert or an HTTP answer; the client closes once it has read them.
         """
         entry.state = LINGER
+        if entry.out_tls:
+            entry.tls.send_close_notify()  # after a response (a 408, say), not after a refusal
         entry.tls.raw_shutdown_write()
         self._set_deadline(entry, time.monotonic() + LINGER_SECONDS)
         self._wait(entry, selectors.EVENT_READ)

@@ -9,6 +9,7 @@ whole (plain-Cheroot use), later reads and writes Cheroot's socket timeout.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import selectors
 import socket
@@ -167,6 +168,12 @@ class PyOpenSSLSession:
             raise Want(selectors.EVENT_WRITE) from None
         except Exception as exc:
             raise _io_refusal(exc) from None
+
+    def close_notify(self) -> None:
+        """SSL_shutdown once on the non-blocking socket: the alert goes out, the peer's
+        is not awaited."""
+        with contextlib.suppress(SSL.Error, OSError, ValueError):
+            self.conn.shutdown()
 
     def _handshake_refusal(self, exc: Exception) -> Refused:
         if isinstance(exc, SSL.SysCallError):
