@@ -12,10 +12,14 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
+import shutil
 import socket
 import ssl
+import subprocess
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -27,7 +31,7 @@ from cryptography.x509.oid import NameOID
 from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.errors import ConfigFileError
-from harness.reference.gate import BODY
+from harness.reference.gate import BODY, DELIVER
 from tests.polling import IO_TIMEOUT, wait_for
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -392,3 +396,228 @@ def test_chunked_body_refused_in_the_gate(certs, servers, log, adapter, body, st
     assert len(lines) == 1 and fragment in lines[0], lines
     assert server.workers.idle == WORKERS
     no_tracebacks(log)
+
+
+# -- 3. a response the client does not read holds no worker ----------------------------------
+
+PIPELINED = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+
+
+def pipeline_and_never_read(
+    certs, server: ReferenceServer
+) -> tuple[ssl.SSLSocket, threading.Thread]:
+    """A client with a 4 KiB receive window (set before connecting, so the server's
+    answers soon have nowhere to go) that pipelines 2,000 GETs and reads nothing."""
+    ctx = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    ctx.load_cert_chain(str(certs["localhost"].key_and_chain))
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(IO_TIMEOUT)
+    raw.connect(("127.0.0.1", server.port))
+    tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # the server drops it, in the end
+            tls.sendall(PIPELINED)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    return tls, sender
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_pipelined_requests_never_read_hold_no_worker(certs, servers, log, adapter):
+    """More connections than workers pipeline 2,000 GETs each and never read: their
+    answers wait in the gate, workers go back to idle, a good client is served; at the
+    deadline each is dropped with one line and no traceback."""
+    server = servers(adapter, request_timeout=4.0)
+    attackers = [pipeline_and_never_read(certs, server) for _ in range(WORKERS + 1)]
+    ports = [tls.getsockname()[1] for tls, _ in attackers]
+    try:
+        # Where the answers wait: in the gate; the workers are free.
+        assert wait_for(
+            lambda: server.gate.census()[DELIVER] == len(attackers),
+            timeout=30,  # 6,000 requests go through 2 workers first, on a loaded machine
+        ), server.gate.census()
+        assert wait_for(lambda: server.workers.idle == WORKERS), server.workers.idle
+        attempt = good_get(certs, server)
+        assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+        assert wait_for(lambda: all(refusals(log, port) for port in ports), timeout=30)
+    finally:
+        for tls, sender in attackers:
+            tls.close()
+            sender.join(IO_TIMEOUT)
+    for port in ports:
+        lines = refusals(log, port)
+        assert len(lines) == 1 and "did not read its response" in lines[0], lines
+    no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_slow_reader_is_served_without_a_worker(certs, servers, log, adapter):
+    """A client that reads its pipelined answers slowly gets every one of them, while
+    the workers are idle between its turns."""
+    server = servers(adapter)
+    with tls_connect(certs, server) as tls:
+        tls.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 49
+            + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert wait_for(lambda: server.workers.idle == WORKERS)
+        answer = read_all(tls)
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 50
+    no_tracebacks(log)
+
+
+# -- 5. connection conduct: close_notify, resumption by session id ---------------------------
+
+
+def _request(certs, server, request: bytes, **context) -> tuple[bytes, BaseException | None]:
+    """The answer, and how the stream ended: None for a TLS close_notify, else the error
+    (ragged EOFs are reported, not suppressed)."""
+    ctx = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    ctx.load_cert_chain(str(certs["localhost"].key_and_chain))
+    for name, value in context.items():
+        setattr(ctx, name, value)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=IO_TIMEOUT)
+    with ctx.wrap_socket(sock, server_hostname="127.0.0.1", suppress_ragged_eofs=False) as tls:
+        tls.sendall(request)
+        data = b""
+        try:
+            while chunk := tls.recv(65536):
+                data += chunk
+        except (OSError, ssl.SSLError) as exc:
+            return data, exc
+    return data, None
+
+
+VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+ANSWERS = {
+    "200": b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "408": b"GET / HTTP/1.1\r\nHost: x\r\n",  # never ends
+    "431": b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (70 * 1024) + b"\r\n\r\n",
+    "413": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n"
+    % (2 * 1024 * 1024),
+}
+
+
+@pytest.mark.parametrize("status", ANSWERS)
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_every_answer_ends_with_close_notify(certs, servers, adapter, version, status):
+    server = servers(adapter, request_timeout=1.0)
+    tls_version = VERSIONS[version]
+    answer, ending = _request(
+        certs, server, ANSWERS[status], minimum_version=tls_version, maximum_version=tls_version
+    )
+    assert answer.startswith(b"HTTP/1.1 " + status.encode() + b" "), answer[:100]
+    assert ending is None, f"no close_notify: {ending!r}"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("flag", ["-tls1_2", "-tls1_3"])
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_openssl_s_client_sees_no_unexpected_eof(certs, servers, adapter, flag):
+    server = servers(adapter)
+    result = subprocess.run(
+        [
+            "openssl",
+            "s_client",
+            flag,
+            "-connect",
+            f"127.0.0.1:{server.port}",
+            "-CAfile",
+            str(certs["ca"].cert),
+            "-cert",
+            str(certs["localhost"].cert),
+            "-key",
+            str(certs["localhost"].key),
+            "-ign_eof",
+            "-quiet",
+        ],
+        input=ANSWERS["200"],
+        capture_output=True,
+        timeout=IO_TIMEOUT * 2,
+    )
+    assert b"HTTP/1.1 200 OK" in result.stdout, result.stdout[:200]
+    assert b"unexpected eof" not in result.stderr.lower(), result.stderr.decode()
+
+
+def _environ(answer: bytes) -> dict:
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_tls12_session_resumed_by_id_with_the_same_identity(certs, servers, adapter):
+    """No tickets: only the server's session cache can resume it (as Apache does)."""
+    server = servers(adapter)
+    ctx = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    ctx.load_cert_chain(str(certs["localhost"].key_and_chain))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_TICKET
+    seen = []
+    session = None
+    for _ in range(2):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=IO_TIMEOUT)
+        with ctx.wrap_socket(sock, server_hostname="127.0.0.1", session=session) as tls:
+            tls.sendall(ANSWERS["200"])
+            answer = read_all(tls)
+            seen.append((tls.session_reused, _environ(answer)))
+            session = tls.session
+    (first_reused, first), (reused, again) = seen
+    assert not first_reused and reused, "the session was not resumed by its id"
+    client_vars = {k: v for k, v in first.items() if k.startswith("SSL_CLIENT_")}
+    assert client_vars["SSL_CLIENT_VERIFY"] == "SUCCESS"
+    assert {k: v for k, v in again.items() if k.startswith("SSL_CLIENT_")} == client_vars
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_openssl_s_client_resumes_by_session_id(certs, servers, adapter, tmp_path):
+    server = servers(adapter)
+    sess = tmp_path / "session.pem"
+    base = [
+        "openssl",
+        "s_client",
+        "-tls1_2",
+        "-no_ticket",
+        "-connect",
+        f"127.0.0.1:{server.port}",
+        "-CAfile",
+        str(certs["ca"].cert),
+        "-cert",
+        str(certs["localhost"].cert),
+        "-key",
+        str(certs["localhost"].key),
+        "-ign_eof",
+    ]
+    outputs = []
+    for extra in (["-sess_out", str(sess)], ["-sess_in", str(sess)]):
+        result = subprocess.run(
+            base + extra, input=ANSWERS["200"], capture_output=True, timeout=IO_TIMEOUT * 2
+        )
+        outputs.append(result.stdout)
+    assert b"\nNew, " in outputs[0], outputs[0][:300]
+    assert b"\nReused, " in outputs[1], outputs[1][:300]
+    assert b"HTTP/1.1 200 OK" in outputs[1]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_session_never_crosses_policies(certs, servers, adapter):
+    """A session from one server (policy) offered to another is not resumed there."""
+    first, second = servers(adapter), servers(adapter, request_timeout=9.0)
+    ctx = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    ctx.load_cert_chain(str(certs["localhost"].key_and_chain))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_TICKET
+    sock = socket.create_connection(("127.0.0.1", first.port), timeout=IO_TIMEOUT)
+    with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+        tls.sendall(ANSWERS["200"])
+        read_all(tls)
+        session = tls.session
+    sock = socket.create_connection(("127.0.0.1", second.port), timeout=IO_TIMEOUT)
+    with ctx.wrap_socket(sock, server_hostname="127.0.0.1", session=session) as tls:
+        tls.sendall(ANSWERS["200"])
+        answer = read_all(tls)
+        assert not tls.session_reused
+    assert answer.startswith(b"HTTP/1.1 200 ")
