@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import selectors
 import socket
 import time
@@ -79,8 +80,10 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         ctx.check_privatekey()
         if self.ciphers:
             ctx.set_cipher_list(self.ciphers.encode())
-        # Needed by OpenSSL whenever peers are verified and sessions may be cached.
-        ctx.set_session_id(b"mtls-matrix")
+        # Needed by OpenSSL whenever peers are verified and sessions may be cached; one
+        # per policy (SHA-256 of the settings, 32 bytes: SSL_MAX_SID_CTX_LENGTH), so that
+        # a session never resumes under another policy even if a cache were shared.
+        ctx.set_session_id(hashlib.sha256(repr(s).encode()).digest())
         if s.client_CA:
             # No CA names in the CertificateRequest (no load_client_ca): the stdlib
             # cannot send them, and both adapters must advertise the same
