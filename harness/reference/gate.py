@@ -58,6 +58,10 @@ log = logging.getLogger("mtls_matrix.reference")
 
 MAX_HEAD = 64 * 1024  # SPEC section 7: request line and headers together
 _READ_CHUNK = 16 * 1024  # one TLS record's worth of plaintext
+# Reads of one connection per turn of the gate (at most 16 x 16 KiB): a connection with
+# more to read waits for the next turn (the socket stays readable), so one client that
+# sends fast cannot keep the single gate thread from the others (SPEC section 7).
+_READS_PER_TURN = 16
 _MAX_WAIT = 1.0  # the selector wakes at least this often (bounds stop() latency)
 _QUEUE_MARGIN = 64  # new connections queued for admission beyond max_waiting
 
@@ -464,7 +468,7 @@ class Gate:
             return  # the 100 Continue waits for the socket; the body cannot come before it
         if tls.inbuf and self._head_done(entry):  # a pipelined request, buffered already
             return
-        while True:  # bounded: each pass adds a byte or more, and max_head ends it
+        for _ in range(_READS_PER_TURN):  # then other connections get their turn
             try:
                 data = tls.session.read_step(_READ_CHUNK)
             except Want as want:

@@ -43,6 +43,8 @@ VERIFY_MODES = {
 }
 
 
+_SSL_MODE_AUTO_RETRY = 0x4  # OpenSSL ssl.h; pyOpenSSL has no name for it
+
 # OpenSSL's reason when a required client certificate did not come.
 _NO_CERTIFICATE = "peer did not return a certificate"
 
@@ -94,6 +96,10 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
             for crl in load_crls(s.client_CRL):
                 store.add_crl(crl)
             store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
+        # SSL_read returns after each record that is not application data (a KeyUpdate,
+        # a refused renegotiation) instead of looping inside OpenSSL while the client
+        # keeps sending: the gate bounds its reads per turn (gate._READS_PER_TURN).
+        ctx.clear_mode(_SSL_MODE_AUTO_RETRY)
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
         ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx
