@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
+import ctypes.util
 import datetime as dt
 import hashlib
 import json
@@ -18,6 +20,7 @@ import re
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -621,3 +624,150 @@ def test_session_never_crosses_policies(certs, servers, adapter):
         answer = read_all(tls)
         assert not tls.session_reused
     assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+# -- 2. post-handshake floods: cut at a budget ---------------------------------------------
+
+
+def blocking_connection(server: ReferenceServer) -> socket.socket:
+    """A blocking socket (OpenSSL's own I/O needs one) whose reads and writes the kernel
+    still bounds (SO_RCVTIMEO, SO_SNDTIMEO: IO_TIMEOUT seconds)."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=IO_TIMEOUT)
+    sock.settimeout(None)
+    bound = struct.pack("ll", int(IO_TIMEOUT), 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, bound)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, bound)
+    return sock
+
+
+class LibSSLClient:
+    """A TLS 1.3 client that is OpenSSL itself (libssl through ctypes), for the one
+    thing no Python binding offers: SSL_key_update (RFC 8446 section 4.6.3)."""
+
+    def __init__(self, certs, server: ReferenceServer) -> None:
+        name = ctypes.util.find_library("ssl")
+        if name is None:
+            pytest.skip("libssl not found")
+        lib = ctypes.CDLL(name)
+        ptr = ctypes.c_void_p
+        lib.TLS_client_method.restype = ptr
+        lib.SSL_CTX_new.argtypes, lib.SSL_CTX_new.restype = [ptr], ptr
+        lib.SSL_CTX_free.argtypes = [ptr]
+        lib.SSL_CTX_ctrl.argtypes = [ptr, ctypes.c_int, ctypes.c_long, ptr]
+        lib.SSL_CTX_use_certificate_chain_file.argtypes = [ptr, ctypes.c_char_p]
+        lib.SSL_CTX_use_PrivateKey_file.argtypes = [ptr, ctypes.c_char_p, ctypes.c_int]
+        lib.SSL_new.argtypes, lib.SSL_new.restype = [ptr], ptr
+        lib.SSL_free.argtypes = [ptr]
+        for fn in ("SSL_connect", "SSL_do_handshake"):
+            getattr(lib, fn).argtypes = [ptr]
+        lib.SSL_set_fd.argtypes = [ptr, ctypes.c_int]
+        lib.SSL_key_update.argtypes = [ptr, ctypes.c_int]
+        lib.SSL_write.argtypes = [ptr, ctypes.c_char_p, ctypes.c_int]
+        lib.SSL_read.argtypes = [ptr, ctypes.c_char_p, ctypes.c_int]
+        self.lib = lib
+        self.ctx = lib.SSL_CTX_new(lib.TLS_client_method())
+        lib.SSL_CTX_ctrl(self.ctx, 123, 0x0304, None)  # SSL_CTX_set_min_proto_version: 1.3
+        assert (
+            lib.SSL_CTX_use_certificate_chain_file(self.ctx, str(certs["localhost"].cert).encode())
+            == 1
+        )
+        assert (
+            lib.SSL_CTX_use_PrivateKey_file(self.ctx, str(certs["localhost"].key).encode(), 1) == 1
+        )
+        self.sock = blocking_connection(server)
+        self.ssl = lib.SSL_new(self.ctx)
+        lib.SSL_set_fd(self.ssl, self.sock.fileno())
+        assert lib.SSL_connect(self.ssl) == 1
+
+    def key_updates(self, count: int) -> int:
+        """Send up to ``count`` KeyUpdates (update_not_requested); how many went out."""
+        for sent in range(count):
+            if (
+                self.lib.SSL_key_update(self.ssl, 0) != 1
+                or self.lib.SSL_do_handshake(self.ssl) != 1
+            ):
+                return sent
+        return count
+
+    def get(self) -> bytes:
+        request = ANSWERS["200"]
+        assert self.lib.SSL_write(self.ssl, request, len(request)) == len(request)
+        buf = ctypes.create_string_buffer(65536)
+        data = b""
+        for _ in range(100):  # bounded: until the server closes
+            n = self.lib.SSL_read(self.ssl, buf, len(buf))
+            if n <= 0:
+                break
+            data += buf.raw[:n]
+        return data
+
+    def close(self) -> None:
+        self.lib.SSL_free(self.ssl)
+        self.lib.SSL_CTX_free(self.ctx)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_keyupdate_flood_is_cut_at_the_budget(certs, servers, log, adapter):
+    server = servers(adapter)
+    client = LibSSLClient(certs, server)
+    port = client.sock.getsockname()[1]
+    try:
+        client.key_updates(100_000)  # stops when the server has dropped it
+        assert wait_for(lambda: refusals(log, port))
+    finally:
+        client.close()
+    lines = refusals(log, port)
+    assert len(lines) == 1 and "post-handshake TLS messages" in lines[0], lines
+    attempt = good_get(certs, server)
+    assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+    assert wait_for(lambda: server.workers.idle == WORKERS)
+    no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_few_keyupdates_are_served(certs, servers, log, adapter):
+    """Below the budget a KeyUpdate is what TLS 1.3 allows: the request is served."""
+    server = servers(adapter)
+    client = LibSSLClient(certs, server)
+    try:
+        assert client.key_updates(5) == 5
+        answer = client.get()
+    finally:
+        client.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:100]
+    no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_renegotiation_attempt_is_refused_in_one_line(certs, servers, log, adapter):
+    """A TLS 1.2 renegotiation from pyOpenSSL's client: the server refuses it
+    (client-initiated renegotiation is off in OpenSSL 3: a no_renegotiation alert),
+    the client gives up (handshake_failure), one line, no traceback. OpenSSL's
+    client cannot go on after that, so a flood on one connection needs a client of
+    one's own: the budget that cuts KeyUpdates counts renegotiation ClientHellos too."""
+    from OpenSSL import SSL
+
+    server = servers(adapter)
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
+    ctx.use_certificate_chain_file(str(certs["localhost"].cert))
+    ctx.use_privatekey_file(str(certs["localhost"].key))
+    sock = blocking_connection(server)
+    port = sock.getsockname()[1]
+    conn = SSL.Connection(ctx, sock)
+    conn.set_connect_state()
+    conn.do_handshake()
+    try:
+        conn.renegotiate()
+        with contextlib.suppress(SSL.Error):
+            conn.do_handshake()
+            conn.recv(1024)
+        assert wait_for(lambda: refusals(log, port))
+    finally:
+        sock.close()
+    lines = refusals(log, port)
+    assert len(lines) == 1 and "handshake failure" in lines[0].lower().replace("_", " "), lines
+    attempt = good_get(certs, server)
+    assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+    no_tracebacks(log)

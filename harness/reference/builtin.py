@@ -10,7 +10,7 @@ import ssl
 import tempfile
 
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import Refused, Reset, Want
+from .connection import PostHandshakeBudget, Refused, Reset, Want
 
 # OpenSSL's strict checks (X509_V_FLAG_X509_STRICT) on top of CPython's defaults:
 # decided with the x509-limbo suite, figures in docs/limbo.md.
@@ -46,6 +46,7 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
             ctx.load_cert_chain(s.certificate, s.private_key)
         if self.ciphers:
             ctx.set_ciphers(self.ciphers)
+        ctx._msg_callback = _count_post_handshake  # private, but the stdlib's only hook
         ctx.verify_mode = VERIFY_MODES[s.client_check]
         ctx.verify_flags |= VERIFY_FLAGS
         if s.client_CA:
@@ -70,11 +71,14 @@ class BuiltinSession:
         self.sock: ssl.SSLSocket = context.wrap_socket(
             sock, server_side=True, do_handshake_on_connect=False
         )
+        self.budget = PostHandshakeBudget(self.sock)
+        self.sock._mtls_budget = self.budget  # found by _count_post_handshake
 
     def handshake(self, timeout: float) -> None:
         self.sock.settimeout(timeout)  # CPython applies it as a deadline for the whole handshake
         try:
             self.sock.do_handshake()
+            self.budget.armed = True
         except TimeoutError:
             raise Refused(f"handshake timed out after {timeout:g}s") from None
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):  # pragma: no cover - blocking
@@ -86,6 +90,7 @@ class BuiltinSession:
         self.sock.setblocking(False)
         try:
             self.sock.do_handshake()
+            self.budget.armed = True
         except ssl.SSLWantReadError:
             raise Want(selectors.EVENT_READ) from None
         except ssl.SSLWantWriteError:
@@ -96,6 +101,9 @@ class BuiltinSession:
             raise _handshake_refusal(exc) from None
 
     def read_step(self, nbytes: int) -> bytes:
+        return self.budget.checked(lambda: self._read_step(nbytes))
+
+    def _read_step(self, nbytes: int) -> bytes:
         self.sock.setblocking(False)
         try:
             return self.sock.recv(nbytes)
@@ -129,6 +137,9 @@ class BuiltinSession:
             self.sock.unwrap()
 
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
+        return self.budget.checked(lambda: self._recv_into(buffer, nbytes, timeout))
+
+    def _recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         self.sock.settimeout(timeout)
         try:
             return self.sock.recv_into(buffer, nbytes)
@@ -168,6 +179,15 @@ class BuiltinSession:
     def cipher(self) -> str:
         cipher = self.sock.cipher()
         return cipher[0] if cipher else ""
+
+
+def _count_post_handshake(conn, direction, version, content_type, msg_type, data) -> None:
+    """SSLContext._msg_callback: every handshake message the client sends after the
+    handshake counts against its PostHandshakeBudget."""
+    if direction == "read" and content_type == 22:  # handshake (RFC 8446 section 5.1)
+        budget = getattr(conn, "_mtls_budget", None)
+        if budget is not None:
+            budget.seen()
 
 
 def _handshake_refusal(exc: Exception) -> Refused:

@@ -31,7 +31,8 @@ import re
 import selectors
 import socket
 import time
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cheroot.errors import FatalSSLAlert
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from .gate import Gate
 
 log = logging.getLogger("mtls_matrix.reference")
+T = TypeVar("T")
 
 TLS_HANDSHAKE_RECORD = 0x16
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
@@ -63,6 +65,59 @@ MAX_READ = 1 << 20
 # worker waits at most SEND_BOUND seconds in all, then the connection is dropped.
 PENDING_LIMIT = 256 * 1024
 SEND_BOUND = 2.0
+
+
+# Handshake messages a client may send once the handshake is done (TLS 1.3 KeyUpdate,
+# TLS 1.2 renegotiation ClientHellos, a post-handshake Certificate): a few are normal,
+# a stream is an attack on the gate thread, which OpenSSL would process inside one read.
+POST_HANDSHAKE_BUDGET = 32
+
+
+class PostHandshakeBudget:
+    """Counts a client's post-handshake messages; past the budget, stops the reading.
+
+    The back-end's message callback calls ``seen()`` from inside OpenSSL's read
+    (the stdlib's SSL_read loops over such records while the client keeps
+    sending them). Past ``POST_HANDSHAKE_BUDGET`` the socket is shut for reading
+    (SHUT_RD), so the next read of the socket returns end-of-file and OpenSSL
+    stops at once; the session then raises ``refusal()``, one log line.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.armed = False  # set once the handshake is done
+        self.count = 0
+
+    def seen(self) -> None:
+        if not self.armed:
+            return
+        self.count += 1
+        if self.count == POST_HANDSHAKE_BUDGET + 1:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(self._sock, socket.SHUT_RD)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > POST_HANDSHAKE_BUDGET
+
+    def refusal(self) -> Refused:
+        return Refused(
+            f"sent over {POST_HANDSHAKE_BUDGET} post-handshake TLS messages "
+            "(a KeyUpdate or renegotiation flood); dropped"
+        )
+
+    def checked(self, read: Callable[[], T]) -> T:
+        """``read()``, unless the budget is spent: then ``refusal()`` instead of what the
+        read says (end-of-file, an error)."""
+        try:
+            result = read()
+        except Refused:
+            if self.exceeded:
+                raise self.refusal() from None
+            raise
+        if self.exceeded:
+            raise self.refusal()
+        return result
 
 
 class Refused(Exception):

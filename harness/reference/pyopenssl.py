@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - the log line just gets less specific
     _binding_ffi = _binding_lib = None
 
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import Refused, Reset, Want
+from .connection import PostHandshakeBudget, Refused, Reset, Want
 from .policy import load_crls
 
 T = TypeVar("T")
@@ -100,6 +100,7 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         # a refused renegotiation) instead of looping inside OpenSSL while the client
         # keeps sending: the gate bounds its reads per turn (gate._READS_PER_TURN).
         ctx.clear_mode(_SSL_MODE_AUTO_RETRY)
+        ctx.set_info_callback(_count_post_handshake)
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
         ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx
@@ -117,6 +118,8 @@ class PyOpenSSLSession:
         self.sock = sock
         self.conn = SSL.Connection(context, sock)
         self.conn.set_accept_state()
+        self.budget = PostHandshakeBudget(sock)
+        self.conn._mtls_budget = self.budget  # found by _count_post_handshake
 
     def _io(self, operation: Callable[..., T], *args, timeout: float | None) -> T:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -137,6 +140,7 @@ class PyOpenSSLSession:
     def handshake(self, timeout: float) -> None:
         try:
             self._io(self.conn.do_handshake, timeout=timeout)
+            self.budget.armed = True
         except TimeoutError:
             raise Refused(f"handshake timed out after {timeout:g}s") from None
         except Exception as exc:
@@ -145,6 +149,7 @@ class PyOpenSSLSession:
     def handshake_step(self) -> None:
         try:
             self.conn.do_handshake()
+            self.budget.armed = True
         except SSL.WantReadError:
             raise Want(selectors.EVENT_READ) from None
         except SSL.WantWriteError:
@@ -153,6 +158,9 @@ class PyOpenSSLSession:
             raise self._handshake_refusal(exc) from None
 
     def read_step(self, nbytes: int) -> bytes:
+        return self.budget.checked(lambda: self._read_step(nbytes))
+
+    def _read_step(self, nbytes: int) -> bytes:
         try:
             return self.conn.recv(nbytes)
         except SSL.WantReadError:
@@ -206,6 +214,9 @@ class PyOpenSSLSession:
         return Refused(f"handshake failed: {type(exc).__name__}: {exc}")
 
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
+        return self.budget.checked(lambda: self._recv_into(buffer, nbytes, timeout))
+
+    def _recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         try:
             return self._io(self.conn.recv_into, buffer, nbytes, timeout=timeout)
         except SSL.ZeroReturnError:
@@ -246,6 +257,22 @@ class PyOpenSSLSession:
 
     def cipher(self) -> str:
         return self.conn.get_cipher_name() or ""
+
+
+_SSL_CB_WRITE_ALERT = 0x4008  # OpenSSL ssl.h: SSL_CB_ALERT | SSL_CB_WRITE
+_SSL_CB_EXIT = 0x02  # OpenSSL ssl.h
+
+
+def _count_post_handshake(conn: SSL.Connection, where: int, ret: int) -> None:
+    """Info callback: once the handshake is done, each run of OpenSSL's state machine
+    (it ends with SSL_CB_EXIT: a KeyUpdate processed, measured with OpenSSL 4.0.3),
+    each handshake started (a renegotiation) and each alert sent back (a refused
+    renegotiation: no_renegotiation) counts against the connection's
+    PostHandshakeBudget."""
+    if where & (SSL.SSL_CB_HANDSHAKE_START | _SSL_CB_EXIT) or where == _SSL_CB_WRITE_ALERT:
+        budget = getattr(conn, "_mtls_budget", None)
+        if budget is not None:
+            budget.seen()
 
 
 def _add_extra_chain_cert(ctx: SSL.Context, cert: x509.Certificate) -> None:
