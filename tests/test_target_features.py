@@ -1,4 +1,4 @@
-"""The declared-features gate (SPEC section 10) and ``mtls-matrix check-target``, as a user meets them.
+"""The declared-features gate (SPEC section 10) and ``mtls-matrix check-target``, as met by a user.
 
 The fail-safe promise: a target that declares no ``features`` and never reads a
 ``ServerSpec`` field beyond the standard ones (``naive`` below: Python's ``ssl``
@@ -299,19 +299,8 @@ def test_check_target_counts_each_verdict_and_writes_nothing(user):
     assert sorted(p.name for p in user.iterdir()) == ["targets.py"]
     assert list(scratch.iterdir()) == []  # its temporary certificates are gone
 
-    as_json = json.loads(
-        run(
-            user,
-            "-m",
-            "matrix",
-            "check-target",
-            "--target",
-            "targets:naive",
-            "--profile",
-            "extended",
-            "--json",
-        ).stdout  # fmt: skip
-    )
+    naive = ["--target", "targets:naive", "--profile", "extended", "--json"]
+    as_json = json.loads(run(user, "-m", "matrix", "check-target", *naive).stdout)
     counts = as_json["counts"]
     assert sum(counts.values()) == as_json["total"] == int(lines[0].rsplit(": ", 1)[1].split()[0])
     for verdict in ("unreachable", "unsupported"):
