@@ -859,12 +859,14 @@ def merge_into(path: Path, data: dict[str, Any] | None, target: str, block: dict
     """Set ``run.resilience`` (keeping the rest of the file), atomically."""
     data = data if data is not None else {"run": {"target": target}}
     data.setdefault("run", {})["resilience"] = block
+    from .outputs import replace_keeping_mode  # mkstemp's 0600 must not stick (issue 18)
+
     text = json.dumps(data, indent=1) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        replace_keeping_mode(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
