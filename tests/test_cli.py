@@ -359,6 +359,23 @@ def test_out_that_is_a_file_is_refused(user):
     assert files(user) == before
 
 
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("builtin-nonsense", ("unknown case id 'builtin-nonsense'",)),
+        (ONE_CASE.replace("builtin", "pyopenssl"), ("which target 'good' does not run",)),
+    ],
+)
+def test_an_unknown_case_is_refused_before_anything_is_written(user, case, words):
+    before = files(user)
+    result = mtls_matrix(
+        user, "run", "--target", "targets:stdlib_only", "--out", "out", "--case", case
+    )
+    assert_one_line(result, 2, *words)
+    assert files(user) == before  # no output directory, no certificates
+    assert not (user / "out").exists()
+
+
 def test_certs_dir_of_the_users_is_refused(user):
     (user / "keys").mkdir()
     (user / "keys" / "server.key").write_text("my production key\n")
