@@ -106,6 +106,17 @@ class ProcessTarget:
         """The server package's version (the run's metadata already has Python and OpenSSL)."""
         return {self.package: _version(self.package)}
 
+    def release(self) -> tuple[int, ...]:
+        """The installed server release as numbers (``(25, 1, 0)``), for command lines that
+        changed between releases (the compat run's version axis runs old ones); () unknown."""
+        numbers = []
+        for part in _version(self.package).split("."):
+            digits = re.match(r"\d+", part)
+            if not digits:
+                break
+            numbers.append(int(digits.group()))
+        return tuple(numbers)
+
     # -- running ------------------------------------------------------------------------
 
     def installed(self) -> str | None:
