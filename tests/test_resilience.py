@@ -157,15 +157,33 @@ def tls_accept(listener: Listener, certs) -> ssl.SSLSocket:
 # -- what each kind sends -----------------------------------------------------------------
 
 
+def spec_section_7() -> str:
+    """docs/spec.md section 7 as one line of words (no backticks, single spaces)."""
+    text = (Path(__file__).parent.parent / "docs" / "spec.md").read_text()
+    section = text[text.index("## 7.") : text.index("## 8.")]
+    return " ".join(section.replace("`", "").split())
+
+
 def test_every_kind_of_spec_section_7_is_declared_once():
-    assert len(hostile.KINDS) == 19
+    assert len(hostile.KINDS) == 25
+    spec = spec_section_7()
+    paces = (hostile.AT_ONCE, hostile.TRICKLE, hostile.FLOOD, hostile.STREAM, hostile.SLOW_READ)
     for name, kind in hostile.KINDS.items():
         assert kind.name == name and kind.description and kind.sends
-        assert kind.pace in (hostile.AT_ONCE, hostile.TRICKLE, hostile.FLOOD)
+        assert kind.pace in paces
         assert kind.flood == (kind.pace == hostile.FLOOD)
+        assert kind.counts == (hostile.FIRST if kind.flood else hostile.EVERY)
+        assert kind.spec and kind.spec in spec, name  # the spec's own words
     trickles = {n for n, k in hostile.KINDS.items() if k.pace == hostile.TRICKLE}
     assert trickles == {"trickle-hello", "trickle-headers", "trickle-body"}
     assert {n for n, k in hostile.KINDS.items() if k.flood} == {"huge-headers", "endless-body"}
+    streams = {n for n, k in hostile.KINDS.items() if k.pace == hostile.STREAM}
+    assert streams == {"key-update-flood", "renegotiation-flood"}
+    # every item of the spec's list (its "; "-separated clauses) has a kind
+    items = spec[spec.index("- connects") : spec.index("One connection must never")]
+    clauses = [c.strip(" -.;") for c in re.split(r"; | - ", items) if c.strip(" -.;")]
+    covered = " ".join(k.spec for k in hostile.KINDS.values())
+    assert [c for c in clauses if c not in covered] == []
 
 
 def test_silent_sends_nothing_and_holds_until_released(certs):
