@@ -65,6 +65,7 @@ TARGETS = (
     "hypercorn",
     "granian",
     "werkzeug",
+    "tornado",
 )
 # a target whose factory is not harness.targets.NAME:target
 REFERENCES = {"gunicorn-gthread": "harness.targets.gunicorn:gthread_target"}
