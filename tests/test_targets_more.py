@@ -23,6 +23,7 @@ from matrix.dimensions import BINDS, POLICY_SETTINGS
 # name, factory reference, package that must be importable, the policy its live test uses
 TARGETS = [
     ("tornado", "harness.targets.tornado:target", "tornado", "required"),
+    ("aiohttp", "harness.targets.aiohttp:target", "aiohttp", "required"),
 ]
 IDS = [t[0] for t in TARGETS]
 VARIABLES = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CLIENT_CERT", "SSL_CLIENT_S_DN")

@@ -66,6 +66,7 @@ TARGETS = (
     "granian",
     "werkzeug",
     "tornado",
+    "aiohttp",
 )
 # a target whose factory is not harness.targets.NAME:target
 REFERENCES = {"gunicorn-gthread": "harness.targets.gunicorn:gthread_target"}
