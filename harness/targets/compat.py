@@ -75,6 +75,8 @@ TARGETS = (
     "hypercorn",
     "granian",
     "werkzeug",
+    "tornado",
+    "aiohttp",
 )
 # targets a command line may name besides TARGETS (the reference runs in-process elsewhere)
 EXTRA_TARGETS = ("reference",)
