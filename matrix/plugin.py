@@ -20,6 +20,7 @@ replaces the main job's ``build/results.json`` (``tox -e matrix`` and
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import time
@@ -37,6 +38,7 @@ from .outputs import check_results_path
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
+from .servers import START_TIMEOUT_S
 
 DEFAULT_TARGET = "harness.targets.reference:target"
 DEFAULT_CERTS_DIR = "build/matrix-certs"  # + "-<profile>" for a profile but the default
@@ -78,6 +80,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "1.3, the extended credentials, revocation, configuration faults)",
     )
     group.addoption(
+        "--start-timeout",
+        type=_seconds,
+        default=START_TIMEOUT_S,
+        metavar="SECONDS",
+        help="deadline for the target's start() per configuration; one that does not "
+        f"return in time is a start-timeout problem of each of its cases (default "
+        f"{START_TIMEOUT_S:g})",
+    )
+    group.addoption(
         "--case",
         action="append",
         default=[],
@@ -86,7 +97,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type: a bad value is a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, not {text}")
+    return value
+
+
 _target_key = pytest.StashKey[CheckedTarget]()
+_next_key = pytest.StashKey[Any]()
 _results_key = pytest.StashKey[list]()
 _started_key = pytest.StashKey[float]()
 _inputs_key = pytest.StashKey[dict]()
@@ -254,9 +277,29 @@ def matrix_env(pytestconfig: pytest.Config):
         ResolverFacts.from_json(inputs["resolver"]),
         dt.datetime.fromisoformat(inputs["started"]),
     )
-    env = MatrixEnv(certs, facts, _target(pytestconfig))
+    env = MatrixEnv(certs, facts, _target(pytestconfig), pytestconfig.getoption("--start-timeout"))
     yield env
     env.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Note which test runs next in this process: the last case of a configuration stops
+    its server (matrix/servers.py), so what the stop finds is part of a case."""
+    item.stash[_next_key] = nextitem
+    return (yield)
+
+
+def last_of_configuration(request: pytest.FixtureRequest) -> bool:
+    """Whether no case after this one (in this process's order) uses its configuration."""
+    item = request.node
+    nextitem = item.stash.get(_next_key, None)
+    mine = item.callspec.params.get("matrix_case") if hasattr(item, "callspec") else None
+    spec = getattr(nextitem, "callspec", None)
+    theirs = spec.params.get("matrix_case") if spec is not None else None
+    if mine is None or theirs is None:
+        return True
+    return mine.config != theirs.config
 
 
 def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:
@@ -344,4 +387,4 @@ def failure_message(result: dict[str, Any], note: str = "") -> str:
     )
 
 
-__all__ = ["failure_message", "record", "run_case"]
+__all__ = ["failure_message", "last_of_configuration", "record", "run_case"]

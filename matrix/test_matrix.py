@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from matrix.plugin import failure_message, record
+from matrix.plugin import failure_message, last_of_configuration, record
 from matrix.runner import run_case
 
 
 def test_case(matrix_case, matrix_env, request):
-    case_result = run_case(matrix_case, matrix_env)
+    case_result = run_case(matrix_case, matrix_env, last_of_configuration(request))
     result = case_result.to_json()
     record(request, result)
     if result["status"] == "skip":
