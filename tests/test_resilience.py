@@ -57,7 +57,7 @@ class Listener:
 
 @contextlib.contextmanager
 def attacking(
-    kind: str, certs, *, pace_s: float = 0.0
+    kind: str, certs, *, pace_s: float = 0.0, **options
 ) -> Iterator[tuple[Listener, hostile.Attacker, threading.Thread]]:
     listener = Listener()
     attacker = hostile.Attacker(
@@ -67,6 +67,7 @@ def attacking(
         else None,
         pace_s=pace_s,
         hold_s=WAIT * 3,
+        **options,
     )
     thread = threading.Thread(target=hostile.KINDS[kind], args=(attacker,), daemon=True)
     thread.start()
