@@ -21,6 +21,7 @@ import socket
 import ssl
 import struct
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class Listener:
 
 @contextlib.contextmanager
 def attacking(
-    kind: str, certs, *, pace_s: float = 0.0
+    kind: str, certs, *, pace_s: float = 0.0, **options
 ) -> Iterator[tuple[Listener, hostile.Attacker, threading.Thread]]:
     listener = Listener()
     attacker = hostile.Attacker(
@@ -67,6 +68,7 @@ def attacking(
         else None,
         pace_s=pace_s,
         hold_s=WAIT * 3,
+        **options,
     )
     thread = threading.Thread(target=hostile.KINDS[kind], args=(attacker,), daemon=True)
     thread.start()
@@ -669,7 +671,8 @@ class FragileServer:
     with its traceback on the reference server's logger, and (``dies``) stops serving
     after the first one: what the battery must count and notice."""
 
-    def __init__(self, spec, dies: bool) -> None:
+    def __init__(self, spec, dies: bool, how: str = "reference-log") -> None:
+        self.how = how
         self.context = server_context_for(spec)
         self.listener = socket.create_server((spec.bind, 0))
         self.host, self.port = spec.bind, self.listener.getsockname()[1]
@@ -695,7 +698,12 @@ class FragileServer:
                 if data:
                     tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
         except OSError:
-            logging.getLogger(resilience.LOG).exception("handshake failed")
+            if self.how == "stderr":  # as tornado's fallback does: the traceback to stderr
+                traceback.print_exc()
+            elif self.how == "other-logger":  # a logger of its own, left to propagate
+                logging.getLogger("fragile.general").exception("handshake failed")
+            else:
+                logging.getLogger(resilience.LOG).exception("handshake failed")
             conn.close()
             if self.dies:
                 with contextlib.suppress(OSError):
@@ -720,14 +728,15 @@ class FragileTarget:
     name = "fragile"
     workers = None
 
-    def __init__(self, dies: bool = False) -> None:
+    def __init__(self, dies: bool = False, how: str = "reference-log") -> None:
         self.dies = dies
+        self.how = how
 
     def unsupported(self, spec):
         return None if spec.adapter == "builtin" else "stdlib ssl only"
 
     def start(self, spec):
-        return FragileServer(spec, self.dies)
+        return FragileServer(spec, self.dies, self.how)
 
     def provides(self, adapter, variable):
         return False
@@ -745,6 +754,21 @@ def test_tracebacks_in_an_in_process_server_log_are_counted(certs):
     assert by_kind["reset-after-hello"]["tracebacks"] == 1  # one attacker, one traceback
     assert by_kind["handshake-then-silent"]["tracebacks"] == 0  # it leaves cleanly
     assert all(e["alive"] for e in measured["kinds"])
+
+
+@pytest.mark.parametrize("how", ["stderr", "other-logger"])
+def test_tracebacks_an_in_process_server_prints_or_logs_anywhere_are_counted(certs, how, capsys):
+    """Issue 18: a tornado-like server printing tracebacks to stderr, or logging them on
+    a logger of its own, has them counted, and they do not bury the battery's output."""
+    measured = resilience.run_battery(
+        FragileTarget(how=how), certs, kinds=["reset-after-hello", "handshake-then-silent"],
+        counts=[1], cap_s=2.0,
+    )  # fmt: skip
+    by_kind = {e["kind"]: e for e in measured["kinds"]}
+    assert by_kind["reset-after-hello"]["tracebacks"] == 1
+    assert by_kind["reset-after-hello"]["log_lines"] >= 1
+    assert by_kind["handshake-then-silent"]["tracebacks"] == 0
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_a_server_that_stops_serving_is_not_alive_and_is_replaced(certs):

@@ -32,7 +32,7 @@ from .good import Sample, good_context, good_request, good_requests, summarize
 from .scenario import Bench, Scenario, Spares, attack
 from .tables import format_row
 from .verdicts import attacker_counts, classify, runs_at
-from .watch import _log_tap
+from .watch import server_output
 
 
 def choose_spec(
@@ -116,7 +116,7 @@ def run_battery(
                 for (k, n), s in results.items()
             )
 
-    with _log_tap() as tap:
+    with server_output() as tap:
         context = good_context(certs)
         bench = Bench(target, spec, context, tap, certs[GOOD_CLIENT].key_and_chain).start()
         bench.watch.default = True  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from harness.target import ServerSpec, Target
 from .common import AFTER, BIND, OWN_THREADS, PACE_S, POSITION_S, PROBE_S, UNBOUNDED, MeasureError
 from .good import Sample, good_request, good_requests, summarize
 from .verdicts import classify
-from .watch import Watch, _LogTap
+from .watch import Router, Watch
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Bench:
     target: Target
     spec: ServerSpec
     context: ssl.SSLContext
-    tap: _LogTap
+    tap: Router
     credential: Path
     handle: Any = None
     watch: Watch | None = None

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness import hostile
+
+WIDTH = max(len(name) for name in hostile.KINDS)  # the kind column fits every kind's name
+
 HEADER = (
-    f"{'kind':22} {'N':>3} {'added ms':>9} {'max ms':>8} {'stall':>10} {'bound s':>8} "
+    f"{'kind':{WIDTH}} {'N':>3} {'added ms':>9} {'max ms':>8} {'stall':>10} {'bound s':>8} "
     f"{'fail':>4} {'tb':>3} {'rst':>3} {'alive':>5}"
 )
 
@@ -17,7 +21,7 @@ def format_row(entry: dict[str, Any]) -> str:
     bound = "-" if entry["bound_s"] is None else f"{entry['bound_s']:.2f}"
     stall = entry["stall"] + ("*" if entry.get("inferred") else "")
     return (
-        f"{entry['kind']:22} {entry['attackers']:3} {added:>9} {longest:>8} {stall:>10} "
+        f"{entry['kind']:{WIDTH}} {entry['attackers']:3} {added:>9} {longest:>8} {stall:>10} "
         f"{bound:>8} {during['failed']:4} {entry['tracebacks']:3} {entry['restarts']:3} "
         f"{'yes' if entry['alive'] else 'NO':>5}"
     )

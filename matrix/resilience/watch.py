@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.capture import Event, OutputCapture
 from harness.target import Target
 from harness.targets.process import session_members
 
-from .common import LOG, OWN_THREADS
+from .common import OWN_THREADS
 
 TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\)")
 
@@ -22,8 +24,9 @@ class Watch:
     """Counts a server's tracebacks, worker restarts and log lines; reads its resources.
 
     A process target's lines come from its captured output. An in-process target's log
-    records are its own when logged on a thread it started (``owned``); records from
-    threads no watch owns go to the watch marked ``default``.
+    records, stderr lines and uncaught thread exceptions (:mod:`harness.capture`) are
+    its own when produced on a thread it started (``owned``); those of threads no watch
+    owns go to the watch marked ``default``.
     """
 
     def __init__(self, target: Target, handle: Any, owned: set[int] | None = None) -> None:
@@ -49,11 +52,13 @@ class Watch:
             if self.restart is not None and self.restart.search(text):
                 self.restarts += 1
 
-    def record(self, record: logging.LogRecord) -> None:
+    def event(self, event: Event) -> None:
+        """An in-process server's log record, stderr lines or uncaught thread exception."""
         with self._lock:
-            self.lines += 1
-            if record.exc_info or "Traceback (most recent call last)" in record.getMessage():
-                self.tracebacks += 1
+            self.lines += event.lines  # negative: an earlier write was a record's echo
+            self.tracebacks += event.tracebacks
+            if self.restart is not None and event.lines > 0 and self.restart.search(event.text):
+                self.restarts += 1
 
     def counts(self) -> tuple[int, int, int]:
         with self._lock:
@@ -86,45 +91,46 @@ class Watch:
         return fds, threads, round(rss_kb / 1024, 1)
 
 
-class _LogTap(logging.Handler):
-    """Hands the in-process server's log records (and uncaught thread errors) to the watches."""
+class Router:
+    """Hands what an in-process server logs or writes (:mod:`harness.capture`'s events) to
+    the watch of the server whose thread produced it; events of the battery's own threads
+    (attackers, the good client) are nobody's."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
         self.watches: list[Watch] = []
         self.guard = threading.Lock()
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def __call__(self, event: Event) -> None:
+        names = {t.ident: t.name for t in threading.enumerate()}
+        if names.get(event.thread, "").startswith(OWN_THREADS):
+            return
         with self.guard:
             watches = list(self.watches)
-        owner = next((w for w in watches if record.thread in w.owned), None)
+        owner = next((w for w in watches if event.thread in w.owned), None)
         owner = owner or next((w for w in watches if w.default), None)
         if owner is not None:
-            owner.record(record)
+            owner.event(event)
 
 
 @contextlib.contextmanager
-def _log_tap() -> Any:
-    """Route the reference server's logger here (not to stderr) for the battery's duration."""
-    tap = _LogTap()
-    logger = logging.getLogger(LOG)
-    saved = (logger.level, logger.propagate)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(tap)
-    previous_hook = threading.excepthook
+def server_output() -> Iterator[Router]:
+    """Count every log record, stderr line and uncaught thread exception while the battery
+    runs (:class:`harness.capture.OutputCapture`), and keep them off the terminal.
 
-    def hook(args: threading.ExceptHookArgs) -> None:
-        record = logging.LogRecord(LOG, logging.ERROR, "", 0, "uncaught", None, None)
-        record.exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
-        record.thread = args.thread.ident if args.thread is not None else None
-        tap.emit(record)
-
-    threading.excepthook = hook
-    try:
-        yield tap
-    finally:
-        threading.excepthook = previous_hook
-        logger.removeHandler(tap)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+    In-process servers write where the battery writes; their lines would bury the table
+    (a refused attacker is one line, 64 of them a screenful), so ``sys.stderr`` is a sink
+    for the battery's duration: what lands there is counted, not shown, as a process
+    target's output is read by the harness and not shown either.
+    """
+    saved = sys.stderr
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        sys.stderr = sink
+        capture = OutputCapture()
+        router = Router()
+        capture.listeners.append(router)
+        try:
+            with capture:
+                yield router
+        finally:
+            if sys.stderr is sink:
+                sys.stderr = saved
