@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -143,6 +144,7 @@ class MatrixEnv:
         self.target = target
         self.servers = ServerPool(target)
         self._clients: dict[tuple, TLSClient] = {}
+        self.on_close: list[Callable[[], None]] = []  # other profiles' own resources
 
     def spec(self, config: ServerConfig) -> ServerSpec:
         server = self.certs[config.server_cert]
@@ -201,6 +203,8 @@ class MatrixEnv:
         return []
 
     def close(self) -> None:
+        for close in self.on_close:
+            close()
         self.servers.close()
         for client in self._clients.values():
             client.close()
