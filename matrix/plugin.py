@@ -39,6 +39,7 @@ from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
 from .servers import START_TIMEOUT_S
+from .state import PROFILE as STATE_PROFILE
 
 DEFAULT_TARGET = "harness.targets.reference:target"
 DEFAULT_CERTS_DIR = "build/matrix-certs"  # + "-<profile>" for a profile but the default
@@ -75,9 +76,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--profile",
         default=PROFILE,
-        choices=list(PROFILES),
-        help="which matrix to run: standard (the 460 cases) or extended (IPv6, TLS 1.2 and "
-        "1.3, the extended credentials, revocation, configuration faults)",
+        choices=[*PROFILES, STATE_PROFILE],
+        help="which matrix to run: standard (the 460 cases), extended (IPv6, TLS 1.2 and "
+        "1.3, the extended credentials, revocation, configuration faults) or state (SNI "
+        "virtual hosts, resumption and the other connection-state grids, docs/state.md)",
     )
     group.addoption(
         "--start-timeout",
@@ -159,6 +161,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _unknown_case(case_id: str, target: CheckedTarget, profile: str = PROFILE) -> str:
+    if profile == STATE_PROFILE:
+        return f"unknown case id {case_id!r} in profile {profile} (python -m matrix.state)"
     every = {c.id: c for c in enumerate_cases(adapters=target.adapters, profile=profile)}
     if case_id in every:
         return (
@@ -186,6 +190,10 @@ def _target(config: pytest.Config) -> CheckedTarget:
 
 def matrix_cases(target: CheckedTarget, profile: str = PROFILE) -> list[Case]:
     """The cases a target runs: every grid of ``profile``, on the target's adapters only."""
+    if profile == STATE_PROFILE:
+        from . import state
+
+        return state.cases(target.adapters)
     cases = enumerate_cases(adapters=target.adapters, profile=profile)
     return [c for c in cases if c.adapter in target.adapters]
 
@@ -197,6 +205,11 @@ def cases_for(config: pytest.Config) -> list[Case]:
 
 def profile_of(config: pytest.Config) -> str:
     return config.getoption("--profile")
+
+
+def certs_profile(profile: str) -> str:
+    """The certificate set (certs_gen profile) a matrix profile runs on."""
+    return PROFILE if profile == STATE_PROFILE else profile
 
 
 def target_adapters(config: pytest.Config) -> tuple[str, ...]:
@@ -214,7 +227,8 @@ def _inputs(config: pytest.Config) -> dict[str, Any]:
             )
         return json.loads(workerinput[_INPUTS])
     if _inputs_key not in config.stash:
-        profile = profile_of(config)
+        # The state profile uses the standard certificate set (and its directory).
+        profile = certs_profile(profile_of(config))
         default_dir = DEFAULT_CERTS_DIR + ("" if profile == PROFILE else f"-{profile}")
         certs_dir = Path(config.getoption("--certs-dir") or default_dir).resolve()
         try:

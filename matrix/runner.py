@@ -29,7 +29,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -205,6 +205,7 @@ class MatrixEnv:
         self._clients: dict[tuple, TLSClient] = {}
         self.capture = OutputCapture()  # installed around each case (pytest swaps stderr)
         self._line_counters: dict[int, LineCounter] = {}
+        self.on_close: list[Callable[[], None]] = []  # other profiles' own resources
 
     def spec(self, config: ServerConfig) -> ServerSpec:
         server = self.certs[config.server_cert]
@@ -275,6 +276,8 @@ class MatrixEnv:
         return []
 
     def close(self) -> None:
+        for close in self.on_close:
+            close()
         self.servers.close()
         for client in self._clients.values():
             client.close()
