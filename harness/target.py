@@ -72,6 +72,12 @@ class ServerSpec:
     # The client CA file and the CRL concatenated, for servers whose only CRL input is
     # their CA file (OpenSSL's CAfile loads both); set whenever ``crl`` is.
     client_ca_with_crl: Path | None = None
+    # Certificates asked for by path (SPEC section 9): (path prefix, client_check) pairs,
+    # the longest matching prefix wins; other paths are under ``client_check``. The server
+    # asks after the handshake (TLS 1.3 post-handshake authentication, TLS 1.2
+    # renegotiation), as Apache's per-directory SSLVerifyClient does.
+    path_policies: tuple[tuple[str, str], ...] = ()
+    tls_version: str | None = None  # "TLSv1.2" | "TLSv1.3": the only version offered
 
 
 # The configuration features beyond the standard configuration (adapter, client_check,
@@ -82,6 +88,9 @@ FEATURES: dict[str, str] = {
     "crl": "checks client certificates against ServerSpec.crl (or client_ca_with_crl)",
     "certificate-chain": "sends ServerSpec.certificate_chain after its certificate",
     "no-client-ca": "starts with ServerSpec.client_ca None while verification is asked for",
+    "per-path": "asks for a certificate after the handshake on the paths of "
+    "ServerSpec.path_policies, and serves them only to a client verified then",
+    "tls-version": "offers only ServerSpec.tls_version (TLSv1.2 or TLSv1.3)",
 }
 
 
@@ -94,6 +103,10 @@ def required_features(spec: ServerSpec) -> frozenset[str]:
         needed.add("certificate-chain")
     if spec.client_ca is None and spec.client_check != "ignore":
         needed.add("no-client-ca")
+    if spec.path_policies:
+        needed.add("per-path")
+    if spec.tls_version is not None:
+        needed.add("tls-version")
     return frozenset(needed)
 
 
