@@ -49,6 +49,9 @@ HARD_DN_CLIENTS: tuple[str, ...] = (
     "dn-email",
     "serial-negative",
     "serial-leading-zero",
+    "dn-every-attribute",
+    "dn-string-types",
+    "not-after-odd",
 )
 
 # policy id -> (client_check, client_check_host), SPEC section 2
