@@ -39,6 +39,7 @@ from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
 from .servers import START_TIMEOUT_S
+from .shards import ShardError, parse_shard, shard
 from .state import PROFILE as STATE_PROFILE
 
 DEFAULT_TARGET = "harness.targets.reference:target"
@@ -97,6 +98,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID",
         help="run only this case id (repeatable); unknown ids are an error",
     )
+    group.addoption(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N parts of the cases (whole server configurations, "
+        "balanced by case count; merge the parts with mtls-matrix merge)",
+    )
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` (argparse type: a bad value is a usage error)."""
+    try:
+        return parse_shard(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(text: str) -> float:
@@ -264,6 +281,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if wanted:  # validated in pytest_configure
         known = {c.id: c for c in cases}
         cases = [known[w] for w in dict.fromkeys(wanted)]
+    part = metafunc.config.getoption("--shard")
+    if part:  # a deterministic part of the whole (matrix/shards.py)
+        cases = shard(cases, *part)
     metafunc.parametrize(
         "matrix_case",
         [pytest.param(c, marks=pytest.mark.matrix) for c in cases],
@@ -359,6 +379,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         fingerprints={c.id: c.sha256 for c in certs},
     )
     run["adapters"] = list(target.adapters)
+    if config.getoption("--shard"):
+        run["shard"] = "{}/{}".format(*config.getoption("--shard"))
     run["target_reference"] = config.getoption("--target") or DEFAULT_TARGET
     contract = environ_contract(target)
     run["provides"] = contract["checked"]
