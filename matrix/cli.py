@@ -279,6 +279,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.workers is not None and importlib.util.find_spec("xdist") is None:
         raise UsageError("-n needs pytest-xdist (pip install pytest-xdist)")
+    if args.case:  # refused before anything is created: --out, certificates
+        from .plugin import _unknown_case, matrix_cases
+
+        known = {c.id for c in matrix_cases(target, args.profile)}
+        unknown = [case for case in args.case if case not in known]
+        if unknown:
+            raise UsageError(_unknown_case(unknown[0], target, args.profile))
     out = prepare_out(Path(args.out), force=args.force)
     try:
         results = check_results_path(out / "results.json")

@@ -35,6 +35,7 @@ from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, l
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
 from .outputs import check_results_path
+from .problems import HARNESS, START
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
@@ -155,12 +156,63 @@ class _Collector:
                     break
 
 
+class _OneBlockPerMistake:
+    """One failure block per target mistake, not one per case (issue 18).
+
+    A mistake in a target (``start`` raising or returning no handle, ``unsupported``
+    raising) fails every case of every configuration with the same problem: 230 blocks of
+    seven lines saying the same thing. Failures whose problems are all of the kinds
+    ``start`` and ``harness`` are grouped by their ``detail`` (built from fields only, so
+    identical for identical mistakes): the first is printed in full, the others are one
+    line saying how many failed the same way. results.json and the reports keep each
+    case; pytest's counts are unchanged. Other failures (the server's own findings) are
+    printed case by case as always.
+    """
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Any:
+        failed = terminalreporter.stats.get("failed", [])
+        shown, repeated = [], {}
+        for report in failed:
+            key = _mistake(report)
+            if key is None or key not in repeated:
+                shown.append(report)
+                if key is not None:
+                    repeated[key] = [report.nodeid.rpartition("[")[2].rstrip("]"), 0]
+            else:
+                repeated[key][1] += 1
+        if len(shown) < len(failed):
+            terminalreporter.stats["failed"] = shown
+        try:
+            return (yield)
+        finally:
+            terminalreporter.stats["failed"] = failed
+            for detail, (first, more) in repeated.items():
+                if more:
+                    case = "case" if more == 1 else "cases"
+                    terminalreporter.write_line(
+                        f"mtls-matrix: {more} more {case} failed as {first} did ({detail}); "
+                        "each is in the results"
+                    )
+
+
+def _mistake(report: pytest.TestReport) -> str | None:
+    """The ``detail`` of a case failed by a target mistake (start/harness problems only)."""
+    for name, value in getattr(report, "user_properties", ()):
+        if name == _RESULT and isinstance(value, dict):
+            kinds = {p.get("kind") for p in value.get("problems") or ()}
+            if kinds and kinds <= {START, HARNESS}:
+                return str(value.get("detail"))
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "matrix: one case of the mTLS compatibility matrix")
     config.stash[_results_key] = []
     config.stash[_contract_key] = []
     config.stash[_started_key] = time.monotonic()
     config.pluginmanager.register(_Collector(config), "mtls-matrix-collector")
+    config.pluginmanager.register(_OneBlockPerMistake(), "mtls-matrix-one-block-per-mistake")
     controller = not hasattr(config, "workerinput")
     if controller and config.getoption("--results") is not None:
         try:

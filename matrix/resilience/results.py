@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from matrix.outputs import replace_keeping_mode
+
 from .common import UsageError
 
 
@@ -34,7 +36,7 @@ def merge_into(path: Path, data: dict[str, Any] | None, target: str, block: dict
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        replace_keeping_mode(tmp, path)  # mkstemp's 0600 must not stick (issue 18)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
