@@ -30,6 +30,9 @@ Not seen: writes to file descriptor 2 that bypass ``sys.stderr`` (C extensions,
 ``os.write(2, ...)``, child processes); a record on a logger with
 ``propagate = False`` and its own handlers.
 
+``LineCounter`` counts a process target's output lines the same way (a listener on
+``ServerProcess.listeners``).
+
 Attribution: ``counts()`` is a running total; ``window()`` gives the difference
 over a block (a matrix case, a battery scenario). Windows can nest and overlap;
 events of every thread count (the matrix runs one case at a time per process).
@@ -64,6 +67,9 @@ class Counts:
 
     tracebacks: int = 0
     log_lines: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.tracebacks + other.tracebacks, self.log_lines + other.log_lines)
 
     def __sub__(self, other: Counts) -> Counts:
         return Counts(self.tracebacks - other.tracebacks, self.log_lines - other.log_lines)
@@ -303,3 +309,23 @@ def counting() -> Iterator[Window]:
     capture = OutputCapture()
     with capture.window() as window:
         yield window
+
+
+class LineCounter:
+    """Counts a process target's output lines and tracebacks: a listener for
+    ``ServerProcess.listeners`` (harness/targets/process.py), called with each line."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tracebacks = 0
+        self._lines = 0
+
+    def __call__(self, line: str) -> None:
+        with self._lock:
+            self._lines += 1
+            if TRACEBACK_TEXT in line:
+                self._tracebacks += 1
+
+    def counts(self) -> Counts:
+        with self._lock:
+            return Counts(self._tracebacks, self._lines)

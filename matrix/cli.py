@@ -249,8 +249,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import dimensions
     from .environ import SPEC_VARIABLES
     from .outputs import check_results_path
+    from .plugin import certs_profile
+    from .state import PROFILE as STATE_PROFILE
 
-    profiles = list(getattr(dimensions, "PROFILES", ("standard",)))
+    profiles = [*getattr(dimensions, "PROFILES", ("standard",)), STATE_PROFILE]
     if args.profile not in profiles:
         raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
     cwd = Path.cwd()
@@ -268,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out: {exc}") from None
     certs_dir = Path(args.certs_dir) if args.certs_dir else out / "certs"
     try:
-        certs = certs_gen.generate(certs_dir, profile=args.profile)
+        certs = certs_gen.generate(certs_dir, profile=certs_profile(args.profile))
     except certs_gen.CertsGenError as exc:
         raise UsageError(f"--certs-dir: {exc}") from None
     print(f"{PROG}: certificates in {certs.root}: {certs.origin}")

@@ -24,6 +24,7 @@ from matrix.dimensions import BINDS, POLICY_SETTINGS
 TARGETS = [
     ("tornado", "harness.targets.tornado:target", "tornado", "required"),
     ("aiohttp", "harness.targets.aiohttp:target", "aiohttp", "required"),
+    ("sanic", "harness.targets.sanic:target", "sanic", "required"),
 ]
 IDS = [t[0] for t in TARGETS]
 VARIABLES = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CLIENT_CERT", "SSL_CLIENT_S_DN")

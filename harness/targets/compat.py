@@ -77,11 +77,16 @@ TARGETS = (
     "werkzeug",
     "tornado",
     "aiohttp",
+    "sanic",
+    "sanic-multi",
 )
 # targets a command line may name besides TARGETS (the reference runs in-process elsewhere)
 EXTRA_TARGETS = ("reference",)
 # a target whose factory is not harness.targets.NAME:target
-REFERENCES = {"gunicorn-gthread": "harness.targets.gunicorn:gthread_target"}
+REFERENCES = {
+    "gunicorn-gthread": "harness.targets.gunicorn:gthread_target",
+    "sanic-multi": "harness.targets.sanic:multi_target",
+}
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
 BATTERY_TIMEOUT = 10.0  # seconds: the resilience battery's cap
 BATTERY_BOUND = 240.0  # seconds for the whole battery step of one target (it aims at 60)
