@@ -627,7 +627,7 @@ def test_gthread_target_command(certs):
     assert sync[sync.index("--worker-class") + 1] == "sync"
 
 
-def fake_matrix(command, timeout):
+def fake_matrix(command, timeout, env=None):
     """The compat driver's pytest run, replaced: a results file with one passing case."""
     path = Path(command[command.index("--results") + 1])
     case = {"id": "x", "status": "pass", "detail": ""}
