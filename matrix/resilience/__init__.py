@@ -15,8 +15,9 @@ client needs. For one server of the target (bound to 127.0.0.1, the good
    that measure memory bounds, at the first count only), breadth first, and
    each kind of :mod:`harness.hostile` (``KINDS``, the kinds as data): opens N
    attackers on their own threads, waits (at most ``POSITION_S``) until they
-   are in position, times up to ``DURING`` good requests while they hold, releases them, times ``AFTER`` good requests, and
-   reads the server's output and resources over the scenario;
+   are in position, times up to ``DURING`` good requests while they hold,
+   releases them, times ``AFTER`` good requests, and reads the server's output
+   and resources over the scenario;
 3. each good request has the *cap* (``--timeout``, 10 s by default, twice the
    reference server's 5 s handshake timeout) as its deadline, but the battery
    waits only ``PROBE_S`` for it. A request still running then is stalled: the
