@@ -1,0 +1,1 @@
+"""The connection-state profile (SPEC section 9): grids that one fresh handshake cannot show."""
