@@ -27,6 +27,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .profiles import ORGANIZATION, VALID, CertSpec
@@ -196,10 +197,7 @@ def _build_variant(spec: CertSpec, ca: Signer) -> Material:
         (("CN", spec.cn or spec.id),),
     )
     subject = x509.Name(
-        [
-            x509.RelativeDistinguishedName([x509.NameAttribute(_ATTRIBUTES[a], v) for a, v in rdn])
-            for rdn in rdns
-        ]
+        [x509.RelativeDistinguishedName([_attribute(*a) for a in rdn]) for rdn in rdns]
     )
     eku = [ExtendedKeyUsageOID.SERVER_AUTH]
     if spec.client_eku:
@@ -258,15 +256,33 @@ def _general_name(identity: str) -> x509.GeneralName:
         return x509.DNSName(identity)
 
 
+# OpenSSL's short names (OBJ_nid2sn) for the attributes a CertSpec subject may use.
 _ATTRIBUTES = {
     "C": NameOID.COUNTRY_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
     "L": NameOID.LOCALITY_NAME,
+    "street": NameOID.STREET_ADDRESS,
     "O": NameOID.ORGANIZATION_NAME,
     "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
     "CN": NameOID.COMMON_NAME,
+    "title": NameOID.TITLE,
+    "initials": NameOID.INITIALS,
+    "GN": NameOID.GIVEN_NAME,
+    "SN": NameOID.SURNAME,
+    "description": x509.ObjectIdentifier("2.5.4.13"),
     "UID": NameOID.USER_ID,
+    "x500UniqueIdentifier": NameOID.X500_UNIQUE_IDENTIFIER,
+    "serialNumber": NameOID.SERIAL_NUMBER,
+    "pseudonym": NameOID.PSEUDONYM,
+    "DC": NameOID.DOMAIN_COMPONENT,
     "emailAddress": NameOID.EMAIL_ADDRESS,
 }
+
+
+def _attribute(name: str, value: str, string_type: str | None = None) -> x509.NameAttribute:
+    if string_type is None:
+        return x509.NameAttribute(_ATTRIBUTES[name], value)
+    return x509.NameAttribute(_ATTRIBUTES[name], value, _type=_ASN1Type[string_type])
 
 
 def _with_serial(cert_der: bytes, serial: int, ca_key: ec.EllipticCurvePrivateKey) -> bytes:

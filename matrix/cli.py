@@ -1,6 +1,7 @@
 """``mtls-matrix``: one command for every job the project does.
 
     mtls-matrix run --target MODULE:FACTORY --out DIR   the matrix against a server
+    mtls-matrix check-target --target MODULE:FACTORY    what it would get, before running
     mtls-matrix compat [TARGET ...]                     every bundled server target
     mtls-matrix report RESULTS [--out DIR]              HTML and Markdown from results
     mtls-matrix diff OLD NEW                            what changed between two runs
@@ -130,6 +131,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST-ARGS", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
 
+    check = commands.add_parser(
+        "check-target",
+        help="the cases a target would get: runnable, unreachable, unsupported and why; "
+        "starts no server",
+        description="Sort the cases of a profile by the verdict each is headed for, without "
+        "starting a server: runnable, skipped as unreachable on this host, unsupported "
+        "(grouped by reason, an undeclared feature first). Certificates are made in a "
+        "temporary directory and deleted.",
+    )
+    check.add_argument(
+        "--target",
+        default="harness.targets.reference:target",
+        metavar="MODULE:FACTORY",
+        help="the server under test (default: the reference server)",
+    )
+    check.add_argument("--profile", default="standard", help="matrix profile (default standard)")
+    check.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="A",
+        help="only this adapter's cases (repeatable; default: every adapter of the target)",
+    )
+    check.add_argument(
+        "--json", action="store_true", help="print the preview as JSON, with every case id"
+    )
+    check.set_defaults(handler=cmd_check_target)
+
     report = commands.add_parser(
         "report", help="write matrix.html and summary.md from a results file"
     )
@@ -220,8 +249,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import dimensions
     from .environ import SPEC_VARIABLES
     from .outputs import check_results_path
+    from .plugin import certs_profile
+    from .state import PROFILE as STATE_PROFILE
 
-    profiles = list(getattr(dimensions, "PROFILES", ("standard",)))
+    profiles = [*getattr(dimensions, "PROFILES", ("standard",)), STATE_PROFILE]
     if args.profile not in profiles:
         raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
     cwd = Path.cwd()
@@ -239,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out: {exc}") from None
     certs_dir = Path(args.certs_dir) if args.certs_dir else out / "certs"
     try:
-        certs = certs_gen.generate(certs_dir, profile=args.profile)
+        certs = certs_gen.generate(certs_dir, profile=certs_profile(args.profile))
     except certs_gen.CertsGenError as exc:
         raise UsageError(f"--certs-dir: {exc}") from None
     print(f"{PROG}: certificates in {certs.root}: {certs.origin}")
@@ -317,6 +348,41 @@ def _is_results_file(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and {"schema", "run", "cases"} <= data.keys()
+
+
+# -- check-target ----------------------------------------------------------------------
+
+
+def cmd_check_target(args: argparse.Namespace) -> int:
+    """Print what ``run`` would give the target; exit 1 when some cases would fail before
+    connecting (the target's ``unsupported`` raises or answers something not a reason)."""
+    from harness.target import TargetLoadError, load_target
+
+    from . import dimensions
+    from .environ import SPEC_VARIABLES
+    from .preview import ERRORS, preview, render
+
+    profiles = list(dimensions.PROFILES)
+    if args.profile not in profiles:
+        raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
+    try:
+        target = load_target(args.target, search=[Path.cwd()])
+        target.check_provides(SPEC_VARIABLES)
+    except TargetLoadError as exc:
+        raise UsageError(str(exc)) from None
+    foreign = [a for a in args.adapter if a not in target.adapters]
+    if foreign:
+        raise UsageError(
+            f"--adapter {foreign[0]}: target {target.name!r} does not run it "
+            f"(its adapters: {', '.join(target.adapters)})"
+        )
+    adapters = tuple(dict.fromkeys(args.adapter)) or None
+    result = preview(target, args.profile, adapters)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(render(result, args.target))
+    return EXIT_FAILED if result.count(ERRORS) else EXIT_OK
 
 
 # -- reports ---------------------------------------------------------------------------

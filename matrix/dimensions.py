@@ -49,6 +49,9 @@ HARD_DN_CLIENTS: tuple[str, ...] = (
     "dn-email",
     "serial-negative",
     "serial-leading-zero",
+    "dn-every-attribute",
+    "dn-string-types",
+    "not-after-odd",
 )
 
 # policy id -> (client_check, client_check_host), SPEC section 2
@@ -71,6 +74,9 @@ TRUSTS = {
     "no-ca": "no client CA at all, while verification is asked for",
     "ca+legacy-ca": "client CA file: a bundle of ca and the older-style legacy-ca",
     "ca-chain:other-ca": "client CA file: ca; certificate_chain file: other-ca's certificate",
+    # The connection-state profile's second client CA (a virtual host or a reload that
+    # trusts another CA than ca): wrong-ca's issuer.
+    "other-ca": "client CA file: other-ca",
 }
 # trust -> (the client CA file: a credential or bundle id, or None; the CAs in that file)
 CLIENT_CA_FILES: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -78,6 +84,7 @@ CLIENT_CA_FILES: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "no-ca": (None, ()),
     "ca+legacy-ca": ("ca+legacy-ca", (TRUST_ROOT, "legacy-ca")),
     "ca-chain:other-ca": (TRUST_ROOT, (TRUST_ROOT,)),
+    "other-ca": ("other-ca", ("other-ca",)),
 }
 CRL_OF = {"optional+crl": TRUST_ROOT, "required+crl": TRUST_ROOT}  # policy -> CA whose CRL
 

@@ -26,6 +26,22 @@ CA_NAMES = "ca-names"  # the CertificateRequest lists other CA names than predic
 # (SPEC section 9, docs/state-request.md).
 REQUEST_OVERRIDE = "request-override"
 LOCAL_PROXY_TRUST = "local-proxy-trust"
+# The harness's bounds (SPEC section 10, docs/spec.md section 10): the server made the
+# harness give up on this case (or on its configuration's server), and the run went on.
+START_TIMEOUT = "start-timeout"  # start() did not return within the start deadline
+STOP_TIMEOUT = "stop-timeout"  # the handle's stop() did not return within the stop deadline
+RESPONSE_DEADLINE = "response-deadline"  # no complete response within the request deadline
+RESPONSE_SIZE = "response-size"  # a response body over the size cap
+INTERIM_RESPONSES = "interim-responses"  # more interim (1xx) responses than the cap
+LEAKED_PROCESS = "leaked-process"  # a process the target started outlived its stop()
+BOUNDS = (
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    RESPONSE_DEADLINE,
+    RESPONSE_SIZE,
+    INTERIM_RESPONSES,
+    LEAKED_PROCESS,
+)
 KINDS = (
     OUTCOME,
     REFUSAL_FORM,
@@ -34,6 +50,7 @@ KINDS = (
     START,
     HARNESS,
     CA_NAMES,
+    *BOUNDS,
     REQUEST_OVERRIDE,
     LOCAL_PROXY_TRUST,
 )

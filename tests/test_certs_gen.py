@@ -42,6 +42,9 @@ HARD_DN_IDS = [
     "dn-email",
     "serial-negative",
     "serial-leading-zero",
+    "dn-every-attribute",
+    "dn-string-types",
+    "not-after-odd",
 ]
 EXTENDED_IDS = [
     *STANDARD_IDS,
@@ -178,6 +181,17 @@ HARD_SUBJECTS = {
     "dn-email": "1.2.840.113549.1.9.1=dn-email@example.test,CN=dn-email,OU=client,O=mtls-matrix",
     "serial-negative": "CN=serial-negative,OU=client,O=mtls-matrix",
     "serial-leading-zero": "CN=serial-leading-zero,OU=client,O=mtls-matrix",
+    "dn-every-attribute": (
+        "1.2.840.113549.1.9.1=ada@example.test,CN=dn-every-attribute,2.5.4.65=lady,"
+        "STREET=Main 1,2.5.4.5=SN-0042,2.5.4.45=x5uid,UID=ada,2.5.4.13=every attribute,"
+        "2.5.4.4=Lovelace,2.5.4.42=Ada,2.5.4.43=AL,2.5.4.12=engineer,L=Mitte,ST=Berlin,"
+        "C=DE,OU=client,O=mtls-matrix"
+    ),
+    "dn-string-types": (
+        "CN=dn-string-types,2.5.4.12=Universal \U0001f600,ST=BMP \u6771\u4eac,"
+        "L=ia5 Mitte,OU=T61 \u00e9t\u00e9,O=mtls-matrix"
+    ),
+    "not-after-odd": "CN=not-after-odd,OU=client,O=mtls-matrix",
 }
 
 
