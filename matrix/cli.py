@@ -52,6 +52,10 @@ DELEGATES: dict[str, tuple[tuple[str, ...], str]] = {
         ("matrix.limbo.cli", "matrix.limbo.__main__"),
         "x509-limbo path-validation cases against targets",
     ),
+    "replay": (
+        ("matrix.replay.cli",),
+        "replay public server bugs on their affected and fixed releases",
+    ),
     "clients": (
         ("matrix.clients",),
         "real clients (curl, openssl, wget, httpx) against the reference server",
@@ -115,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (or 'auto')")
     run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only the K-th of N parts (whole server configurations); see 'merge'",
+    )
+    run.add_argument(
         "--out",
         default="mtls-matrix-out",
         metavar="DIR",
@@ -172,6 +181,13 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.set_defaults(handler=cmd_diff)
+
+    merge = commands.add_parser(
+        "merge", help="merge the results of 'run --shard K/N' parts into one run and its reports"
+    )
+    merge.add_argument("results", nargs="+", help="the parts' results.json files")
+    merge.add_argument("--out", required=True, metavar="DIR", help="results.json and reports")
+    merge.set_defaults(handler=cmd_merge)
 
     for name, (_, text) in DELEGATES.items():
         commands.add_parser(name, help=text, add_help=False)
@@ -249,8 +265,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import dimensions
     from .environ import SPEC_VARIABLES
     from .outputs import check_results_path
+    from .plugin import certs_profile
+    from .state import PROFILE as STATE_PROFILE
 
-    profiles = list(getattr(dimensions, "PROFILES", ("standard",)))
+    profiles = [*getattr(dimensions, "PROFILES", ("standard",)), STATE_PROFILE]
     if args.profile not in profiles:
         raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
     cwd = Path.cwd()
@@ -275,7 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out: {exc}") from None
     certs_dir = Path(args.certs_dir) if args.certs_dir else out / "certs"
     try:
-        certs = certs_gen.generate(certs_dir, profile=args.profile)
+        certs = certs_gen.generate(certs_dir, profile=certs_profile(args.profile))
     except certs_gen.CertsGenError as exc:
         raise UsageError(f"--certs-dir: {exc}") from None
     print(f"{PROG}: certificates in {certs.root}: {certs.origin}")
@@ -301,6 +319,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--case", case]
     if args.workers is not None:
         pytest_args += ["-n", args.workers]
+    if args.shard:
+        pytest_args += ["--shard", args.shard]
     pytest_args += args.pytest_args
     print(f"{PROG}: running the matrix against {target.name} ({args.target}) into {out}")
     results.unlink(missing_ok=True)  # a stale file must not pass for this run's
@@ -398,6 +418,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = args.out or str(Path(args.results).parent)
     return reports_main(["build", args.results, "--out", out])
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """One results.json (and its reports) from shards' results (matrix/shards.py)."""
+    from .results import write_results
+    from .shards import ShardError, merge
+
+    try:
+        merged = merge([Path(p) for p in args.results])
+    except ShardError as exc:
+        print(f"{PROG} merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"{PROG} merge: --out {str(out)!r} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    results = write_results(out / "results.json", merged["run"], merged["cases"])
+    print(f"{PROG} merge: {len(merged['cases'])} cases from {len(args.results)} parts: {results}")
+    return cmd_report(argparse.Namespace(results=str(results), out=str(out)))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

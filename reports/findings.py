@@ -169,4 +169,5 @@ def _spans(
     """Per dimension, the values ``cases`` span when narrower than the population's."""
     everywhere = {d: {v for c in population if (v := c.dim(d))} for d in dims}
     spans = ((d, ordered(d, (v for c in cases if (v := c.dim(d))))) for d in dims)
-    return tuple((d, tuple(v)) for d, v in spans if set(v) != everywhere[d])
+    # A dimension these cases do not carry at all (another grid's) is no narrowing.
+    return tuple((d, tuple(v)) for d, v in spans if v and set(v) != everywhere[d])
