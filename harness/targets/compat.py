@@ -143,6 +143,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
     parser.add_argument("--timeout", type=float, default=TARGET_TIMEOUT, help="seconds per target")
     parser.add_argument(
+        "--start-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="deadline for each server start (the matrix's --start-timeout; default 30)",
+    )
+    parser.add_argument(
         "--battery-timeout",
         "--idle-timeout",
         dest="battery_timeout",
@@ -210,6 +216,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     out.mkdir(parents=True, exist_ok=True)
     if extended:
         pytest_args = ["--profile", options.profile, *pytest_args]
+    if options.start_timeout is not None:
+        pytest_args = ["--start-timeout", str(options.start_timeout), *pytest_args]
     outcomes = []
     try:
         battery = not options.no_battery and not partial_run(pytest_args) and not extended
