@@ -61,6 +61,7 @@ APACHE2 = os.environ.get("MTLS_MATRIX_APACHE2", "/usr/sbin/apache2")
 MODULES = Path(os.environ.get("MTLS_MATRIX_APACHE_MODULES", "/usr/lib/apache2/modules"))
 CGI_APP = Path(__file__).resolve().parents[1] / "apps" / "cgi_env.py"
 VERIFY_CLIENT = {"ignore": "none", "optional": "optional", "required": "require"}
+DEFAULT_VHOST = "_default_"  # MTLS_VIRTUAL_HOST of the default host (docs/state.md)
 # Modules the configuration needs; unixd, log_config and so are built into Debian's httpd.
 LOAD = (
     ("mpm_event_module", "mod_mpm_event.so"),
@@ -69,6 +70,7 @@ LOAD = (
     ("alias_module", "mod_alias.so"),
     ("cgid_module", "mod_cgid.so"),
     ("ssl_module", "mod_ssl.so"),
+    ("env_module", "mod_env.so"),  # SetEnv MTLS_VIRTUAL_HOST per virtual host
 )
 # Worker pool and timeouts as Debian's apache2 package configures them (apache2.conf,
 # mods-available/mpm_event.conf and reqtimeout.conf), so that what the resilience battery
@@ -89,7 +91,7 @@ DEBIAN_DEFAULTS = (
     "RequestReadTimeout body=10,minrate=500",
 )
 # What the CGI application sees (SPEC section 5 and what mod_ssl adds; docs/apache.md).
-PROVIDED = ("HTTPS", "wsgi.url_scheme", "SSL_*")
+PROVIDED = ("HTTPS", "wsgi.url_scheme", "SSL_*", "REMOTE_ADDR", "MTLS_VIRTUAL_HOST")
 
 
 class ApacheServer:
@@ -129,6 +131,8 @@ class ApacheTarget(ProcessTarget):
     )
     chain_unsupported = None
     crl_unsupported = None
+    # name-based <VirtualHost>s with SSLVerifyClient and SSLCACertificateFile per host
+    extra_features = frozenset({"sni-hosts"})
     workers = 150  # MaxRequestWorkers (DEBIAN_DEFAULTS): the battery also tries workers + 1
 
     def installed(self) -> str | None:
@@ -221,26 +225,53 @@ def httpd_conf(root: Path, spec: ServerSpec, port: int, cert: Path, user: str | 
         "LogLevel notice ssl:info",
         *DEBIAN_DEFAULTS,
         f"Listen {host_port(spec.bind, port)}",
-        "SSLEngine on",
         "SSLSessionCache none",
-        f'SSLCertificateFile "{cert}"',
-        f'SSLCertificateKeyFile "{spec.private_key}"',
-        f"SSLVerifyClient {VERIFY_CLIENT[spec.client_check]}",
-        "SSLVerifyDepth 10",
-        "SSLOptions +StdEnvVars +ExportCertData",
-    ]
-    if spec.client_ca is not None and spec.client_check != "ignore":
-        lines.append(f'SSLCACertificateFile "{spec.client_ca}"')
-    crl = getattr(spec, "crl", None)
-    if crl is not None:
-        lines += [f'SSLCARevocationFile "{crl}"', "SSLCARevocationCheck leaf"]
-    lines += [
-        f'ScriptAliasMatch "^/" "{root}/env.cgi"',
         f'<Directory "{root}">',
         "    Require all granted",
         "</Directory>",
     ]
+    hosts = getattr(spec, "sni_hosts", ())
+    if not hosts:
+        lines += host_lines(root, spec, cert, spec.client_check, spec.client_ca, DEFAULT_VHOST)
+        return "\n".join(lines) + "\n"
+    # SNI virtual hosts (SPEC section 9): name-based <VirtualHost>s on the one address;
+    # the first is the default host (httpd serves it for no SNI or an unknown name).
+    address = host_port(spec.bind, port)
+    default = host_lines(root, spec, cert, spec.client_check, spec.client_ca, DEFAULT_VHOST)
+    lines += [f"<VirtualHost {address}>", "ServerName localhost", *default, "</VirtualHost>"]
+    for host in hosts:
+        body = host_lines(root, spec, cert, host.client_check, host.client_ca, host.name)
+        lines += [f"<VirtualHost {address}>", f"ServerName {host.name}", *body, "</VirtualHost>"]
     return "\n".join(lines) + "\n"
+
+
+def host_lines(
+    root: Path,
+    spec: ServerSpec,
+    cert: Path,
+    client_check: str,
+    client_ca: Path | None,
+    name: str | None,
+) -> list[str]:
+    """mod_ssl and the CGI application for the main server or one virtual host; ``name``
+    goes to the application as ``MTLS_VIRTUAL_HOST`` (docs/state.md)."""
+    lines = [
+        "SSLEngine on",
+        f'SSLCertificateFile "{cert}"',
+        f'SSLCertificateKeyFile "{spec.private_key}"',
+        f"SSLVerifyClient {VERIFY_CLIENT[client_check]}",
+        "SSLVerifyDepth 10",
+        "SSLOptions +StdEnvVars +ExportCertData",
+    ]
+    if client_ca is not None and client_check != "ignore":
+        lines.append(f'SSLCACertificateFile "{client_ca}"')
+    crl = getattr(spec, "crl", None)
+    if crl is not None:
+        lines += [f'SSLCARevocationFile "{crl}"', "SSLCARevocationCheck leaf"]
+    if name is not None:
+        lines.append(f"SetEnv MTLS_VIRTUAL_HOST {name}")
+    lines.append(f'ScriptAliasMatch "^/" "{root}/env.cgi"')
+    return lines
 
 
 def _run_as() -> str | None:
