@@ -44,10 +44,12 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import weakref
 from pathlib import Path
 from typing import Any, ClassVar
@@ -94,17 +96,58 @@ DEBIAN_DEFAULTS = (
 PROVIDED = ("HTTPS", "wsgi.url_scheme", "SSL_*", "REMOTE_ADDR", "MTLS_VIRTUAL_HOST")
 
 
+RELOAD_TIMEOUT = 30.0  # seconds for httpd to re-read its configuration and serve again
+READY = re.compile(r"AH00489: .* resuming normal operations")
+
+
 class ApacheServer:
     """A running httpd: the process handle, plus its ServerRoot removed on stop."""
 
-    def __init__(self, process: ServerProcess, root: Path) -> None:
+    def __init__(self, process: ServerProcess, root: Path, port: int | None = None) -> None:
         self.process = process
         self.root = root
+        self._port = process.port if port is None else port
         self.host = process.host
         self.port = process.port
         # A handle dropped without stop(): the process's own finaliser kills httpd, this
         # one removes the ServerRoot.
         self._remove_root = weakref.finalize(self, shutil.rmtree, root, True)
+
+    def reload(self, spec: ServerSpec) -> None:
+        """SPEC section 9: a new configuration for the running httpd, on the same port.
+
+        ``apache2 -k restart`` (SIGHUP through the PidFile: httpd's "restart now", which
+        ends its children and starts new ones with the re-read configuration, so no
+        connection after this returns meets the old one; a graceful restart lets old
+        children accept a while longer). Returns once httpd logs that it serves again.
+        Raises ServerStartError (one line) when it does not within RELOAD_TIMEOUT.
+        """
+        write_server_root(self.root, spec, self._port)
+        ready = threading.Event()
+
+        def listen(line: str) -> None:
+            if READY.search(line):
+                ready.set()
+
+        self.process.listeners.append(listen)
+        try:
+            conf = self.root / "httpd.conf"
+            done = subprocess.run(
+                [APACHE2, "-d", str(self.root), "-f", str(conf), "-k", "restart"],
+                capture_output=True,
+                text=True,
+                timeout=RELOAD_TIMEOUT,
+                check=False,
+            )
+            if done.returncode != 0:
+                why = " ".join((done.stderr or done.stdout).split())[:200]
+                raise ServerStartError(f"apache: restart failed: {why}")
+            if not ready.wait(RELOAD_TIMEOUT):
+                raise ServerStartError(
+                    f"apache: not serving within {RELOAD_TIMEOUT:g} s of a restart"
+                )
+        finally:
+            self.process.listeners.remove(listen)
 
     def stop(self) -> None:
         try:
@@ -132,7 +175,8 @@ class ApacheTarget(ProcessTarget):
     chain_unsupported = None
     crl_unsupported = None
     # name-based <VirtualHost>s with SSLVerifyClient and SSLCACertificateFile per host
-    extra_features = frozenset({"sni-hosts"})
+    # and a restart with a rewritten configuration (ApacheServer.reload)
+    extra_features = frozenset({"sni-hosts", "reload"})
     workers = 150  # MaxRequestWorkers (DEBIAN_DEFAULTS): the battery also tries workers + 1
 
     def installed(self) -> str | None:
@@ -173,7 +217,7 @@ class ApacheTarget(ProcessTarget):
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        return ApacheServer(process, root)
+        return ApacheServer(process, root, port)
 
     def _run(self, spec: ServerSpec, root: Path, port: int) -> ServerProcess:
         return start_server(
