@@ -24,7 +24,7 @@ from harness.target import CheckedTarget
 from harness.targets.reference import ReferenceTarget
 from matrix.problems import LOCAL_PROXY_TRUST, REQUEST_OVERRIDE, SECURITY, VISIBILITY
 from matrix.state import request
-from matrix.state.run import run_request
+from matrix.state.standalone import run_request
 from matrix.state.wire import ClientSetup, exchange, request_bytes
 from tests import wrong_state_servers as wrong
 
