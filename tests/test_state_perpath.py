@@ -24,7 +24,7 @@ from harness.targets.apache import ApacheTarget
 from harness.targets.reference import ReferenceTarget
 from matrix.problems import AVAILABILITY, OUTCOME, PROTOCOL, REFUSAL_FORM, SECURITY
 from matrix.state import perpath
-from matrix.state.run import _spec, run_perpath
+from matrix.state.standalone import _spec, run_perpath
 from matrix.state.wire import ClientSetup, exchange, request_bytes
 from tests import wrong_state_servers as wrong
 

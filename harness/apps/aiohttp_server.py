@@ -34,7 +34,7 @@ from harness.apps.stdlib_tls import body, listening_line, make_context, parser, 
 async def answer(request: web.Request) -> web.Response:
     transport = request.transport
     tls = transport.get_extra_info("ssl_object") if transport is not None else None
-    keys = tls_keys(request.scheme, tls)
+    keys = tls_keys(request.scheme, tls, request.remote)
     return web.Response(body=body(keys), content_type="application/json")
 
 

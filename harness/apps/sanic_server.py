@@ -40,7 +40,8 @@ def build(options) -> Sanic:
     @app.route("/", methods=["GET", "POST", "PUT", "HEAD"], name="root")
     async def answer(request, path=""):
         tls = request.transport.get_extra_info("ssl_object")
-        return raw(body(tls_keys(request.scheme, tls)), content_type="application/json")
+        keys = tls_keys(request.scheme, tls, request.remote_addr or request.ip)
+        return raw(body(keys), content_type="application/json")
 
     @app.after_server_start
     async def ready(app):

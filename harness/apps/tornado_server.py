@@ -30,7 +30,7 @@ class TLSHandler(tornado.web.RequestHandler):
         tls = getattr(stream, "socket", None)
         self.set_header("Content-Type", "application/json")
         self.set_header("Connection", "close")
-        self.finish(body(tls_keys(self.request.protocol, tls)))
+        self.finish(body(tls_keys(self.request.protocol, tls, self.request.remote_ip)))
 
     get = post = put = head = _answer
 
