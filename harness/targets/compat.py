@@ -69,11 +69,15 @@ TARGETS = (
     "aiohttp",
     "sanic",
     "sanic-multi",
+    "twisted",
+    "twisted-sni",
+    "daphne",
 )
 # a target whose factory is not harness.targets.NAME:target
 REFERENCES = {
     "gunicorn-gthread": "harness.targets.gunicorn:gthread_target",
     "sanic-multi": "harness.targets.sanic:multi_target",
+    "twisted-sni": "harness.targets.twisted:sni_target",
 }
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
 BATTERY_TIMEOUT = 10.0  # seconds: the resilience battery's cap
