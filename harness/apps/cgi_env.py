@@ -20,8 +20,11 @@ import sys
 
 
 def variables(environ: dict[str, str]) -> dict[str, str]:
-    """HTTPS, wsgi.url_scheme (from REQUEST_SCHEME) and the SSL_* variables, values unchanged."""
-    shown = {k: v for k, v in environ.items() if k == "HTTPS" or k.startswith("SSL_")}
+    """HTTPS, REMOTE_ADDR, wsgi.url_scheme (from REQUEST_SCHEME) and the SSL_* variables,
+    values unchanged."""
+    shown = {
+        k: v for k, v in environ.items() if k in ("HTTPS", "REMOTE_ADDR") or k.startswith("SSL_")
+    }
     if "REQUEST_SCHEME" in environ:
         shown["wsgi.url_scheme"] = environ["REQUEST_SCHEME"]
     return shown

@@ -35,6 +35,11 @@ The configuration, from the spec:
   ``User nobody`` / ``Group nogroup`` then, and the ServerRoot is readable by
   them; run as anyone else, httpd keeps that user.
 
+- Per-path policies (SPEC section 9): ``<Location PREFIX>`` with its own
+  ``SSLVerifyClient`` (mod_ssl asks after the handshake: TLS 1.3 post-handshake
+  authentication, TLS 1.2 renegotiation); ``SSLCACertificateFile`` is then set
+  under ``ignore`` too. One TLS version: ``SSLProtocol -all +TLSv1.x``.
+
 httpd has no check of the client's host name: ``+host`` is unsupported. Its
 TLS stack is OpenSSL through mod_ssl, named as its own adapter ``mod_ssl``.
 """
@@ -130,6 +135,11 @@ class ApacheTarget(ProcessTarget):
     chain_unsupported = None
     crl_unsupported = None
     workers = 150  # MaxRequestWorkers (DEBIAN_DEFAULTS): the battery also tries workers + 1
+
+    @property
+    def features(self) -> frozenset[str]:
+        # Per-directory SSLVerifyClient in a <Location> per path, and SSLProtocol.
+        return super().features | {"per-path", "tls-version"}
 
     def installed(self) -> str | None:
         if not os.access(APACHE2, os.X_OK):
@@ -229,8 +239,12 @@ def httpd_conf(root: Path, spec: ServerSpec, port: int, cert: Path, user: str | 
         "SSLVerifyDepth 10",
         "SSLOptions +StdEnvVars +ExportCertData",
     ]
-    if spec.client_ca is not None and spec.client_check != "ignore":
+    path_policies = getattr(spec, "path_policies", ())
+    if spec.client_ca is not None and (spec.client_check != "ignore" or path_policies):
         lines.append(f'SSLCACertificateFile "{spec.client_ca}"')
+    tls_version = getattr(spec, "tls_version", None)
+    if tls_version is not None:  # SSLProtocol's names: TLSv1.2, TLSv1.3
+        lines.append(f"SSLProtocol -all +{tls_version}")
     crl = getattr(spec, "crl", None)
     if crl is not None:
         lines += [f'SSLCARevocationFile "{crl}"', "SSLCARevocationCheck leaf"]
@@ -240,6 +254,13 @@ def httpd_conf(root: Path, spec: ServerSpec, port: int, cert: Path, user: str | 
         "    Require all granted",
         "</Directory>",
     ]
+    for prefix, check in path_policies:  # SPEC section 9: per-directory SSLVerifyClient
+        lines += [
+            f'<Location "{prefix}">',
+            f"    SSLVerifyClient {VERIFY_CLIENT[check]}",
+            "    SSLVerifyDepth 10",
+            "</Location>",
+        ]
     return "\n".join(lines) + "\n"
 
 
