@@ -79,6 +79,9 @@ TARGETS = (
     "aiohttp",
     "sanic",
     "sanic-multi",
+    "twisted",
+    "twisted-sni",
+    "daphne",
 )
 # targets a command line may name besides TARGETS (the reference runs in-process elsewhere)
 EXTRA_TARGETS = ("reference",)
@@ -86,6 +89,7 @@ EXTRA_TARGETS = ("reference",)
 REFERENCES = {
     "gunicorn-gthread": "harness.targets.gunicorn:gthread_target",
     "sanic-multi": "harness.targets.sanic:multi_target",
+    "twisted-sni": "harness.targets.twisted:sni_target",
 }
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
 BATTERY_TIMEOUT = 10.0  # seconds: the resilience battery's cap
