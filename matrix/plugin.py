@@ -36,7 +36,7 @@ from . import interrupts
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
 from .outputs import check_results_path
-from .problems import HARNESS, START
+from .problems import HARNESS, START, START_TIMEOUT
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
@@ -163,14 +163,14 @@ class _Collector:
 class _OneBlockPerMistake:
     """One failure block per target mistake, not one per case (issue 18).
 
-    A mistake in a target (``start`` raising or returning no handle, ``unsupported``
-    raising) fails every case of every configuration with the same problem: 230 blocks of
-    seven lines saying the same thing. Failures whose problems are all of the kinds
-    ``start`` and ``harness`` are grouped by their ``detail`` (built from fields only, so
-    identical for identical mistakes): the first is printed in full, the others are one
-    line saying how many failed the same way. results.json and the reports keep each
-    case; pytest's counts are unchanged. Other failures (the server's own findings) are
-    printed case by case as always.
+    A mistake in a target (``start`` raising, hanging or returning no handle,
+    ``unsupported`` raising) fails every case of every configuration with the same
+    problem: 230 blocks of seven lines saying the same thing. Failures whose problems are
+    all of the kinds ``start``, ``start-timeout`` and ``harness`` are grouped by their
+    ``detail`` (built from fields only, so identical for identical mistakes): the first is
+    printed in full, the others are one line saying how many failed the same way.
+    results.json and the reports keep each case; pytest's counts are unchanged. Other
+    failures (the server's own findings) are printed case by case as always.
     """
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -201,11 +201,12 @@ class _OneBlockPerMistake:
 
 
 def _mistake(report: pytest.TestReport) -> str | None:
-    """The ``detail`` of a case failed by a target mistake (start/harness problems only)."""
+    """The ``detail`` of a case failed by a target mistake (start, start-timeout and harness
+    problems only)."""
     for name, value in getattr(report, "user_properties", ()):
         if name == _RESULT and isinstance(value, dict):
             kinds = {p.get("kind") for p in value.get("problems") or ()}
-            if kinds and kinds <= {START, HARNESS}:
+            if kinds and kinds <= {START, START_TIMEOUT, HARNESS}:
                 return str(value.get("detail"))
     return None
 
