@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 import certs_gen
+from harness.processes import become_subreaper
 from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
 
 from . import interrupts
@@ -373,7 +374,9 @@ def matrix_env(pytestconfig: pytest.Config):
         ResolverFacts.from_json(inputs["resolver"]),
         dt.datetime.fromisoformat(inputs["started"]),
     )
-    env = MatrixEnv(certs, facts, _target(pytestconfig), pytestconfig.getoption("--start-timeout"))
+    become_subreaper()  # orphans of the target's processes stay visible (harness/processes.py)
+    timeout = pytestconfig.getoption("--start-timeout")
+    env = MatrixEnv(certs, facts, _target(pytestconfig), timeout)
     yield env
     env.close()
 
@@ -381,9 +384,16 @@ def matrix_env(pytestconfig: pytest.Config):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     """Note which test runs next in this process: the last case of a configuration stops
-    its server (matrix/servers.py), so what the stop finds is part of a case."""
+    its server (matrix/servers.py), so what the stop finds is part of a case. After the
+    test, a signal noted by matrix.interrupts stops the session."""
     item.stash[_next_key] = nextitem
-    return (yield)
+    try:
+        return (yield)
+    finally:
+        # a signal whose KeyboardInterrupt was swallowed (raised inside a finaliser or a
+        # callback, where Python only prints it) still ends the run after this case
+        if interrupts.received() is not None and not item.session.shouldstop:
+            item.session.shouldstop = f"mtls-matrix: {interrupts.describe()}"
 
 
 def last_of_configuration(request: pytest.FixtureRequest) -> bool:
