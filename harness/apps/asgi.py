@@ -2,7 +2,8 @@
 
 An ASGI server has no environ, so the keys are built from the scope, never
 invented: ``HTTPS=on`` and ``wsgi.url_scheme=https`` when the scope's scheme is
-``https``, and ``SSL_*`` only from the ASGI TLS extension
+``https``, ``REMOTE_ADDR`` from the scope's ``client``, and ``SSL_*`` only from the
+ASGI TLS extension
 (``scope["extensions"]["tls"]``, https://asgi.readthedocs.io/en/latest/specs/tls.html)
 when the server provides it:
 
@@ -36,6 +37,9 @@ def tls_keys(scope: dict[str, Any]) -> dict[str, str]:
         shown["wsgi.url_scheme"] = "https"
     elif scheme:
         shown["wsgi.url_scheme"] = "http"
+    client = scope.get("client")  # (host, port): the peer as the server saw it (SPEC section 9)
+    if isinstance(client, (list, tuple)) and client and isinstance(client[0], str):
+        shown["REMOTE_ADDR"] = client[0]
     tls = (scope.get("extensions") or {}).get("tls")
     if not isinstance(tls, dict):
         return shown

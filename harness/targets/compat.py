@@ -1,7 +1,7 @@
 """Run the matrix once per server target: one results file each, and who could not run.
 
     python -m harness.targets.compat [--out build/compat] [--report DIR]
-        [--profile standard|extended] [TARGET ...] [-- PYTEST-ARGS]
+        [--profile standard|extended|state] [TARGET ...] [-- PYTEST-ARGS]
 
 For each target (default: all of ``TARGETS``) this runs, as a subprocess,
 
@@ -26,8 +26,9 @@ only those kinds; ``--no-battery`` skips the battery, and so does a partial
 matrix run (``--case`` or ``-k`` among the pytest arguments), which is for
 reproducing cases, not for a whole picture.
 
-``--profile extended`` runs the extended profile instead (its results under
-``build/compat-extended`` unless ``--out`` says otherwise); the resilience battery
+``--profile extended`` (or ``state``, the connection-state grids of docs/state.md)
+runs that profile instead (its results under ``build/compat-extended`` or
+``build/compat-state`` unless ``--out`` says otherwise); the resilience battery
 belongs to the standard run and is skipped.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     parser.add_argument(
         "--profile",
         default="standard",
-        choices=("standard", "extended"),
+        choices=("standard", "extended", "state"),
         help="which matrix each target runs (default standard)",
     )
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
