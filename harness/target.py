@@ -90,6 +90,12 @@ class ServerSpec:
     # Virtual hosts chosen by the client's SNI (feature ``sni-hosts``); the spec's own
     # fields are the default host, served to a client sending no name or an unknown one.
     sni_hosts: tuple[SNIHost, ...] = ()
+    # Certificates asked for by path (SPEC section 9): (path prefix, client_check) pairs,
+    # the longest matching prefix wins; other paths are under ``client_check``. The server
+    # asks after the handshake (TLS 1.3 post-handshake authentication, TLS 1.2
+    # renegotiation), as Apache's per-directory SSLVerifyClient does.
+    path_policies: tuple[tuple[str, str], ...] = ()
+    tls_version: str | None = None  # "TLSv1.2" | "TLSv1.3": the only version offered
 
 
 # The configuration features beyond the standard configuration (adapter, client_check,
@@ -105,6 +111,9 @@ FEATURES: dict[str, str] = {
     "reload": "the handle's reload(spec) changes the running server's client CA and policy in "
     "place: later connections get the new configuration, and no session from before resumes "
     "under it",
+    "per-path": "asks for a certificate after the handshake on the paths of "
+    "ServerSpec.path_policies, and serves them only to a client verified then",
+    "tls-version": "offers only ServerSpec.tls_version (TLSv1.2 or TLSv1.3)",
 }
 # Features a case needs for what it does between connections rather than for a field of
 # its ServerSpec (the connection-state profile adds them itself: matrix/state/runner.py).
@@ -122,6 +131,10 @@ def required_features(spec: ServerSpec) -> frozenset[str]:
         needed.add("no-client-ca")
     if spec.sni_hosts:
         needed.add("sni-hosts")
+    if spec.path_policies:
+        needed.add("per-path")
+    if spec.tls_version is not None:
+        needed.add("tls-version")
     return frozenset(needed)
 
 

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.install
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "### Testing your own server"
 SKIP_COPY = shutil.ignore_patterns(
-    ".git", ".tox", "build", "*.egg-info", "__pycache__", ".venv", "venv", ".*_cache"
+    ".git", ".tox", "build", "*.egg-info", "__pycache__", ".venv", "venv", ".ci-venv", ".*_cache"
 )
 INSTALL_TIMEOUT = 300
 RUN_TIMEOUT = 240
@@ -158,17 +158,16 @@ def test_the_plugin_runs_from_the_users_own_pytest(venv, user_dir):
 
 def test_an_editable_install_and_the_conftest_register_the_plugin_once(tmp_path):
     """tox's way: the package installed editable, pytest run in the clone, whose conftest
-    also names the plugin. One registration, no 'Plugin already registered' error."""
+    also names the plugin. One registration, no 'Plugin already registered' error.
+
+    The virtualenv is made without the base interpreter's site-packages and the editable
+    install brings the project's dependencies itself: on a machine holding nothing but
+    Python and tox, the base interpreter has none of them (issue 18)."""
     source, venv = tmp_path / "clone", tmp_path / "venv"
     shutil.copytree(REPO, source, ignore=SKIP_COPY)
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-        check=True,
-        timeout=120,
-    )
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-         "-e", str(source)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-e", str(source)],
         capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=clean_env(venv),
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-3000:]

@@ -8,8 +8,9 @@ from typing import Any
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """200 and JSON of HTTPS, wsgi.url_scheme, REMOTE_ADDR (the peer, SPEC section 9) and
-    every SSL_* key the server set, as they are."""
+    """200 and JSON of HTTPS, wsgi.url_scheme, REMOTE_ADDR and every SSL_* key the server
+    set, as they are (REMOTE_ADDR and the scheme as the server gives them, so a server that
+    takes them from X-Forwarded-* shows it: SPEC section 9)."""
     shown = {
         key: value
         for key, value in environ.items()

@@ -58,6 +58,8 @@ class ClientCertAdapter(Adapter, abc.ABC):
         client_check: str = "ignore",
         client_check_host: bool = False,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        path_policies: Any = (),
+        tls_version: str | None = None,
         sni_hosts: Iterable[VirtualHost | tuple] = (),
     ) -> None:
         if private_key_password is not None:
@@ -72,8 +74,14 @@ class ClientCertAdapter(Adapter, abc.ABC):
                 client_check=client_check,
                 client_check_host=client_check_host,
                 handshake_timeout=handshake_timeout,
+                path_policies=path_policies,
+                tls_version=tls_version,
             )
         )
+        # Set by perpath.PathPolicyApp when it wraps the application: a connection on an
+        # adapter with path policies is served only then (fail-safe: a plain Cheroot
+        # server given this adapter would otherwise serve /secure/ to anyone).
+        self.path_policies_enforced = False
         super().__init__(certificate, private_key, certificate_chain, ciphers)
         try:
             self.context = self.build_context()
@@ -143,8 +151,18 @@ class ClientCertAdapter(Adapter, abc.ABC):
         return conn, conn.environ
 
     def get_environ(self) -> dict[str, str]:
+        """The connection's own keys; Cheroot merges them over the request's (last).
+
+        ``wsgi.url_scheme`` is pinned here: Cheroot takes the scheme from an
+        absolute-form request target (``OPTIONS http://x/ HTTP/1.1`` made it ``http``,
+        ``evil://x/`` made it ``evil``, next to ``HTTPS=on``), and SPEC section 5 says
+        ``https`` always. Cheroot's ``Gateway_10.get_environ`` applies ``ssl_env``
+        after every other key, request headers included (those only ever become
+        ``HTTP_*``), so nothing a client writes can change a key set here.
+        """
         return {
             "HTTPS": "on",
+            "wsgi.url_scheme": "https",
             "SSL_VERSION_INTERFACE": INTERFACE_VERSION,
             "SSL_VERSION_LIBRARY": self.library_version(),
         }

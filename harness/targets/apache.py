@@ -35,6 +35,11 @@ The configuration, from the spec:
   ``User nobody`` / ``Group nogroup`` then, and the ServerRoot is readable by
   them; run as anyone else, httpd keeps that user.
 
+- Per-path policies (SPEC section 9): ``<Location PREFIX>`` with its own
+  ``SSLVerifyClient`` (mod_ssl asks after the handshake: TLS 1.3 post-handshake
+  authentication, TLS 1.2 renegotiation); ``SSLCACertificateFile`` is then set
+  under ``ignore`` too. One TLS version: ``SSLProtocol -all +TLSv1.x``.
+
 httpd has no check of the client's host name: ``+host`` is unsupported. Its
 TLS stack is OpenSSL through mod_ssl, named as its own adapter ``mod_ssl``.
 """
@@ -179,6 +184,11 @@ class ApacheTarget(ProcessTarget):
     extra_features = frozenset({"sni-hosts", "reload"})
     workers = 150  # MaxRequestWorkers (DEBIAN_DEFAULTS): the battery also tries workers + 1
 
+    @property
+    def features(self) -> frozenset[str]:
+        # Per-directory SSLVerifyClient in a <Location> per path, and SSLProtocol.
+        return super().features | {"per-path", "tls-version"}
+
     def installed(self) -> str | None:
         if not os.access(APACHE2, os.X_OK):
             return f"{APACHE2} not found (apt-get install apache2)"
@@ -270,6 +280,11 @@ def httpd_conf(root: Path, spec: ServerSpec, port: int, cert: Path, user: str | 
         *DEBIAN_DEFAULTS,
         f"Listen {host_port(spec.bind, port)}",
         "SSLSessionCache none",
+    ]
+    tls_version = getattr(spec, "tls_version", None)
+    if tls_version is not None:  # SSLProtocol's names: TLSv1.2, TLSv1.3
+        lines.append(f"SSLProtocol -all +{tls_version}")
+    lines += [
         f'<Directory "{root}">',
         "    Require all granted",
         "</Directory>",
@@ -307,7 +322,8 @@ def host_lines(
         "SSLVerifyDepth 10",
         "SSLOptions +StdEnvVars +ExportCertData",
     ]
-    if client_ca is not None and client_check != "ignore":
+    path_policies = getattr(spec, "path_policies", ())
+    if client_ca is not None and (client_check != "ignore" or path_policies):
         lines.append(f'SSLCACertificateFile "{client_ca}"')
     crl = getattr(spec, "crl", None)
     if crl is not None:
@@ -315,6 +331,13 @@ def host_lines(
     if name is not None:
         lines.append(f"SetEnv MTLS_VIRTUAL_HOST {name}")
     lines.append(f'ScriptAliasMatch "^/" "{root}/env.cgi"')
+    for prefix, check in path_policies:  # SPEC section 9: per-directory SSLVerifyClient
+        lines += [
+            f'<Location "{prefix}">',
+            f"    SSLVerifyClient {VERIFY_CLIENT[check]}",
+            "    SSLVerifyDepth 10",
+            "</Location>",
+        ]
     return lines
 
 

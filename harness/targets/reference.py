@@ -2,7 +2,10 @@
 
 It expresses every configuration the matrix has: a client CA or none (it then
 refuses to start, as SPEC section 8 allows), a certificate_chain file, a CRL
-(``client_CRL``), SNI virtual hosts (``sni_hosts``) and a reload in place.
+(``client_CRL``), SNI virtual hosts (``sni_hosts``), a reload in place, per-path
+policies (``path_policies``: TLS 1.3 post-handshake authentication on ``builtin``, TLS
+1.2 renegotiation on ``pyopenssl``; the other version on each is unsupported) and one
+TLS version (``tls_version``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,34 @@ class ReferenceTarget:
         "builtin": "none",
         "pyopenssl": "none",
     }  # docs/refusals.md
-    features = frozenset({"crl", "certificate-chain", "no-client-ca", "sni-hosts", "reload"})
+    features = frozenset(
+        {
+            "crl",
+            "certificate-chain",
+            "no-client-ca",
+            "sni-hosts",
+            "reload",
+            "per-path",
+            "tls-version",
+        }
+    )
     workers = 4  # requests served at once (numthreads below); the resilience battery reads it
 
     def unsupported(self, spec: ServerSpec) -> str | None:
         if spec.adapter not in ADAPTERS:
             return f"the reference server has no {spec.adapter!r} adapter"
+        if spec.path_policies:
+            # What each back-end can ask with after the handshake (docs/state-request.md).
+            if spec.adapter == "builtin" and spec.tls_version == "TLSv1.2":
+                return (
+                    "Python's ssl module cannot renegotiate: "
+                    "no certificate request after a TLS 1.2 handshake"
+                )
+            if spec.adapter == "pyopenssl" and spec.tls_version == "TLSv1.3":
+                return (
+                    "pyOpenSSL has no TLS 1.3 post-handshake authentication "
+                    "(SSL_verify_client_post_handshake is not bound)"
+                )
         return None
 
     def start(self, spec: ServerSpec) -> ReferenceHandle:
@@ -49,6 +74,8 @@ class ReferenceTarget:
             client_check=spec.client_check,
             client_check_host=spec.check_host,
             handshake_timeout=5.0,
+            path_policies=spec.path_policies,
+            tls_version=spec.tls_version,
             sni_hosts=[
                 VirtualHost(
                     h.name,

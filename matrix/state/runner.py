@@ -76,7 +76,12 @@ def server_spec(env: MatrixEnv, server: ServerState) -> ServerSpec:
         SNIHost(name, *POLICY_SETTINGS[policy.policy], client_ca_file(env, policy.trust))
         for name, policy in server.hosts
     )
-    return dataclasses.replace(base, sni_hosts=hosts)
+    return dataclasses.replace(
+        base,
+        sni_hosts=hosts,
+        path_policies=server.path_policies,
+        tls_version=server.tls_version,
+    )
 
 
 def client_ca_file(env: MatrixEnv, trust: str):
