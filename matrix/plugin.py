@@ -31,7 +31,13 @@ import pytest
 
 import certs_gen
 from harness.processes import become_subreaper
-from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
+from harness.target import (
+    REQUIRED_VARIABLES,
+    STATE_VARIABLES,
+    CheckedTarget,
+    TargetLoadError,
+    load_target,
+)
 
 from . import interrupts
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
@@ -259,7 +265,7 @@ def _target(config: pytest.Config) -> CheckedTarget:
         reference = config.getoption("--target") or DEFAULT_TARGET
         try:
             target = load_target(reference, search=[config.invocation_params.dir])
-            target.check_provides(SPEC_VARIABLES)
+            target.check_provides((*SPEC_VARIABLES, *STATE_VARIABLES))
         except TargetLoadError as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[_target_key] = target
@@ -412,14 +418,16 @@ def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:
     request.node.user_properties.append((_RESULT, case_result))
 
 
-def environ_contract(target: CheckedTarget) -> dict[str, Any]:
+def environ_contract(target: CheckedTarget, profile: str = PROFILE) -> dict[str, Any]:
     """What the environ check covers, per adapter: required variables, and the optional
-    ones the target says its application sees (checked exactly; the rest may be absent)."""
+    ones the target says its application sees (checked exactly; the rest may be absent);
+    with the state profile, its connection facts too (STATE_VARIABLES)."""
+    variables = (*SPEC_VARIABLES, *(STATE_VARIABLES if profile == STATE_PROFILE else ()))
     return {
         "required": list(REQUIRED_VARIABLES),
         "checked": {
             adapter: [
-                v for v in SPEC_VARIABLES if v in REQUIRED_VARIABLES or target.provides(adapter, v)
+                v for v in variables if v in REQUIRED_VARIABLES or target.provides(adapter, v)
             ]
             for adapter in target.adapters
         },
@@ -494,7 +502,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if config.getoption("--shard"):
         run["shard"] = "{}/{}".format(*config.getoption("--shard"))
     run["target_reference"] = config.getoption("--target") or DEFAULT_TARGET
-    contract = environ_contract(target)
+    contract = environ_contract(target, profile_of(config))
     run["provides"] = contract["checked"]
     run["environ_contract"] = contract
     try:
