@@ -12,12 +12,15 @@ the ``/secure/`` refusals, as security.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
 import threading
 
 import pytest
 from cheroot import wsgi as cheroot_wsgi
 
-from harness.reference import ConfigError, make_adapter, tls_environ_app
+from harness.reference import ConfigError, ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.perpath import policy_for
 from harness.target import CheckedTarget, required_features
 from harness.targets.apache import ApacheTarget
@@ -25,7 +28,7 @@ from harness.targets.reference import ReferenceTarget
 from matrix.problems import AVAILABILITY, OUTCOME, PROTOCOL, REFUSAL_FORM, SECURITY
 from matrix.state import perpath
 from matrix.state.standalone import _spec, run_perpath
-from matrix.state.wire import ClientSetup, exchange, request_bytes
+from matrix.state.wire import ClientSetup, context, exchange, request_bytes
 from tests import wrong_state_servers as wrong
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -201,3 +204,87 @@ def test_a_server_that_never_asks_serves_secure_to_anyone(certs):
     assert failed == expected
     assert expected  # the grid has such cases on both back-ends
     assert {c.split("-")[2] for c in expected} == set(ADAPTERS)
+
+
+# -- one connection, several requests; a client that never answers ---------------------------
+
+
+def _reference(certs, adapter: str, **kw):
+    adapter_ = make_adapter(
+        adapter,
+        certificate=str(certs["server"].cert),
+        private_key=str(certs["server"].key),
+        client_CA=str(certs["ca"].cert),
+        client_check="ignore",
+        path_policies=perpath.PATH_POLICIES,
+        **kw,
+    )
+    return ReferenceServer(adapter_, numthreads=2).start()
+
+
+def _read_response(tls) -> tuple[int, dict]:
+    """One HTTP/1.1 response with a Content-Length, from a blocking TLS socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        assert chunk, "closed before a response"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        chunk = tls.recv(65536)
+        assert chunk, "closed in the body"
+        body += chunk
+    status = int(head.split(b" ")[1])
+    return status, json.loads(body) if status == 200 else {}
+
+
+@pytest.mark.parametrize(("adapter", "version"), [("builtin", "TLSv1.3"), ("pyopenssl", "TLSv1.2")])
+def test_one_connection_is_asked_once_and_stays_verified(certs, adapter, version):
+    """Keep-alive: / unverified, then /secure/ asks (after the handshake, mid-connection),
+    then / on the same connection shows the certificate verified then."""
+    server = _reference(certs, adapter)
+    setup = ClientSetup(
+        certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, version, True, True
+    )
+    try:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with context(setup).wrap_socket(raw, server_hostname="localhost") as tls:
+            seen = []
+            for path in ("/", "/secure/", "/"):
+                tls.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+                status, shown = _read_response(tls)
+                seen.append((path, status, shown.get("SSL_CLIENT_VERIFY")))
+    finally:
+        server.stop()
+    assert seen == [("/", 200, "NONE"), ("/secure/", 200, "SUCCESS"), ("/", 200, "SUCCESS")]
+
+
+def test_a_client_that_never_answers_is_dropped_at_the_handshake_timeout(certs, caplog):
+    """The worker that asked waits at most the handshake timeout; others are served."""
+    server = _reference(certs, "builtin", handshake_timeout=0.5)
+    try:
+        silent = ClientSetup(certs["ca"].cert, post_handshake_auth=True, tls_version="TLSv1.3")
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with context(silent).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /secure/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            # it does not read, so it does not answer the CertificateRequest; meanwhile:
+            good = ClientSetup(
+                certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, "TLSv1.3", True
+            )
+            served = exchange("127.0.0.1", server.port, good, request_bytes("GET", "/secure/", "x"))
+            assert served.status == 200
+            # Raw reads, never decrypted: the CertificateRequest stays unanswered until the
+            # server gives up (0.5 s) and closes; bounded by the socket's 10 s timeout.
+            tls.settimeout(10)
+            with contextlib.suppress(OSError):
+                for _ in range(1000):
+                    if not socket.socket.recv(tls, 65536):
+                        break
+    finally:
+        server.stop()
+    assert "no answer to the certificate request within 0.5s" in caplog.text
