@@ -6,9 +6,12 @@ where it can, cryptography's builder where trustme cannot).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
+
+from .keys import DEFAULT_KEY_TYPE, KEY_TYPES
 
 Role = Literal["ca", "server", "client"]
 
@@ -44,6 +47,7 @@ class CertSpec:
     # "T61String"). None: O, OU=role, CN.
     subject: tuple[tuple[tuple[str, ...], ...], ...] | None = None
     serial: int | None = None  # None: random; may be negative (see build._with_serial)
+    key_type: str = DEFAULT_KEY_TYPE  # keys.KEY_TYPES; the set's own unless a key-type credential
 
     @property
     def cn(self) -> str | None:
@@ -221,6 +225,28 @@ HARD_DNS: tuple[CertSpec, ...] = (
     ),
 )
 
-EXTENDED: tuple[CertSpec, ...] = (*EXTENDED, *HARD_DNS)  # type: ignore[no-redef]
+# One client and one server per key type besides the default (SPEC section 1): the client
+# as ``localhost`` is, the server as ``server`` is, so that only the key differs. An rsa-pss
+# leaf comes with an RSA intermediate under ``ca`` that signs it with RSASSA-PSS (keys.py).
+OTHER_KEY_TYPES = tuple(k for k in KEY_TYPES if k != DEFAULT_KEY_TYPE)
+KEY_TYPE_CREDENTIALS: tuple[CertSpec, ...] = (
+    *(CertSpec(f"key-{k}", "client", "ca", ("localhost",), key_type=k) for k in OTHER_KEY_TYPES),
+    *(CertSpec(f"server-{k}", "server", "ca", LOOPBACK, key_type=k) for k in OTHER_KEY_TYPES),
+)
+
+EXTENDED: tuple[CertSpec, ...] = (*EXTENDED, *HARD_DNS, *KEY_TYPE_CREDENTIALS)  # type: ignore[no-redef]
+
+
+def with_key_type(specs: tuple[CertSpec, ...], key_type: str) -> tuple[CertSpec, ...]:
+    """``specs`` with every credential of the default key type given ``key_type`` instead
+    (CAs included, so an rsa-pss set is PSS-signed throughout); key-type credentials keep
+    their own."""
+    if key_type not in KEY_TYPES:
+        raise ValueError(f"unknown key type {key_type!r} (choose from: {', '.join(KEY_TYPES)})")
+    return tuple(
+        dataclasses.replace(s, key_type=key_type) if s.key_type == DEFAULT_KEY_TYPE else s
+        for s in specs
+    )
+
 
 PROFILES: dict[str, tuple[CertSpec, ...]] = {"standard": STANDARD, "extended": EXTENDED}

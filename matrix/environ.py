@@ -417,6 +417,8 @@ def _signature_long_name(cert: x509.Certificate) -> str:
     digest = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else ""
     if oid.startswith("1.2.840.10045.4.3."):
         return f"ecdsa-with-{digest.upper()}"
+    if oid == "1.2.840.113549.1.1.10":  # RSASSA-PSS: one OID, the hash in its parameters
+        return "rsassaPss"
     if oid.startswith("1.2.840.113549.1.1.") and digest:
         return f"{digest}WithRSAEncryption"
     return {"1.3.101.112": "ED25519", "1.3.101.113": "ED448"}.get(oid, "?")

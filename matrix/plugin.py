@@ -32,13 +32,16 @@ import pytest
 import certs_gen
 from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
 
+from . import interrupts
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
 from .outputs import check_results_path
+from .problems import HARNESS, START
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
 from .servers import START_TIMEOUT_S
+from .shards import ShardError, parse_shard, shard
 from .state import PROFILE as STATE_PROFILE
 
 DEFAULT_TARGET = "harness.targets.reference:target"
@@ -97,6 +100,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID",
         help="run only this case id (repeatable); unknown ids are an error",
     )
+    group.addoption(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N parts of the cases (whole server configurations, "
+        "balanced by case count; merge the parts with mtls-matrix merge)",
+    )
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` (argparse type: a bad value is a usage error)."""
+    try:
+        return parse_shard(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(text: str) -> float:
@@ -112,6 +131,8 @@ def _seconds(text: str) -> float:
 
 _target_key = pytest.StashKey[CheckedTarget]()
 _next_key = pytest.StashKey[Any]()
+_total_key = pytest.StashKey[int]()
+_signals_key = pytest.StashKey[bool]()
 _results_key = pytest.StashKey[list]()
 _started_key = pytest.StashKey[float]()
 _inputs_key = pytest.StashKey[dict]()
@@ -125,6 +146,7 @@ class _Collector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal shows it: shown means recorded
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
@@ -138,13 +160,67 @@ class _Collector:
                     break
 
 
+class _OneBlockPerMistake:
+    """One failure block per target mistake, not one per case (issue 18).
+
+    A mistake in a target (``start`` raising or returning no handle, ``unsupported``
+    raising) fails every case of every configuration with the same problem: 230 blocks of
+    seven lines saying the same thing. Failures whose problems are all of the kinds
+    ``start`` and ``harness`` are grouped by their ``detail`` (built from fields only, so
+    identical for identical mistakes): the first is printed in full, the others are one
+    line saying how many failed the same way. results.json and the reports keep each
+    case; pytest's counts are unchanged. Other failures (the server's own findings) are
+    printed case by case as always.
+    """
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Any:
+        failed = terminalreporter.stats.get("failed", [])
+        shown, repeated = [], {}
+        for report in failed:
+            key = _mistake(report)
+            if key is None or key not in repeated:
+                shown.append(report)
+                if key is not None:
+                    repeated[key] = [report.nodeid.rpartition("[")[2].rstrip("]"), 0]
+            else:
+                repeated[key][1] += 1
+        if len(shown) < len(failed):
+            terminalreporter.stats["failed"] = shown
+        try:
+            return (yield)
+        finally:
+            terminalreporter.stats["failed"] = failed
+            for detail, (first, more) in repeated.items():
+                if more:
+                    case = "case" if more == 1 else "cases"
+                    terminalreporter.write_line(
+                        f"mtls-matrix: {more} more {case} failed as {first} did ({detail}); "
+                        "each is in the results"
+                    )
+
+
+def _mistake(report: pytest.TestReport) -> str | None:
+    """The ``detail`` of a case failed by a target mistake (start/harness problems only)."""
+    for name, value in getattr(report, "user_properties", ()):
+        if name == _RESULT and isinstance(value, dict):
+            kinds = {p.get("kind") for p in value.get("problems") or ()}
+            if kinds and kinds <= {START, HARNESS}:
+                return str(value.get("detail"))
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "matrix: one case of the mTLS compatibility matrix")
     config.stash[_results_key] = []
     config.stash[_contract_key] = []
     config.stash[_started_key] = time.monotonic()
     config.pluginmanager.register(_Collector(config), "mtls-matrix-collector")
+    config.pluginmanager.register(_OneBlockPerMistake(), "mtls-matrix-one-block-per-mistake")
     controller = not hasattr(config, "workerinput")
+    if controller:  # SIGINT/SIGTERM: partial results, marked incomplete (SPEC section 10)
+        interrupts.reset()
+        config.stash[_signals_key] = interrupts.install()
     if controller and config.getoption("--results") is not None:
         try:
             config.option.results = str(check_results_path(config.getoption("--results")))
@@ -264,6 +340,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if wanted:  # validated in pytest_configure
         known = {c.id: c for c in cases}
         cases = [known[w] for w in dict.fromkeys(wanted)]
+    part = metafunc.config.getoption("--shard")
+    if part:  # a deterministic part of the whole (matrix/shards.py)
+        cases = shard(cases, *part)
     metafunc.parametrize(
         "matrix_case",
         [pytest.param(c, marks=pytest.mark.matrix) for c in cases],
@@ -276,7 +355,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
-    if any("matrix_case" in getattr(item, "fixturenames", ()) for item in session.items):
+    matrix_items = [i for i in session.items if "matrix_case" in getattr(i, "fixturenames", ())]
+    config.stash[_total_key] = len(matrix_items)
+    if matrix_items:
         _inputs(config)
         if config.getoption("--results") is not None:  # a stale file must not pass for ours
             Path(config.getoption("--results")).unlink(missing_ok=True)
@@ -334,11 +415,49 @@ def environ_contract(target: CheckedTarget) -> dict[str, Any]:
     }
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """A signal during the run ends it as ``pytest.exit`` with status 130: pytest then
+    prints one line instead of the KeyboardInterrupt's location and advice."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        if interrupts.received() is None:
+            raise
+        pytest.exit(f"mtls-matrix: {interrupts.describe()}", returncode=interrupts.EXIT_INTERRUPTED)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_signals_key, False):
+        interrupts.uninstall()
+
+
+def completion(config: pytest.Config, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """``complete``, ``interrupted_by`` and ``cases_total`` for the run block: a run is
+    complete when no signal stopped it and every selected case has a result (pytest's
+    ``-x`` or ``--maxfail`` also leave it incomplete, with ``interrupted_by`` None)."""
+    total = config.stash.get(_total_key, len(cases))
+    signal_name = interrupts.received()
+    complete = signal_name is None and len(cases) >= total
+    return {"complete": complete, "interrupted_by": signal_name, "cases_total": total}
+
+
+def log_totals(cases: list[dict[str, Any]]) -> dict[str, int]:
+    """What the target's server logged over the run's cases (matrix/runner.py ``logs``)."""
+    totals = {"tracebacks": 0, "log_lines": 0}
+    for case in cases:
+        for key in totals:
+            totals[key] += (case.get("logs") or {}).get(key, 0)
+    return totals
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
     cases = config.stash[_results_key]
+    if interrupts.received() is not None:
+        session.exitstatus = interrupts.EXIT_INTERRUPTED
     if not cases:
         return
     target = _target(config)
@@ -358,7 +477,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         resolver=inputs["resolver"],
         fingerprints={c.id: c.sha256 for c in certs},
     )
+    run.update(completion(config, cases))
+    run["server_logs"] = log_totals(cases)
     run["adapters"] = list(target.adapters)
+    if config.getoption("--shard"):
+        run["shard"] = "{}/{}".format(*config.getoption("--shard"))
     run["target_reference"] = config.getoption("--target") or DEFAULT_TARGET
     contract = environ_contract(target)
     run["provides"] = contract["checked"]
@@ -381,6 +504,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     path, cases = config.stash[_summary_key]
     counts = {s: sum(1 for c in cases if c["status"] == s) for s in ("pass", "fail", "skip")}
     where = f"results in {path}" if path else "no results written (--results PATH keeps them)"
+    done = completion(config, cases)
+    if not done["complete"]:
+        why = f", interrupted by {done['interrupted_by']}" if done["interrupted_by"] else ""
+        terminalreporter.write_line(
+            f"mtls-matrix: incomplete run: {len(cases)} of {done['cases_total']} cases{why}"
+        )
     terminalreporter.write_line(
         f"mtls-matrix: {len(cases)} cases: {counts['pass']} pass, {counts['fail']} fail, "
         f"{counts['skip']} skip; {where}"

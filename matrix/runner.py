@@ -221,7 +221,8 @@ class MatrixEnv:
             certificate=server.cert,
             private_key=server.key,
             client_ca=client_ca,
-            certificate_chain=self.certs[chain].cert if chain else None,
+            # A server credential issued through an intermediate (server-rsa-pss) sends it.
+            certificate_chain=self.certs[chain].cert if chain else server.chain,
             crl=crl,
             client_ca_with_crl=self.certs.bundles.get(f"{ca}+crl") if crl else None,
         )

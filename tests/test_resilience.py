@@ -17,9 +17,13 @@ import json
 import logging
 import re
 import select
+import signal
 import socket
 import ssl
+import stat
 import struct
+import subprocess
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
@@ -623,7 +627,7 @@ def test_gthread_target_command(certs):
     assert sync[sync.index("--worker-class") + 1] == "sync"
 
 
-def fake_matrix(command, timeout):
+def fake_matrix(command, timeout, env=None):
     """The compat driver's pytest run, replaced: a results file with one passing case."""
     path = Path(command[command.index("--results") + 1])
     case = {"id": "x", "status": "pass", "detail": ""}
@@ -794,3 +798,62 @@ def test_tracebacks_in_a_server_process_output_are_counted(certs):
     )
     (entry,) = measured["kinds"]
     assert entry["tracebacks"] >= 1 and entry["log_lines"] >= entry["tracebacks"]
+
+
+# -- the results file and Ctrl-C (issue 18) --------------------------------------------------
+
+
+def test_a_rewritten_results_file_keeps_its_mode_and_a_new_one_gets_the_usual_mode(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"run": {"target": "reference"}, "cases": []}))
+    path.chmod(0o640)
+    resilience.merge_into(path, resilience.read_results(path), "reference", {"version": 1})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert json.loads(path.read_text())["run"]["resilience"] == {"version": 1}
+    probe = tmp_path / "probe"
+    probe.write_text("")  # what any new file of this process gets
+    new = tmp_path / "new.json"
+    resilience.merge_into(new, None, "reference", {"version": 1})
+    assert stat.S_IMODE(new.stat().st_mode) == stat.S_IMODE(probe.stat().st_mode)
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_the_results_file_as_it_was(certs, tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": 2, "run": {"target": "reference"}, "cases": []}))
+    path.chmod(0o640)
+    before = path.read_bytes()
+    command = [
+        sys.executable, "-m", "matrix.resilience", "--target", REFERENCE,
+        "--results", str(path), "--certs-dir", str(certs.root), "--attackers", "1", "64",
+        "--kinds", "silent", "hello-then-silent", "trickle-hello", "handshake-then-silent",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=Path(__file__).parent.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if " alone " in line:  # the good client measured alone: the attacks begin
+                started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(60), "the battery never started"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert err.splitlines() == [f"matrix.resilience: interrupted; {path} left as it was"]
+    assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]

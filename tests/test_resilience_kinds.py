@@ -23,12 +23,14 @@ import struct
 import termios
 import threading
 
+import reports
 from harness import hostile
 from harness.hostile.records import KeyUpdates, OpenSSLClient
 from harness.hostile.request import PIPELINED, RECEIVE_BUFFER
 from matrix import resilience
 from reports import resilience as report_rows
 from tests.polling import wait_for
+from tests.test_reports_data import make_case, results
 from tests.test_resilience import (
     LONG_PACE,
     WAIT,
@@ -239,14 +241,14 @@ def test_key_update_flood_streams_key_updates_that_a_server_accepts(certs):
         assert tls.version() == "TLSv1.3"
         assert attacker.done_sending.wait(WAIT)  # up to flood_bytes, then it holds
         stream = b""
-        while len(stream) < size:
+        while len(stream) < size or select.select([conn], [], [], 0.5)[0]:  # all it sent
             chunk = conn.recv(65536)
             assert chunk
             stream += chunk
         incoming.write(stream)
         assert swallowed(tls)
         assert attacker.messages * 27 >= size  # 27 bytes a record: header, message, type, tag
-        assert attacker.error is None and still_open(conn)
+        assert attacker.error is None and still_open(conn)  # it holds, sending nothing more
 
 
 def tls12_server(certs, *, renegotiation: bool = False) -> ssl.SSLContext:
@@ -326,3 +328,16 @@ def test_a_short_battery_runs_the_round_two_kinds_on_the_reference_server(certs,
     rows = report_rows.read(block).rows
     assert {r.kind for r in rows} == {f"{k} \u00d71" for k in ROUND_TWO}
     assert {r.adapter.split()[0] for r in rows} == {"builtin", "pyopenssl"}
+    # the single-run report and the compat report (two targets) show every round-two row
+    case = make_case("builtin", "required")
+    runs = [
+        reports.TargetRun(name, reports.parse_results(results([case], resilience=block)))
+        for name in ("first", "second")
+    ]
+    single = reports.render_html(runs[0].results)
+    compat_md = reports.render_compat_markdown(reports.compare(runs))
+    compat_html = reports.render_compat_html(reports.compare(runs))
+    for kind in ROUND_TWO:
+        assert f"{kind} \u00d71" in single and f"{kind} \u00d71" in compat_html
+        for name in ("first", "second"):
+            assert f"| {name} | builtin (4 workers) | {kind} \u00d71 |" in compat_md

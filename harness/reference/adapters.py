@@ -9,8 +9,10 @@ up the accept loop.
 from __future__ import annotations
 
 import abc
+import re
 import socket
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from cheroot.makefile import MakeFile
 from cheroot.ssl import Adapter
@@ -18,8 +20,24 @@ from cheroot.ssl import Adapter
 from .connection import Session, TLSConnection
 from .errors import ConfigError
 from .policy import DEFAULT_HANDSHAKE_TIMEOUT, TLSSettings, validate
+from .vhosts import DEFAULT_HOST, HostSelectingSession, normalise_name
 
 INTERFACE_VERSION = "mtls-matrix/0.1.0"
+# An SNI host_name: ASCII letters, digits, hyphens and dots (RFC 6066 section 3: a DNS
+# hostname in its A-label form, no trailing dot; RFC 1123 labels).
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+class VirtualHost(NamedTuple):
+    """A name the server answers as its own host, with its own verification (SPEC
+    section 9): a client sending ``name`` in its SNI is verified under these settings."""
+
+    name: str
+    client_check: str = "ignore"
+    client_check_host: bool = False
+    client_CA: str | None = None
 
 
 class ClientCertAdapter(Adapter, abc.ABC):
@@ -42,6 +60,7 @@ class ClientCertAdapter(Adapter, abc.ABC):
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         path_policies: Any = (),
         tls_version: str | None = None,
+        sni_hosts: Iterable[VirtualHost | tuple] = (),
     ) -> None:
         if private_key_password is not None:
             raise ConfigError("encrypted private keys are not supported; pass an unencrypted key")
@@ -74,14 +93,51 @@ class ClientCertAdapter(Adapter, abc.ABC):
             ).__module__.startswith("OpenSSL"):
                 raise
             raise ConfigError(f"the TLS library refused this configuration: {_why(exc)}") from None
+        self.host_name = DEFAULT_HOST
+        self.hosts: dict[str, ClientCertAdapter] = {}
+        for given in sni_hosts:
+            vhost = VirtualHost(*given)
+            if not isinstance(vhost.name, str) or not _HOST_NAME.match(vhost.name):
+                raise ConfigError(f"SNI host name {vhost.name!r} is not a DNS host name")
+            key = normalise_name(vhost.name)
+            if key in self.hosts:
+                raise ConfigError(f"SNI host name {vhost.name!r} is given twice")
+            # Each host a whole adapter of this back-end: its own context, so its own
+            # verify mode, CA, session cache and ticket keys (vhosts.py says why).
+            host = type(self)(
+                certificate,
+                private_key,
+                certificate_chain,
+                ciphers,
+                client_CA=vhost.client_CA,
+                client_check=vhost.client_check,
+                client_check_host=vhost.client_check_host,
+                handshake_timeout=handshake_timeout,
+            )
+            host.host_name = vhost.name
+            self.hosts[key] = host
+
+    def host_for(self, server_name: str | None) -> ClientCertAdapter:
+        """The adapter (host) a client sending ``server_name`` gets: the named virtual
+        host, else this one, the default host."""
+        if not server_name or not self.hosts:
+            return self
+        return self.hosts.get(normalise_name(server_name), self)
+
+    def open_session(self, sock: socket.socket) -> Session:
+        """Wrap an accepted socket; no I/O happens here. With SNI hosts the back-end
+        session is chosen on the first handshake step (vhosts.py)."""
+        if self.hosts:
+            return HostSelectingSession(self, sock)
+        return self.open_backend_session(sock)
 
     @abc.abstractmethod
     def build_context(self) -> Any:
         """The back-end's context, configured once for every connection."""
 
     @abc.abstractmethod
-    def open_session(self, sock: socket.socket) -> Session:
-        """Wrap an accepted socket; no I/O happens here."""
+    def open_backend_session(self, sock: socket.socket) -> Session:
+        """Wrap an accepted socket in this back-end's session; no I/O happens here."""
 
     @abc.abstractmethod
     def library_version(self) -> str:

@@ -86,13 +86,19 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         if s.path_policies:
             _ask_after_handshake(ctx, s.client_check, s.tls_version)
+        ctx.sni_callback = _note_server_name  # the only way the stdlib shows a server the SNI
         return ctx
 
-    def open_session(self, sock: socket.socket) -> BuiltinSession:
+    def open_backend_session(self, sock: socket.socket) -> BuiltinSession:
         return BuiltinSession(self.context, sock)
 
     def library_version(self) -> str:
         return openssl_version_string(ssl.OPENSSL_VERSION)
+
+
+def _note_server_name(sock: ssl.SSLSocket, name: str | None, context: ssl.SSLContext) -> None:
+    """OpenSSL's servername callback: remember the SNI on the socket (SSL_TLS_SNI)."""
+    sock.mtls_server_name = name
 
 
 class BuiltinSession:
@@ -210,6 +216,10 @@ class BuiltinSession:
 
     def protocol(self) -> str:
         return self.sock.version() or ""
+
+    def openssl_server_name(self) -> str | None:
+        """The SNI host_name as OpenSSL read it (None: none was sent)."""
+        return getattr(self.sock, "mtls_server_name", None)
 
     def cipher(self) -> str:
         cipher = self.sock.cipher()

@@ -38,6 +38,8 @@ from cheroot.errors import FatalSSLAlert
 from .certinfo import client_variables
 from .hostcheck import host_mismatch
 
+DEFAULT_HOST = "_default_"  # MTLS_VIRTUAL_HOST of a server's default host (vhosts.py)
+
 if TYPE_CHECKING:
     from .adapters import ClientCertAdapter
     from .gate import Gate
@@ -106,6 +108,7 @@ class Session(Protocol):
     def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes: ...
     def peer_chain(self) -> list[bytes] | None: ...  # None: this back-end cannot see it
     def protocol(self) -> str: ...
+    def openssl_server_name(self) -> str | None: ...  # the SNI sent, as OpenSSL read it
     def cipher(self) -> str: ...
 
 
@@ -308,9 +311,10 @@ class TLSConnection:
         self.handshaken = True
 
     def _after_handshake(self) -> None:
-        """Host check and SSL_* variables, once per connection, before any request."""
-        settings = self._adapter.settings
+        """Host check and SSL_* variables, once per connection, before any request.
+        The settings are the SNI virtual host's where one was chosen (vhosts.py)."""
         session = self.session
+        settings = getattr(session, "settings", None) or self._adapter.settings
         if settings.path_policies and not self._adapter.path_policies_enforced:
             raise Refused(  # fail-safe: nothing would ask for the certificate /secure/ needs
                 "path_policies are enforced by ReferenceServer or perpath.PathPolicyApp; "
@@ -338,7 +342,12 @@ class TLSConnection:
             "SSL_PROTOCOL": session.protocol(),
             "SSL_CIPHER": session.cipher(),
             "SSL_CLIENT_VERIFY": "SUCCESS" if leaf is not None else "NONE",
+            # SPEC section 9: the host whose policy verified the connection (docs/state.md)
+            "MTLS_VIRTUAL_HOST": getattr(session, "host_name", None) or DEFAULT_HOST,
         }
+        server_name = session.openssl_server_name()
+        if server_name:  # mod_ssl's SSL_TLS_SNI: set only when the client sent a name
+            env["SSL_TLS_SNI"] = server_name
         if leaf is not None:
             env.update(self._client_variables(leaf, session))
         self.environ.update(env)

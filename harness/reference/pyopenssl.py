@@ -121,7 +121,7 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx
 
-    def open_session(self, sock: socket.socket) -> PyOpenSSLSession:
+    def open_backend_session(self, sock: socket.socket) -> PyOpenSSLSession:
         return PyOpenSSLSession(self.context, sock)
 
     def library_version(self) -> str:
@@ -310,6 +310,11 @@ class PyOpenSSLSession:
 
     def protocol(self) -> str:
         return self.conn.get_protocol_version_name()
+
+    def openssl_server_name(self) -> str | None:
+        """The SNI host_name as OpenSSL read it (None: none was sent)."""
+        name = self.conn.get_servername()
+        return None if name is None else name.decode("ascii", "replace")
 
     def cipher(self) -> str:
         return self.conn.get_cipher_name() or ""

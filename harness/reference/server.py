@@ -316,6 +316,13 @@ class ReferenceServer:
         self._thread.start()
         return self
 
+    def replace_adapter(self, adapter: ClientCertAdapter) -> None:
+        """Reload (SPEC section 9): connections accepted from now on use ``adapter``;
+        those already open keep theirs. A new adapter has new contexts, so no session
+        cache or ticket key of the old one comes along: no session resumes across it."""
+        self.adapter = adapter
+        self._server.ssl_adapter = adapter
+
     @property
     def host(self) -> str:
         return self.requested_bind[0]

@@ -20,6 +20,7 @@ from .common import (
     DURING,
     GOOD_ALONE,
     GOOD_CLIENT,
+    INTERRUPT_S,
     POLICIES,
     POSITION_S,
     PROBE_S,
@@ -100,7 +101,7 @@ def run_battery(
 
     results: dict[tuple[str, int], Scenario] = {}
     lock = threading.Lock()
-    detached: list[tuple[tuple[str, int], threading.Thread]] = []
+    detached: list[tuple[tuple[str, int], threading.Thread, Bench]] = []
     restarts = 0
     alone_median = 0.0
 
@@ -137,7 +138,7 @@ def run_battery(
                     if unbounded_below(name, count):
                         done(Scenario(name, count, inferred=True))
                         continue
-                    busy = any(t.is_alive() for _, t in detached)
+                    busy = any(t.is_alive() for _, t, _ in detached)
                     scenario = attack(
                         bench,
                         hostile.KINDS[name],
@@ -146,7 +147,9 @@ def run_battery(
                         probe_s=probe_s,
                         cap_s=cap_s,
                         measure_resources=not (busy and bench.in_process),
-                        on_detach=lambda thread, key=(name, count): detached.append((key, thread)),
+                        on_detach=lambda thread, key=(name, count), b=bench: detached.append(
+                            (key, thread, b)
+                        ),
                         on_done=done,
                     )
                     if scenario is not None:
@@ -158,13 +161,16 @@ def run_battery(
                         bench = spares.take()  # a stalled one finishes in the background
                         bench.watch.default = True  # type: ignore[union-attr]
                         restarts += 1
+        except KeyboardInterrupt:  # Ctrl-C: stop every server now, wait for nobody's cap
+            for _, _, stalled in detached:
+                stalled.stop()  # its good request and attackers then end at once
+            _join([t for _, t, _ in detached], INTERRUPT_S)
+            raise
         finally:
-            deadline = time.monotonic() + cap_s + POSITION_S + (AFTER + 2) * PROBE_S + 10.0
-            for _, thread in detached:
-                thread.join(max(0.0, deadline - time.monotonic()))
+            _join([t for _, t, _ in detached], cap_s + POSITION_S + (AFTER + 2) * PROBE_S + 10.0)
             bench.stop()
             spares.close()
-    for key, thread in detached:  # one that did not even finish by then: still waiting
+    for key, thread, _ in detached:  # one that did not even finish by then: still waiting
         if key not in results:
             late = Sample(cap_s * 1000, False, True, "not finished within the battery")
             results[key] = Scenario(*key, during=[late], alive=not thread.is_alive())
@@ -188,6 +194,13 @@ def run_battery(
         "server_restarts": restarts,
         "kinds": entries,
     }
+
+
+def _join(threads: Sequence[threading.Thread], within_s: float) -> None:
+    """Join ``threads``, all of them within ``within_s`` seconds."""
+    deadline = time.monotonic() + within_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _progress_line(scenario: Scenario, alone_median: float, cap_s: float) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from .battery import choose_spec, run_battery, target_adapters
 from .common import (
     CAP_S,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     PROFILE,
@@ -101,9 +105,43 @@ def parser(prog: str = "python -m matrix.resilience") -> argparse.ArgumentParser
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m matrix.resilience") -> int:
+    """Run the battery; exit 0, 1 (not measured), 2 (usage) or 130 (interrupted).
+
+    Ctrl-C: the first SIGINT stops the battery (servers stopped, attackers released, at
+    most ``INTERRUPT_S`` for what ran in the background), later ones are ignored until
+    then; one line on stderr, and the results file is left exactly as it was (the block
+    is written only once every adapter has been measured, so an interrupted battery
+    never publishes half a table).
+    """
+    with _first_interrupt_only():
+        return _main(argv, prog)
+
+
+@contextlib.contextmanager
+def _first_interrupt_only() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt once; repeats are ignored while the battery stops."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen = []
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if not seen:
+            seen.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: list[str] | None, prog: str) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     name = prog.split()[-1]
     started = time.monotonic()
+    path: Path | None = None
     try:
         options = parser(prog).parse_args(argv)
         kinds = _names(options.kinds or hostile.KINDS)
@@ -157,6 +195,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m matrix.resilience
     except OSError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        kept = f"; {path} left as it was" if path is not None else ""
+        print(f"{name}: interrupted{kept}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     for adapter, result in measured.items():
         print(format_table(target.name, adapter, result))
     print(f"battery took {time.monotonic() - started:.1f} s", flush=True)

@@ -13,16 +13,19 @@ ADDED_MS = 100.0  # SPEC section 7: at most 100 ms added to the good client's me
 SLOW_MS = 1000.0  # SPEC section 7: no good request over 1 s
 POSITION_S = 1.0  # how long attackers may take to be in position before measuring anyway
 PACE_S = 0.5  # a trickling attacker's pace
+INTERRUPT_S = 5.0  # after Ctrl-C: how long the battery waits for its stopped scenarios
 BIND = "127.0.0.1"
 SERVER_CERT = "server"
 GOOD_CLIENT = "localhost"
 SERVER_NAME = "localhost"
-POLICIES = ("required", "optional")
+# ignore last: a server with no client-certificate option at all (Daphne)
+POLICIES = ("required", "optional", "ignore")
 PROFILE = "standard"
 NONE, BOUNDED, UNBOUNDED = "none", "bounded", "unbounded"  # verdicts
 
 OWN_THREADS = ("attacker-", "battery-")  # threads of the battery, never the server
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 LOG = "mtls_matrix.reference"  # the reference server's logger
 
 

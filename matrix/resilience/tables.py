@@ -16,7 +16,7 @@ HEADER = (
 
 def format_row(entry: dict[str, Any]) -> str:
     during = entry["during"]
-    added = "-" if entry["added_ms"] is None else f"{entry['added_ms']:+.0f}"
+    added = "-" if entry["added_ms"] is None else f"{round(entry['added_ms']):+d}"  # no "-0"
     longest = "-" if during["max_ms"] is None else f"{during['max_ms']:.0f}"
     bound = "-" if entry["bound_s"] is None else f"{entry['bound_s']:.2f}"
     stall = entry["stall"] + ("*" if entry.get("inferred") else "")
@@ -29,8 +29,9 @@ def format_row(entry: dict[str, Any]) -> str:
 
 def format_table(name: str, adapter: str, measured: dict[str, Any]) -> str:
     alone = measured["good_alone"]
+    workers = f", {measured['workers']} workers" if measured["workers"] else ""  # undeclared
     lines = [
-        f"{name} ({adapter}, {measured['policy']}, workers {measured['workers'] or '?'}): good "
+        f"{name} ({adapter}, {measured['policy']}{workers}): good "
         f"client alone median {alone['median_ms']:.1f} ms, max {alone['max_ms']:.1f} ms; "
         f"probe {measured['probe_s']:g} s, cap {measured['cap_s']:g} s",
         HEADER,

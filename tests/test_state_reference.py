@@ -1,0 +1,18 @@
+"""The reference server passes the whole connection-state profile, on both adapters,
+and never carries a session across a reload, a host or a server."""
+
+from __future__ import annotations
+
+from test_state_wrong_servers import run_state
+
+
+def test_the_reference_passes_every_state_case(tmp_path):
+    code, cases = run_state("harness.targets.reference:target", None, tmp_path)
+    failed = {i: c["problems"] for i, c in cases.items() if c["status"] != "pass"}
+    assert not failed
+    assert code == 0
+    assert len(cases) == 390
+    for case_id, case in cases.items():
+        steps = (case["observed"] or {}).get("steps", [])
+        if "carry:" in case_id and "carry:same" not in case_id and len(steps) == 2:
+            assert steps[1]["resumed"] is not True, case_id  # a session never crosses
