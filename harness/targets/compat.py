@@ -1,7 +1,7 @@
 """Run the matrix once per server target: one results file each, and who could not run.
 
     python -m harness.targets.compat [--out build/compat] [--report DIR]
-        [--profile standard|extended] [TARGET ...] [-- PYTEST-ARGS]
+        [--profile standard|extended|state] [TARGET ...] [-- PYTEST-ARGS]
 
 For each target (default: all of ``TARGETS``) this runs, as a subprocess,
 
@@ -34,9 +34,10 @@ in a cached virtual environment (harness/targets/environments.py, ``--venv-cache
 holding the project's requirements and the pinned release, and gets its own results file,
 ``OUT/<target>@<release>-py<X.Y>.json``, which the compat report shows as its own column.
 
-``--profile extended`` runs the extended profile instead (its results under
-``build/compat-extended`` unless ``--out`` says otherwise); the resilience battery
-belongs to the standard run and is skipped.
+``--profile extended`` (or ``state``, the connection-state grids of docs/state.md and
+docs/state-request.md) runs that profile instead (its results under
+``build/compat-extended`` or ``build/compat-state`` unless ``--out`` says otherwise);
+the resilience battery belongs to the standard run and is skipped.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     parser.add_argument(
         "--profile",
         default="standard",
-        choices=("standard", "extended"),
+        choices=("standard", "extended", "state"),
         help="which matrix each target runs (default standard)",
     )
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
