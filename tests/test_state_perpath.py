@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -288,3 +290,33 @@ def test_a_client_that_never_answers_is_dropped_at_the_handshake_timeout(certs, 
     finally:
         server.stop()
     assert "no answer to the certificate request within 0.5s" in caplog.text
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.parametrize(
+    ("adapter", "pha", "credential", "seen"),
+    [
+        ("builtin", True, "localhost", "HTTP/1.1 200 OK"),
+        ("builtin", False, "localhost", "HTTP/1.1 403 Forbidden"),
+        ("builtin", True, "none", "alert certificate required"),
+        ("pyopenssl", False, "localhost", "HTTP/1.1 200 OK"),  # renegotiated
+        ("pyopenssl", False, "none", "alert handshake failure"),
+    ],
+)
+def test_openssl_s_client_against_the_reference(certs, adapter, pha, credential, seen):
+    """A real client: ``openssl s_client`` asking for /secure/: TLS 1.3 with or without
+    ``-enable_pha`` on the stdlib, TLS 1.2 (a renegotiation) on pyOpenSSL."""
+    server = _reference(certs, adapter)
+    version = "-tls1_3" if adapter == "builtin" else "-tls1_2"
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", version]
+    argv += ["-servername", "localhost", "-CAfile", str(certs["ca"].cert), "-ign_eof"]
+    if pha:
+        argv.append("-enable_pha")
+    if credential != "none":
+        argv += ["-cert", str(certs[credential].cert), "-key", str(certs[credential].key)]
+    request = b"GET /secure/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    try:
+        done = subprocess.run(argv, input=request, capture_output=True, timeout=30)
+    finally:
+        server.stop()
+    assert seen in (done.stdout + done.stderr).decode(errors="replace")
