@@ -17,6 +17,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -320,3 +321,40 @@ def test_openssl_s_client_against_the_reference(certs, adapter, pha, credential,
     finally:
         server.stop()
     assert seen in (done.stdout + done.stderr).decode(errors="replace")
+
+
+def test_the_command_line_takes_path_policies(certs):
+    """``python -m harness.reference --require-path /secure/``; a bad prefix is one line, 2."""
+    from tests.test_reference_cli import READY, STOP_TIMEOUT, read_line
+
+    argv = [
+        sys.executable, "-m", "harness.reference", "--adapter", "builtin",
+        "--cert", str(certs["server"].cert), "--key", str(certs["server"].key),
+        "--client-ca", str(certs["ca"].cert), "--client-check", "ignore",
+        "--bind", "127.0.0.1:0",
+    ]  # fmt: skip
+    bad = subprocess.run(
+        [*argv, "--require-path", "secure"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "must start with '/'" in bad.stderr
+    proc = subprocess.Popen(
+        [*argv, "--require-path", "/secure/"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(READY.match(read_line(proc, 20.0).rstrip("\n"))["port"])
+        good = ClientSetup(
+            certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, None, True
+        )
+        served = exchange("127.0.0.1", port, good, request_bytes("GET", "/secure/", "x"))
+        plain = ClientSetup(certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key)
+        refused = exchange("127.0.0.1", port, plain, request_bytes("GET", "/secure/", "x"))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=STOP_TIMEOUT)
+    assert (served.status, served.json()["SSL_CLIENT_VERIFY"]) == (200, "SUCCESS")
+    assert refused.status == 403
