@@ -12,11 +12,19 @@ MINE = "sni-hosts or resumption"  # the sni and resumption grids (the others: te
 
 
 def test_the_reference_passes_every_state_case(tmp_path):
-    code, cases = run_state("harness.targets.reference:target", MINE, tmp_path)
-    failed = {i: c["problems"] for i, c in cases.items() if c["status"] != "pass"}
+    code, cases = run_state("harness.targets.reference:target", None, tmp_path)
+    failed = {i: c["problems"] for i, c in cases.items() if c["status"] == "fail"}
     assert not failed
     assert code == 0
-    assert len(cases) == 390
+    assert len(cases) == 390 + 232  # sni and resumption; request and per-path
+    # skipped: only what a back-end cannot ask with after the handshake (state-request.md)
+    skipped = {i for i, c in cases.items() if c["status"] != "pass"}
+    assert skipped == {
+        i
+        for i in cases
+        if i.startswith(("builtin-per-path", "pyopenssl-per-path"))
+        and i.endswith("-tls:1.2" if i.startswith("builtin") else "-tls:1.3")
+    }
     for case_id, case in cases.items():
         steps = (case["observed"] or {}).get("steps", [])
         if "carry:" in case_id and "carry:same" not in case_id and len(steps) == 2:

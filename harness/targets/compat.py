@@ -34,10 +34,10 @@ in a cached virtual environment (harness/targets/environments.py, ``--venv-cache
 holding the project's requirements and the pinned release, and gets its own results file,
 ``OUT/<target>@<release>-py<X.Y>.json``, which the compat report shows as its own column.
 
-``--profile extended`` (or ``state``, the connection-state grids of docs/state.md)
-runs that profile instead (its results under ``build/compat-extended`` or
-``build/compat-state`` unless ``--out`` says otherwise); the resilience battery
-belongs to the standard run and is skipped.
+``--profile extended`` (or ``state``, the connection-state grids of docs/state.md and
+docs/state-request.md) runs that profile instead (its results under
+``build/compat-extended`` or ``build/compat-state`` unless ``--out`` says otherwise);
+the resilience battery belongs to the standard run and is skipped.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
