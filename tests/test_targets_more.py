@@ -87,6 +87,8 @@ def test_a_good_client_is_served_and_a_bad_one_refused(certs, name, reference, p
         good = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain).get(url)
         assert good.outcome == "ok", good.detail
         assert good.environ.get("wsgi.url_scheme") == "https"
+        if target.provides(adapter, "REMOTE_ADDR"):  # the peer, as the connection says
+            assert good.environ.get("REMOTE_ADDR") == "127.0.0.1"
         if policy == "ignore":  # all a server that cannot ask for certificates can refuse
             bad = TLSClient(certs["other-ca"].cert).get(url)
             assert bad.outcome == "server-cert-rejected", bad.detail
