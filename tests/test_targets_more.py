@@ -140,3 +140,22 @@ def test_the_configurations_that_lose_verification_admit_a_client_without_certif
         assert good.environ.get("SSL_CLIENT_VERIFY") == "NONE"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [
+        ("tornado", "tornado"),
+        ("aiohttp", "aiohttp"),
+        ("sanic", "sanic"),
+        ("sanic-multi", "sanic"),
+        ("twisted", "twisted"),
+        ("twisted-sni", "twisted"),
+        ("daphne", "daphne"),
+    ],
+)
+def test_the_compat_run_knows_each_and_loads_it_by_its_name(name, package):
+    from harness.targets import compat
+
+    assert name in compat.TARGETS
+    assert load(compat.reference(name), package).name == name
