@@ -38,6 +38,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from . import interrupts
+
 PROG = "mtls-matrix"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 OUTPUTS = ("results.json", "junit.xml", "matrix.html", "summary.md")
@@ -76,20 +78,26 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "compat":
-        return delegate("compat", compat_args(argv[1:]))
     if argv and argv[0] in DELEGATES:
-        return delegate(argv[0], argv[1:])
+        try:
+            with interrupts.handled():
+                if argv[0] == "compat":
+                    return delegate("compat", compat_args(argv[1:]))
+                return delegate(argv[0], argv[1:])
+        except KeyboardInterrupt:  # whatever the job was doing: one line, no traceback
+            print(f"{PROG} {argv[0]}: {interrupts.describe()}", file=sys.stderr)
+            return interrupts.EXIT_INTERRUPTED
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with interrupts.handled():  # SIGTERM too: one line, partial results kept
+            return args.handler(args)
     except UsageError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{PROG}: {interrupts.describe()}", file=sys.stderr)
+        return interrupts.EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-k", dest="keyword", metavar="EXPR", help="select cases, as pytest -k")
     run.add_argument(
         "--case", action="append", default=[], metavar="ID", help="run only this case id"
+    )
+    run.add_argument(
+        "--start-timeout",
+        metavar="SECONDS",
+        help="deadline for the target's start() per configuration (default 30); one that "
+        "does not return in time is a start-timeout problem of each of its cases",
     )
     run.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (or 'auto')")
     run.add_argument(
@@ -317,6 +331,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["-k", args.keyword]
     for case in args.case:
         pytest_args += ["--case", case]
+    if args.start_timeout is not None:
+        pytest_args += ["--start-timeout", args.start_timeout]
     if args.workers is not None:
         pytest_args += ["-n", args.workers]
     if args.shard:
@@ -331,6 +347,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{PROG} run: no results written (pytest exit status {code})", file=sys.stderr)
         return code or EXIT_FAILED
     report_code = cmd_report(argparse.Namespace(results=str(results), out=str(out)))
+    if code == interrupts.EXIT_INTERRUPTED:
+        print(
+            f"{PROG} run: {interrupts.describe()}: incomplete results and reports in {out}",
+            file=sys.stderr,
+        )
+        return code
     return code or report_code
 
 

@@ -30,8 +30,16 @@ from typing import Any
 import pytest
 
 import certs_gen
-from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
+from harness.processes import become_subreaper
+from harness.target import (
+    REQUIRED_VARIABLES,
+    STATE_VARIABLES,
+    CheckedTarget,
+    TargetLoadError,
+    load_target,
+)
 
+from . import interrupts
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
 from .outputs import check_results_path
@@ -130,6 +138,8 @@ def _seconds(text: str) -> float:
 
 _target_key = pytest.StashKey[CheckedTarget]()
 _next_key = pytest.StashKey[Any]()
+_total_key = pytest.StashKey[int]()
+_signals_key = pytest.StashKey[bool]()
 _results_key = pytest.StashKey[list]()
 _started_key = pytest.StashKey[float]()
 _inputs_key = pytest.StashKey[dict]()
@@ -143,6 +153,7 @@ class _Collector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal shows it: shown means recorded
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
@@ -215,6 +226,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Collector(config), "mtls-matrix-collector")
     config.pluginmanager.register(_OneBlockPerMistake(), "mtls-matrix-one-block-per-mistake")
     controller = not hasattr(config, "workerinput")
+    if controller:  # SIGINT/SIGTERM: partial results, marked incomplete (SPEC section 10)
+        interrupts.reset()
+        config.stash[_signals_key] = interrupts.install()
     if controller and config.getoption("--results") is not None:
         try:
             config.option.results = str(check_results_path(config.getoption("--results")))
@@ -251,7 +265,7 @@ def _target(config: pytest.Config) -> CheckedTarget:
         reference = config.getoption("--target") or DEFAULT_TARGET
         try:
             target = load_target(reference, search=[config.invocation_params.dir])
-            target.check_provides(SPEC_VARIABLES)
+            target.check_provides((*SPEC_VARIABLES, *STATE_VARIABLES))
         except TargetLoadError as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[_target_key] = target
@@ -349,7 +363,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
-    if any("matrix_case" in getattr(item, "fixturenames", ()) for item in session.items):
+    matrix_items = [i for i in session.items if "matrix_case" in getattr(i, "fixturenames", ())]
+    config.stash[_total_key] = len(matrix_items)
+    if matrix_items:
         _inputs(config)
         if config.getoption("--results") is not None:  # a stale file must not pass for ours
             Path(config.getoption("--results")).unlink(missing_ok=True)
@@ -364,7 +380,9 @@ def matrix_env(pytestconfig: pytest.Config):
         ResolverFacts.from_json(inputs["resolver"]),
         dt.datetime.fromisoformat(inputs["started"]),
     )
-    env = MatrixEnv(certs, facts, _target(pytestconfig), pytestconfig.getoption("--start-timeout"))
+    become_subreaper()  # orphans of the target's processes stay visible (harness/processes.py)
+    timeout = pytestconfig.getoption("--start-timeout")
+    env = MatrixEnv(certs, facts, _target(pytestconfig), timeout)
     yield env
     env.close()
 
@@ -372,9 +390,16 @@ def matrix_env(pytestconfig: pytest.Config):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     """Note which test runs next in this process: the last case of a configuration stops
-    its server (matrix/servers.py), so what the stop finds is part of a case."""
+    its server (matrix/servers.py), so what the stop finds is part of a case. After the
+    test, a signal noted by matrix.interrupts stops the session."""
     item.stash[_next_key] = nextitem
-    return (yield)
+    try:
+        return (yield)
+    finally:
+        # a signal whose KeyboardInterrupt was swallowed (raised inside a finaliser or a
+        # callback, where Python only prints it) still ends the run after this case
+        if interrupts.received() is not None and not item.session.shouldstop:
+            item.session.shouldstop = f"mtls-matrix: {interrupts.describe()}"
 
 
 def last_of_configuration(request: pytest.FixtureRequest) -> bool:
@@ -393,18 +418,56 @@ def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:
     request.node.user_properties.append((_RESULT, case_result))
 
 
-def environ_contract(target: CheckedTarget) -> dict[str, Any]:
+def environ_contract(target: CheckedTarget, profile: str = PROFILE) -> dict[str, Any]:
     """What the environ check covers, per adapter: required variables, and the optional
-    ones the target says its application sees (checked exactly; the rest may be absent)."""
+    ones the target says its application sees (checked exactly; the rest may be absent);
+    with the state profile, its connection facts too (STATE_VARIABLES)."""
+    variables = (*SPEC_VARIABLES, *(STATE_VARIABLES if profile == STATE_PROFILE else ()))
     return {
         "required": list(REQUIRED_VARIABLES),
         "checked": {
             adapter: [
-                v for v in SPEC_VARIABLES if v in REQUIRED_VARIABLES or target.provides(adapter, v)
+                v for v in variables if v in REQUIRED_VARIABLES or target.provides(adapter, v)
             ]
             for adapter in target.adapters
         },
     }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """A signal during the run ends it as ``pytest.exit`` with status 130: pytest then
+    prints one line instead of the KeyboardInterrupt's location and advice."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        if interrupts.received() is None:
+            raise
+        pytest.exit(f"mtls-matrix: {interrupts.describe()}", returncode=interrupts.EXIT_INTERRUPTED)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_signals_key, False):
+        interrupts.uninstall()
+
+
+def completion(config: pytest.Config, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """``complete``, ``interrupted_by`` and ``cases_total`` for the run block: a run is
+    complete when no signal stopped it and every selected case has a result (pytest's
+    ``-x`` or ``--maxfail`` also leave it incomplete, with ``interrupted_by`` None)."""
+    total = config.stash.get(_total_key, len(cases))
+    signal_name = interrupts.received()
+    complete = signal_name is None and len(cases) >= total
+    return {"complete": complete, "interrupted_by": signal_name, "cases_total": total}
+
+
+def log_totals(cases: list[dict[str, Any]]) -> dict[str, int]:
+    """What the target's server logged over the run's cases (matrix/runner.py ``logs``)."""
+    totals = {"tracebacks": 0, "log_lines": 0}
+    for case in cases:
+        for key in totals:
+            totals[key] += (case.get("logs") or {}).get(key, 0)
+    return totals
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -412,6 +475,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(config, "workerinput"):
         return
     cases = config.stash[_results_key]
+    if interrupts.received() is not None:
+        session.exitstatus = interrupts.EXIT_INTERRUPTED
     if not cases:
         return
     target = _target(config)
@@ -431,11 +496,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         resolver=inputs["resolver"],
         fingerprints={c.id: c.sha256 for c in certs},
     )
+    run.update(completion(config, cases))
+    run["server_logs"] = log_totals(cases)
     run["adapters"] = list(target.adapters)
     if config.getoption("--shard"):
         run["shard"] = "{}/{}".format(*config.getoption("--shard"))
     run["target_reference"] = config.getoption("--target") or DEFAULT_TARGET
-    contract = environ_contract(target)
+    contract = environ_contract(target, profile_of(config))
     run["provides"] = contract["checked"]
     run["environ_contract"] = contract
     try:
@@ -456,6 +523,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     path, cases = config.stash[_summary_key]
     counts = {s: sum(1 for c in cases if c["status"] == s) for s in ("pass", "fail", "skip")}
     where = f"results in {path}" if path else "no results written (--results PATH keeps them)"
+    done = completion(config, cases)
+    if not done["complete"]:
+        why = f", interrupted by {done['interrupted_by']}" if done["interrupted_by"] else ""
+        terminalreporter.write_line(
+            f"mtls-matrix: incomplete run: {len(cases)} of {done['cases_total']} cases{why}"
+        )
     terminalreporter.write_line(
         f"mtls-matrix: {len(cases)} cases: {counts['pass']} pass, {counts['fail']} fail, "
         f"{counts['skip']} skip; {where}"

@@ -70,7 +70,10 @@ def severity_text(counts: dict[str, int]) -> str:
 
 def _head(results: Results) -> str:
     run = results.run
-    lines = [f"## {md(fmt.title(run), META_CHARS)}", "", f"**{md(fmt.totals(results))}**", ""]
+    lines = [f"## {md(fmt.title(run), META_CHARS)}", ""]
+    if results.incomplete:
+        lines += [f"> **{md(results.incomplete)}**", ""]
+    lines += [f"**{md(fmt.totals(results))}**", ""]
     if results.counts["fail"]:
         lines += [f"Failing cases by severity: {severity_text(results.severities)}", ""]
     facts = [("started", run.started or "unknown"), ("duration", fmt.duration(run.duration_s))]
@@ -227,6 +230,9 @@ def _compat_head(comparison: Comparison) -> str:
     runs = comparison.runs
     diverging = comparison.diverging
     lines = [f"## mTLS compatibility: {len(runs)} targets", ""]
+    for run in runs:
+        if run.results.incomplete:
+            lines += [f"> **{md(run.name, WORD_CHARS)}: {md(run.results.incomplete)}**", ""]
     if diverging:
         names = ", ".join(md(n, WORD_CHARS) for n in diverging)
         lines.append(f"**{len(diverging)} of {len(runs)} targets diverge from the spec: {names}**")

@@ -12,20 +12,26 @@ the ``/secure/`` refusals, as security.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 
 import pytest
 from cheroot import wsgi as cheroot_wsgi
 
-from harness.reference import ConfigError, make_adapter, tls_environ_app
+from harness.reference import ConfigError, ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.perpath import policy_for
 from harness.target import CheckedTarget, required_features
 from harness.targets.apache import ApacheTarget
 from harness.targets.reference import ReferenceTarget
 from matrix.problems import AVAILABILITY, OUTCOME, PROTOCOL, REFUSAL_FORM, SECURITY
 from matrix.state import perpath
-from matrix.state.run import _spec, run_perpath
-from matrix.state.wire import ClientSetup, exchange, request_bytes
+from matrix.state.standalone import _spec, run_perpath
+from matrix.state.wire import ClientSetup, context, exchange, request_bytes
 from tests import wrong_state_servers as wrong
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -201,3 +207,154 @@ def test_a_server_that_never_asks_serves_secure_to_anyone(certs):
     assert failed == expected
     assert expected  # the grid has such cases on both back-ends
     assert {c.split("-")[2] for c in expected} == set(ADAPTERS)
+
+
+# -- one connection, several requests; a client that never answers ---------------------------
+
+
+def _reference(certs, adapter: str, **kw):
+    adapter_ = make_adapter(
+        adapter,
+        certificate=str(certs["server"].cert),
+        private_key=str(certs["server"].key),
+        client_CA=str(certs["ca"].cert),
+        client_check="ignore",
+        path_policies=perpath.PATH_POLICIES,
+        **kw,
+    )
+    return ReferenceServer(adapter_, numthreads=2).start()
+
+
+def _read_response(tls) -> tuple[int, dict]:
+    """One HTTP/1.1 response with a Content-Length, from a blocking TLS socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        assert chunk, "closed before a response"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        chunk = tls.recv(65536)
+        assert chunk, "closed in the body"
+        body += chunk
+    status = int(head.split(b" ")[1])
+    return status, json.loads(body) if status == 200 else {}
+
+
+@pytest.mark.parametrize(("adapter", "version"), [("builtin", "TLSv1.3"), ("pyopenssl", "TLSv1.2")])
+def test_one_connection_is_asked_once_and_stays_verified(certs, adapter, version):
+    """Keep-alive: / unverified, then /secure/ asks (after the handshake, mid-connection),
+    then / on the same connection shows the certificate verified then."""
+    server = _reference(certs, adapter)
+    setup = ClientSetup(
+        certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, version, True, True
+    )
+    try:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with context(setup).wrap_socket(raw, server_hostname="localhost") as tls:
+            seen = []
+            for path in ("/", "/secure/", "/"):
+                tls.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+                status, shown = _read_response(tls)
+                seen.append((path, status, shown.get("SSL_CLIENT_VERIFY")))
+    finally:
+        server.stop()
+    assert seen == [("/", 200, "NONE"), ("/secure/", 200, "SUCCESS"), ("/", 200, "SUCCESS")]
+
+
+def test_a_client_that_never_answers_is_dropped_at_the_handshake_timeout(certs, caplog):
+    """The worker that asked waits at most the handshake timeout; others are served."""
+    server = _reference(certs, "builtin", handshake_timeout=0.5)
+    try:
+        silent = ClientSetup(certs["ca"].cert, post_handshake_auth=True, tls_version="TLSv1.3")
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with context(silent).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /secure/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            # it does not read, so it does not answer the CertificateRequest; meanwhile:
+            good = ClientSetup(
+                certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, "TLSv1.3", True
+            )
+            served = exchange("127.0.0.1", server.port, good, request_bytes("GET", "/secure/", "x"))
+            assert served.status == 200
+            # Raw reads, never decrypted: the CertificateRequest stays unanswered until the
+            # server gives up (0.5 s) and closes; bounded by the socket's 10 s timeout.
+            tls.settimeout(10)
+            with contextlib.suppress(OSError):
+                for _ in range(1000):
+                    if not socket.socket.recv(tls, 65536):
+                        break
+    finally:
+        server.stop()
+    assert "no answer to the certificate request within 0.5s" in caplog.text
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.parametrize(
+    ("adapter", "pha", "credential", "seen"),
+    [
+        ("builtin", True, "localhost", "HTTP/1.1 200 OK"),
+        ("builtin", False, "localhost", "HTTP/1.1 403 Forbidden"),
+        ("builtin", True, "none", "alert certificate required"),
+        ("pyopenssl", False, "localhost", "HTTP/1.1 200 OK"),  # renegotiated
+        ("pyopenssl", False, "none", "alert handshake failure"),
+    ],
+)
+def test_openssl_s_client_against_the_reference(certs, adapter, pha, credential, seen):
+    """A real client: ``openssl s_client`` asking for /secure/: TLS 1.3 with or without
+    ``-enable_pha`` on the stdlib, TLS 1.2 (a renegotiation) on pyOpenSSL."""
+    server = _reference(certs, adapter)
+    version = "-tls1_3" if adapter == "builtin" else "-tls1_2"
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", version]
+    argv += ["-servername", "localhost", "-CAfile", str(certs["ca"].cert), "-ign_eof"]
+    if pha:
+        argv.append("-enable_pha")
+    if credential != "none":
+        argv += ["-cert", str(certs[credential].cert), "-key", str(certs[credential].key)]
+    request = b"GET /secure/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    try:
+        done = subprocess.run(argv, input=request, capture_output=True, timeout=30)
+    finally:
+        server.stop()
+    assert seen in (done.stdout + done.stderr).decode(errors="replace")
+
+
+def test_the_command_line_takes_path_policies(certs):
+    """``python -m harness.reference --require-path /secure/``; a bad prefix is one line, 2."""
+    from tests.test_reference_cli import READY, STOP_TIMEOUT, read_line
+
+    argv = [
+        sys.executable, "-m", "harness.reference", "--adapter", "builtin",
+        "--cert", str(certs["server"].cert), "--key", str(certs["server"].key),
+        "--client-ca", str(certs["ca"].cert), "--client-check", "ignore",
+        "--bind", "127.0.0.1:0",
+    ]  # fmt: skip
+    bad = subprocess.run(
+        [*argv, "--require-path", "secure"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "must start with '/'" in bad.stderr
+    proc = subprocess.Popen(
+        [*argv, "--require-path", "/secure/"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(READY.match(read_line(proc, 20.0).rstrip("\n"))["port"])
+        good = ClientSetup(
+            certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, None, True
+        )
+        served = exchange("127.0.0.1", port, good, request_bytes("GET", "/secure/", "x"))
+        plain = ClientSetup(certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key)
+        refused = exchange("127.0.0.1", port, plain, request_bytes("GET", "/secure/", "x"))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=STOP_TIMEOUT)
+    assert (served.status, served.json()["SSL_CLIENT_VERIFY"]) == (200, "SUCCESS")
+    assert refused.status == 403

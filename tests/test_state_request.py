@@ -9,7 +9,12 @@ of which must fail exactly its cases.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from cheroot import wsgi as cheroot_wsgi
@@ -19,7 +24,7 @@ from harness.target import CheckedTarget
 from harness.targets.reference import ReferenceTarget
 from matrix.problems import LOCAL_PROXY_TRUST, REQUEST_OVERRIDE, SECURITY, VISIBILITY
 from matrix.state import request
-from matrix.state.run import run_request
+from matrix.state.standalone import run_request
 from matrix.state.wire import ClientSetup, exchange, request_bytes
 from tests import wrong_state_servers as wrong
 
@@ -182,3 +187,46 @@ def test_an_unpinned_scheme_fails_exactly_the_absolute_form_cases_as_security(ce
         if c.forgery.id in ("absolute-options-http", "absolute-options-evil")
     }
     assert failures(results) == expected
+
+
+def test_the_state_profile_runs_the_grid_as_a_user_would(tmp_path):
+    """``pytest matrix --profile state -k request`` against the trusting server: pytest exits
+    1 and results.json holds the same security failures the grid's own runner finds."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    results = tmp_path / "results.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "matrix",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+    ]
+    argv += ["--profile", "state", "-k", "request and x-forwarded-proto and client:none"]
+    argv += [
+        "--target",
+        "tests.wrong_state_servers:TrustsForwardedHeaders",
+        "--results",
+        str(results),
+    ]
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    cases = json.loads(results.read_text())["cases"]
+    verdicts = {
+        (c["from"], c["adapter"]): {(p["kind"], p["severity"]) for p in c["problems"]}
+        for c in cases
+        if c["forgery"] == "x-forwarded-proto"
+    }
+    # -k also selected x-forwarded-protocol, which this server does not apply: it passes
+    assert {c["status"] for c in cases if c["forgery"] == "x-forwarded-protocol"} == {"pass"}
+    assert verdicts == {
+        ("127.0.0.2", "builtin"): {(REQUEST_OVERRIDE, SECURITY)},
+        ("127.0.0.2", "pyopenssl"): {(REQUEST_OVERRIDE, SECURITY)},
+        ("127.0.0.1", "builtin"): {(LOCAL_PROXY_TRUST, VISIBILITY)},
+        ("127.0.0.1", "pyopenssl"): {(LOCAL_PROXY_TRUST, VISIBILITY)},
+    }

@@ -25,6 +25,8 @@ TARGETS = [
     ("tornado", "harness.targets.tornado:target", "tornado", "required"),
     ("aiohttp", "harness.targets.aiohttp:target", "aiohttp", "required"),
     ("sanic", "harness.targets.sanic:target", "sanic", "required"),
+    ("twisted", "harness.targets.twisted:target", "twisted", "required"),
+    ("daphne", "harness.targets.daphne:target", "daphne", "ignore"),
 ]
 IDS = [t[0] for t in TARGETS]
 VARIABLES = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CLIENT_CERT", "SSL_CLIENT_S_DN")
@@ -85,6 +87,8 @@ def test_a_good_client_is_served_and_a_bad_one_refused(certs, name, reference, p
         good = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain).get(url)
         assert good.outcome == "ok", good.detail
         assert good.environ.get("wsgi.url_scheme") == "https"
+        if target.provides(adapter, "REMOTE_ADDR"):  # the peer, as the connection says
+            assert good.environ.get("REMOTE_ADDR") == "127.0.0.1"
         if policy == "ignore":  # all a server that cannot ask for certificates can refuse
             bad = TLSClient(certs["other-ca"].cert).get(url)
             assert bad.outcome == "server-cert-rejected", bad.detail
@@ -97,3 +101,61 @@ def test_a_good_client_is_served_and_a_bad_one_refused(certs, name, reference, p
     finally:
         server.stop()
     assert not server.alive()
+
+
+def test_daphne_says_why_it_cannot_ask_for_client_certificates(certs):
+    target = load("harness.targets.daphne:target", "daphne")
+    for policy in ("optional", "required"):
+        why = target.unsupported(make_spec(certs, "pyopenssl", policy))
+        assert "client-certificate option" in why and "twisted/twisted#6757" in why
+    assert target.unsupported(make_spec(certs, "pyopenssl", "ignore")) is None
+
+
+@pytest.mark.parametrize(
+    ("reference", "package"),
+    [
+        ("harness.targets.sanic:multi_target", "sanic"),
+        ("harness.targets.twisted:sni_target", "twisted"),
+        ("harness.targets.aiohttp:report_7466_target", "aiohttp"),
+    ],
+    ids=["sanic-multi", "twisted-sni", "aiohttp-7466"],
+)
+def test_the_configurations_that_lose_verification_admit_a_client_without_certificate(
+    certs, reference, package
+):
+    """The security findings of docs/servers.md, kept measured: under ``required`` the
+    spec refuses a client without a certificate; these three configurations admit it
+    (and never see a good client's certificate). If a release fixes one, this fails and
+    the page must be updated."""
+    target = load(reference, package)
+    spec = make_spec(certs, target.adapters[0], "required")
+    server = target.start(spec)
+    try:
+        url = f"https://localhost:{server.port}/"
+        none = TLSClient(certs["ca"].cert).get(url)
+        assert none.outcome == "ok", none.detail
+        assert none.environ.get("SSL_CLIENT_VERIFY") == "NONE"
+        good = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain).get(url)
+        assert good.outcome == "ok", good.detail
+        assert good.environ.get("SSL_CLIENT_VERIFY") == "NONE"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [
+        ("tornado", "tornado"),
+        ("aiohttp", "aiohttp"),
+        ("sanic", "sanic"),
+        ("sanic-multi", "sanic"),
+        ("twisted", "twisted"),
+        ("twisted-sni", "twisted"),
+        ("daphne", "daphne"),
+    ],
+)
+def test_the_compat_run_knows_each_and_loads_it_by_its_name(name, package):
+    from harness.targets import compat
+
+    assert name in compat.TARGETS
+    assert load(compat.reference(name), package).name == name

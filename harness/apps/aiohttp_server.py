@@ -8,7 +8,8 @@
 (what ``web.run_app(app, ssl_context=...)`` runs, with the bound port readable),
 ``context`` built as aiohttp's "Advanced usage" SSL section and
 ``harness.apps.stdlib_tls`` say. The handler answers any path with the keys a
-handler can see: ``request.scheme`` and the transport's ``ssl_object``
+handler can see: ``request.scheme``, ``request.remote`` (the peer address) and the
+transport's ``ssl_object``
 (``request.transport.get_extra_info("ssl_object")``, asyncio's documented extra).
 
 ``--as-reported-7466`` builds the context as aio-libs/aiohttp#7466 does
@@ -34,7 +35,7 @@ from harness.apps.stdlib_tls import body, listening_line, make_context, parser, 
 async def answer(request: web.Request) -> web.Response:
     transport = request.transport
     tls = transport.get_extra_info("ssl_object") if transport is not None else None
-    keys = tls_keys(request.scheme, tls)
+    keys = tls_keys(request.scheme, tls, request.remote)
     return web.Response(body=body(keys), content_type="application/json")
 
 

@@ -58,9 +58,16 @@ def make_context(options: argparse.Namespace) -> ssl.SSLContext:
     return context
 
 
-def tls_keys(scheme: str, tls: ssl.SSLSocket | ssl.SSLObject | None) -> dict[str, str]:
-    """HTTPS, wsgi.url_scheme and the SSL_* keys this connection's TLS object supports."""
+def tls_keys(
+    scheme: str, tls: ssl.SSLSocket | ssl.SSLObject | None, remote: str | None = None
+) -> dict[str, str]:
+    """HTTPS, wsgi.url_scheme, REMOTE_ADDR and the SSL_* keys this connection's TLS object
+    supports. ``scheme`` and ``remote`` are what the framework tells its application (its
+    request's scheme and client address: where it trusts forwarded headers, what they
+    said; SPEC section 9)."""
     shown = {"wsgi.url_scheme": scheme}
+    if remote:
+        shown["REMOTE_ADDR"] = remote
     if scheme == "https":
         shown["HTTPS"] = "on"
     if tls is None:

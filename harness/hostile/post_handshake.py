@@ -3,8 +3,10 @@
 SPEC section 7: sends a garbage or forged TLS record after the handshake; streams
 post-handshake TLS messages (TLS 1.3 KeyUpdate, TLS 1.2 renegotiation attempts) on one
 connection. ``forged-record`` writes one application-data record header (RFC 8446
-section 5.1) around random bytes, which no TLS library would send. The streams are built
-in :mod:`harness.hostile.records` (why by hand: there). A stream goes as fast as the
+section 5.1) around random bytes, which no TLS library would send. KeyUpdates come from
+OpenSSL's ``SSL_key_update`` (:mod:`harness.hostile.libssl`, why through ``ctypes``:
+there); renegotiation requests, and KeyUpdates where no libssl is found, are built in
+:mod:`harness.hostile.records` (why by hand: there). A stream goes as fast as the
 server takes it (``BATCH`` records per write; a server that stops reading stops it)
 until the release, its hold time or ``flood_bytes``; errors of pyOpenSSL (not OSErrors)
 are recorded on the attacker like the others.
@@ -20,6 +22,7 @@ from collections.abc import Callable
 
 from OpenSSL import SSL
 
+from . import libssl
 from .attacker import Attacker
 from .records import HANDSHAKE, KeyUpdates, OpenSSLClient, Tls12Records
 from .tls import APPLICATION_DATA, handshake
@@ -54,7 +57,40 @@ def _refused(a: Attacker, exc: SSL.Error) -> None:
 
 
 def key_update_flood(a: Attacker) -> None:
-    """TLS 1.3 only; a complete handshake, then KeyUpdate after KeyUpdate on one connection."""
+    """TLS 1.3 only; a complete handshake, then KeyUpdate after KeyUpdate on one connection.
+
+    OpenSSL's own ``SSL_key_update`` through :mod:`harness.hostile.libssl` where the
+    system has libssl, else records built here (:class:`KeyUpdates`).
+    """
+    lib = libssl.load()
+    if lib is None:
+        _key_updates_built_here(a)
+        return
+    with a.connect() as sock:
+        try:
+            client = libssl.KeyUpdateClient(
+                lib, sock, a.credential, a.server_hostname, a.remaining()
+            )
+        except libssl.LibsslError as exc:
+            a.error = a.error or f"libssl: {exc}"
+            return
+        try:
+            client.connect()
+            a.sent = client.written()
+            while a.sent < a.flood_bytes and not a.release.is_set() and a.remaining() > 0:
+                client.key_updates(BATCH)
+                a.messages += BATCH
+                a.sent = client.written()
+                a.in_position.set()  # streaming: in position from the first batch on
+        except libssl.LibsslError as exc:  # refused, reset, or released (our own shutdown)
+            if not a.release.is_set():
+                a.error = a.error or f"libssl: {exc}"
+        finally:
+            client.close()
+        a.hold()
+
+
+def _key_updates_built_here(a: Attacker) -> None:
     with a.connect() as sock:
         client = OpenSSLClient(a.credential, a.server_hostname, tls13=True)
         try:

@@ -4,11 +4,10 @@ The handshake is OpenSSL's own, through pyOpenSSL on memory BIOs (:class:`OpenSS
 the attacker sees every byte and decides what leaves. What follows it cannot come from
 a TLS library's API:
 
-- TLS 1.3 KeyUpdate (RFC 8446 section 4.6.3): OpenSSL's ``SSL_key_update`` is what a
-  client would call, but neither the stdlib ``ssl`` module nor pyOpenSSL (its bindings
-  come from cryptography, which no longer carries ``SSL_key_update``; checked with
-  pyOpenSSL 26.4.0 and cryptography 50.0.2) reaches it, and one call sends one message.
-  :class:`KeyUpdates` takes the client's application traffic secret from OpenSSL's
+- TLS 1.3 KeyUpdate (RFC 8446 section 4.6.3), where the system's libssl cannot be
+  reached (:mod:`harness.hostile.libssl` calls OpenSSL's ``SSL_key_update`` itself,
+  which neither the stdlib ``ssl`` module nor pyOpenSSL exposes; it is the faster
+  path). :class:`KeyUpdates` takes the client's application traffic secret from OpenSSL's
   keylog callback (``CLIENT_TRAFFIC_SECRET_0``, SSL_CTX_set_keylog_callback) and
   builds each record as RFC 8446 says: the message ``18 00 00 01 00``
   (update_not_requested, so the server owes no answer) in a TLSInnerPlaintext of type

@@ -39,9 +39,8 @@ FORBIDDEN = b"A verified client certificate is required for this path.\n"
 def policy_for(path: str, path_policies: tuple[tuple[str, str], ...]) -> str | None:
     """The client_check of the longest prefix of ``path`` in ``path_policies``, or None.
 
-    A prefix matches the path itself and what lies below it: ``/secure/`` matches
-    ``/secure/`` and ``/secure/x``, and ``/secure`` (without its slash, as Apache's
-    ``<Location /secure/>`` does not) only when it is all of ``/secure``'s prefix.
+    A plain string prefix of the decoded path, as Apache's ``<Location "/secure/">``
+    matches: ``/secure/`` covers ``/secure/`` and ``/secure/x``, not ``/secure``.
     """
     best: tuple[int, str] | None = None
     for prefix, check in path_policies:

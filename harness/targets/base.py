@@ -66,6 +66,8 @@ class ProcessTarget:
         "has no option for a certificate chain file apart from the certificate file"
     )
     crl_unsupported: str | None = "has no option to check client certificates against a CRL"
+    # Further FEATURES (harness/target.py) the target expresses, e.g. {"sni-hosts"}.
+    extra_features: frozenset[str] = frozenset()
 
     # -- declarations -------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ class ProcessTarget:
         """What the contract's feature gate lets through (harness/target.py FEATURES): a
         chain file and a CRL where the server has an option for them, and no client CA
         always (every server can be started without its CA option)."""
-        declared = {"no-client-ca"}
+        declared = {"no-client-ca", *self.extra_features}
         if self.chain_unsupported is None:
             declared.add("certificate-chain")
         if self.crl_unsupported is None:

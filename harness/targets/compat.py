@@ -1,7 +1,7 @@
 """Run the matrix once per server target: one results file each, and who could not run.
 
     python -m harness.targets.compat [--out build/compat] [--report DIR]
-        [--profile standard|extended] [TARGET ...] [-- PYTEST-ARGS]
+        [--profile standard|extended|state] [TARGET ...] [-- PYTEST-ARGS]
 
 For each target (default: all of ``TARGETS``) this runs, as a subprocess,
 
@@ -34,9 +34,10 @@ in a cached virtual environment (harness/targets/environments.py, ``--venv-cache
 holding the project's requirements and the pinned release, and gets its own results file,
 ``OUT/<target>@<release>-py<X.Y>.json``, which the compat report shows as its own column.
 
-``--profile extended`` runs the extended profile instead (its results under
-``build/compat-extended`` unless ``--out`` says otherwise); the resilience battery
-belongs to the standard run and is skipped.
+``--profile extended`` (or ``state``, the connection-state grids of docs/state.md and
+docs/state-request.md) runs that profile instead (its results under
+``build/compat-extended`` or ``build/compat-state`` unless ``--out`` says otherwise);
+the resilience battery belongs to the standard run and is skipped.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.target import TargetLoadError
+from matrix.progress import CommandProgress
 
 from .columns import Column, columns, targets_of
 from .environments import EnvironmentError_, Pin, ensure, find_python, read_pins
@@ -79,6 +81,9 @@ TARGETS = (
     "aiohttp",
     "sanic",
     "sanic-multi",
+    "twisted",
+    "twisted-sni",
+    "daphne",
 )
 # targets a command line may name besides TARGETS (the reference runs in-process elsewhere)
 EXTRA_TARGETS = ("reference",)
@@ -86,10 +91,11 @@ EXTRA_TARGETS = ("reference",)
 REFERENCES = {
     "gunicorn-gthread": "harness.targets.gunicorn:gthread_target",
     "sanic-multi": "harness.targets.sanic:multi_target",
+    "twisted-sni": "harness.targets.twisted:sni_target",
 }
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
 BATTERY_TIMEOUT = 10.0  # seconds: the resilience battery's cap
-BATTERY_BOUND = 240.0  # seconds for the whole battery step of one target (it aims at 60)
+BATTERY_BOUND = 360.0  # seconds for the whole battery step of one target (25 kinds: 60-200 s)
 RAN, NOT_RUNNABLE, HARNESS_FAILED = "ran", "not runnable", "harness failed"
 EXIT_OK, EXIT_NOT_RUNNABLE, EXIT_HARNESS = 0, 1, 2
 _START_FAILED = "could not start"
@@ -137,11 +143,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     parser.add_argument(
         "--profile",
         default="standard",
-        choices=("standard", "extended"),
+        choices=("standard", "extended", "state"),
         help="which matrix each target runs (default standard)",
     )
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
     parser.add_argument("--timeout", type=float, default=TARGET_TIMEOUT, help="seconds per target")
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="deadline for each server start (the matrix's --start-timeout; default 30)",
+    )
     parser.add_argument(
         "--battery-timeout",
         "--idle-timeout",
@@ -183,6 +195,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     parser.add_argument(
         "--venv-cache", metavar="DIR", help="where the version axis keeps its environments"
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display on a terminal"
+    )
     options = parser.parse_args(argv)
     known = (*TARGETS, *EXTRA_TARGETS)
     unknown = [t for t in options.targets if t not in known]
@@ -210,10 +225,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     out.mkdir(parents=True, exist_ok=True)
     if extended:
         pytest_args = ["--profile", options.profile, *pytest_args]
+    if options.start_timeout is not None:
+        pytest_args = ["--start-timeout", str(options.start_timeout), *pytest_args]
     outcomes = []
     try:
         battery = not options.no_battery and not partial_run(pytest_args) and not extended
-        for column in columns(selected, pins, list(pythons)):
+        planned = columns(selected, pins, list(pythons))
+        progress = CommandProgress(len(planned), "compat columns", quiet=options.quiet)
+        for column in progress_over(progress, planned, outcomes):
             python = sys.executable
             if column.needs_environment:
                 base = pythons[column.python] if column.python else Path(sys.executable)
@@ -249,6 +268,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
                 print(f"compat: the report failed (exit {report.returncode})", file=sys.stderr)
                 status = EXIT_HARNESS
     return status
+
+
+def progress_over(progress: CommandProgress, planned: list[Column], outcomes: list[Outcome]):
+    """Yield the columns while the progress display counts them (and their failures)."""
+    with progress:
+        for column in planned:
+            done = len(outcomes)
+            yield column
+            new = outcomes[done:]
+            failed = any(o.status != RAN or o.counts.get("fail") for o in new)
+            progress.advance(failed=failed)
 
 
 def exit_status(outcomes: list[Outcome]) -> int:

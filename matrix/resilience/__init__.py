@@ -6,7 +6,8 @@
 SPEC section 7: a client that has proved nothing must not hold anything the next
 client needs. For one server of the target (bound to 127.0.0.1, the good
 ``server`` certificate, policy ``required`` where the target can express it, else
-``optional``) the battery:
+``optional``, else ``ignore`` for a server that cannot ask for client certificates
+at all, such as Daphne: its ``refused-then-hold`` attackers are then served) the battery:
 
 1. times ``GOOD_ALONE`` requests of the good client (the matrix's ``localhost``
    credential, trusting ``ca``) alone: the baseline median and max;

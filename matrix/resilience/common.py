@@ -18,7 +18,8 @@ BIND = "127.0.0.1"
 SERVER_CERT = "server"
 GOOD_CLIENT = "localhost"
 SERVER_NAME = "localhost"
-POLICIES = ("required", "optional")
+# ignore last: a server with no client-certificate option at all (Daphne)
+POLICIES = ("required", "optional", "ignore")
 PROFILE = "standard"
 NONE, BOUNDED, UNBOUNDED = "none", "bounded", "unbounded"  # verdicts
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runner import CaseResult, MatrixEnv
-from . import grids, oracle
+from . import grids, oracle, perpath, request, run
 from .model import PROFILE, HostPolicy, ServerState, StateCase, Step
 from .runner import run_state_case
 
@@ -50,6 +50,22 @@ GRIDS: dict[str, StateGrid] = {
         "handshake would refuse?",
         grids.resumption_cases,
         held=grids.RESUMPTION_HELD,
+    ),
+    "per-path": StateGrid(
+        "per-path",
+        "is /secure/ served only to a client verified after the handshake, and one that "
+        "cannot answer refused as Apache refuses it?",
+        perpath.state_cases,
+        run=run.run_perpath_case,
+        held=perpath.HELD,
+    ),
+    "request": StateGrid(
+        "request",
+        "can a request (forwarded headers, an absolute-form target, a Host) change "
+        "HTTPS, the scheme, REMOTE_ADDR or an SSL_* variable?",
+        request.state_cases,
+        run=run.run_request_case,
+        held=request.HELD,
     ),
 }
 

@@ -59,6 +59,10 @@ class ServerState:
     hosts: tuple[tuple[str, HostPolicy], ...] = ()  # (SNI name, policy), in order
     bind: str = LOOPBACK
     server_cert: str = "server"
+    # Certificates asked for by path (ServerSpec.path_policies) and the one TLS version
+    # offered (ServerSpec.tls_version): the per-path grid's (matrix/state/perpath.py).
+    path_policies: tuple[tuple[str, str], ...] = ()
+    tls_version: str | None = None
 
     def host_for(self, sni: str | None) -> tuple[str, HostPolicy]:
         """The virtual host a client sending ``sni`` gets: (name, policy); the default
@@ -73,7 +77,13 @@ class ServerState:
     def key(self) -> str:
         """A readable key, unique per configuration (used in start-failure messages)."""
         hosts = ",".join(f"{n}={p.label}" for n, p in self.hosts)
-        return f"{self.adapter}-{self.default.label}" + (f"-hosts:{hosts}" if hosts else "")
+        paths = ",".join(f"{prefix}={check}" for prefix, check in self.path_policies)
+        return (
+            f"{self.adapter}-{self.default.label}"
+            + (f"-hosts:{hosts}" if hosts else "")
+            + (f"-paths:{paths}" if paths else "")
+            + (f"-{self.tls_version}" if self.tls_version else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -93,8 +103,10 @@ class Step:
     sni: str | None = None
     host: str | None = None
     offer: int | None = None
-    path: str = "/"
+    path: str = "/"  # the request target, sent as given (an absolute form too)
     headers: tuple[tuple[str, str], ...] = ()
+    method: str = "GET"
+    source: str | None = None  # the client's source address (None: the system's choice)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ from matrix.problems import (
     Problem,
 )
 
+from .model import HostPolicy, ServerState, StateCase, Step
+
 BASES = ("ignore", "optional")
 PATHS = ("/", "/secure/")
 TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
@@ -161,3 +163,50 @@ def judge(case: PathCase, observed: str, shown: dict[str, Any] | None) -> list[P
     if want.outcome == OK:
         return [Problem(OUTCOME, AVAILABILITY, f"ok->{observed}", OK, observed)]
     return [Problem(REFUSAL_FORM, PROTOCOL, want.outcome, want.outcome, observed)]
+
+
+# -- the grid as state-profile cases (docs/state.md, "Adding a grid") ----------------------
+
+HELD = (
+    ("client CA", "ca: whether a certificate is asked for and verified is the question"),
+    ("host check", "off: the main matrix's question, tied to the resolver"),
+    ("bind", "127.0.0.1"),
+    ("server", "one version offered (tls): the mechanism, post-handshake or renegotiation"),
+)
+TLS_LABELS = {"TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+
+
+def state_cases(adapters: tuple[str, ...]) -> list[StateCase]:
+    """The grid as ``StateCase`` records: one server per policy of ``/`` and version."""
+    return [
+        StateCase(
+            grid="per-path",
+            adapter=c.adapter,
+            client=c.credential,
+            tls=TLS_LABELS[c.tls_version],
+            servers=(
+                ServerState(
+                    c.adapter,
+                    HostPolicy(c.base),
+                    path_policies=PATH_POLICIES,
+                    tls_version=c.tls_version,
+                ),
+            ),
+            steps=(Step(path=c.path),),
+            dims=(
+                ("root", c.base),
+                ("path", "secure" if c.path == SECURE_PREFIX else "root"),
+                ("answer", c.answer),
+            ),
+        )
+        for c in cases(adapters)
+    ]
+
+
+def from_state_case(case: StateCase) -> PathCase:
+    dims = dict(case.dims)
+    server = case.servers[0]
+    path = SECURE_PREFIX if dims["path"] == "secure" else "/"
+    return PathCase(
+        case.adapter, server.default.policy, path, server.tls_version, dims["answer"], case.client
+    )

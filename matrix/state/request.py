@@ -41,6 +41,8 @@ from matrix.problems import (
     Problem,
 )
 
+from .model import HostPolicy, ServerState, StateCase, Step
+
 # Values no connection can ever carry: if one of them shows in a connection key, a request
 # header (or the request target) put it there.
 FORGED_ADDR = "10.9.8.7"
@@ -218,3 +220,45 @@ def judge(case: RequestCase, status: int | None, shown: dict[str, Any] | None) -
         (LOCAL_PROXY_TRUST, VISIBILITY) if local_proxy else (REQUEST_OVERRIDE, SECURITY)
     )
     return [Problem(kind, severity, key, expected, observed) for key, expected, observed in changed]
+
+
+# -- the grid as state-profile cases (docs/state.md, "Adding a grid") ----------------------
+
+TLS = "1.3"  # the client's version: what a request can change does not depend on it
+HELD = (
+    ("policy", "optional with client CA ca: a client with and without a certificate is served"),
+    ("host check", "off: it would tie the case to the resolver, not to the request"),
+    ("bind", "127.0.0.1: both peer addresses reach it on Linux loopback"),
+    ("tls", f"{TLS}: nothing a request sends depends on the TLS version"),
+)
+
+
+def state_cases(adapters: tuple[str, ...]) -> list[StateCase]:
+    """The grid as ``StateCase`` records: one step, the forgery's request, from ``source``."""
+    return [
+        StateCase(
+            grid="request",
+            adapter=c.adapter,
+            client=c.credential,
+            tls=TLS,
+            servers=(ServerState(c.adapter, HostPolicy(POLICY)),),
+            steps=(
+                Step(
+                    host=c.forgery.host,
+                    path=c.forgery.target,
+                    headers=c.forgery.headers,
+                    method=c.forgery.method,
+                    source=c.source,
+                ),
+            ),
+            dims=(("forgery", c.forgery.id), ("from", c.source)),
+        )
+        for c in cases(adapters)
+    ]
+
+
+def from_state_case(case: StateCase) -> RequestCase:
+    """The grid's own case back from its ``StateCase``."""
+    dims = dict(case.dims)
+    forgery = next(f for f in FORGERIES if f.id == dims["forgery"])
+    return RequestCase(case.adapter, forgery, dims["from"], case.client)
