@@ -336,8 +336,9 @@ def test_check_target_on_the_reference_standard_profile(user):
 def test_check_target_covers_the_state_profile(user):
     reference = json.loads(run(user, "-m", "matrix", "check-target", "--profile", "state",
                                "--json").stdout)  # fmt: skip
-    assert reference["total"] > 0 and reference["unsupported"] == []
-    assert len(reference["runnable"]) == reference["total"]
+    assert reference["total"] > 0 and reference["errors"] == [] and reference["runnable"]
+    for group in reference["unsupported"]:  # its own limits (a TLS stack's), never the gate
+        assert "does not declare the feature" not in group["reason"], group["reason"]
     naive = json.loads(run(user, "-m", "matrix", "check-target", "--profile", "state",
                            "--target", "targets:naive", "--json").stdout)  # fmt: skip
     assert naive["errors"] == [] and naive["counts"]["unsupported"] > 0
