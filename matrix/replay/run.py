@@ -102,8 +102,9 @@ def showing(entry: Entry, data: dict[str, Any]) -> str:
     for name, block in _battery_entries(data):
         if block.get("kind") not in entry.battery:
             continue
-        if stall and _stalled(block) == stall:
-            return f"battery {block['kind']} x{block.get('attackers')} on {name}: {stall}"
+        if stall and _stalled(block) != "none" and stall in ("any", _stalled(block)):
+            where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
+            return f"{where}: {_stalled(block)}"
         if entry.shows.get("tracebacks") and block.get("tracebacks"):
             where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
             return f"{where}: {block['tracebacks']} tracebacks"
