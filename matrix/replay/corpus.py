@@ -17,11 +17,12 @@ Shape (x509-limbo's idea, one record per case, the harness separate)::
     }]}
 
 On the affected release at least one listed case must fail with a problem of
-``shows.kind`` (and ``shows.severity`` when given) -- or, for ``"kind": "unsupported"``, be
-unsupported because the release cannot express it (a missing option) -- or a listed
-battery kind must end with ``shows.stall`` (``bounded``, ``unbounded`` or ``dead``) or,
-for ``"tracebacks": "yes"``, make the server print a traceback; on the fixed release
-every listed case must pass and every listed kind must end with no stall, no traceback.
+``shows.kind`` (and ``shows.severity`` when given) -- or, for ``"kind": "unsupported"``,
+be unsupported because the release cannot express it (a missing option) -- or a listed
+battery kind must end with ``shows.stall`` (``bounded``, ``unbounded``, ``dead``, or
+``any`` of them) or, for ``"tracebacks": "yes"``, make the server print a traceback; on
+the fixed release every listed case must pass and every listed kind must end with no
+stall and no traceback.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 CORPUS = "corpus.json"
-STALLS = ("bounded", "unbounded", "dead")
+STALLS = ("bounded", "unbounded", "dead", "any")  # any: any of the first three
 _FIELDS = ("id", "project", "report", "summary", "target", "package", "affected", "fixed")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 

@@ -102,8 +102,9 @@ def showing(entry: Entry, data: dict[str, Any]) -> str:
     for name, block in _battery_entries(data):
         if block.get("kind") not in entry.battery:
             continue
-        if stall and _stalled(block) == stall:
-            return f"battery {block['kind']} x{block.get('attackers')} on {name}: {stall}"
+        if stall and _stalled(block) != "none" and stall in ("any", _stalled(block)):
+            where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
+            return f"{where}: {_stalled(block)}"
         if entry.shows.get("tracebacks") and block.get("tracebacks"):
             where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
             return f"{where}: {block['tracebacks']} tracebacks"
@@ -117,7 +118,10 @@ def clean_ok(entry: Entry, data: dict[str, Any]) -> bool:
     listed = [b for _, b in _battery_entries(data) if b.get("kind") in entry.battery]
     if entry.battery and not listed:
         return False
-    return all(_stalled(b) == "none" and not b.get("tracebacks") for b in listed)
+    # the fixed release is judged on what the entry is about: no stall, or no traceback
+    if entry.shows.get("tracebacks"):
+        return all(not b.get("tracebacks") for b in listed)
+    return all(_stalled(b) == "none" for b in listed)
 
 
 def clean(entry: Entry, data: dict[str, Any], shown: str = "") -> str:
@@ -134,10 +138,12 @@ def clean(entry: Entry, data: dict[str, Any], shown: str = "") -> str:
         if found.get("status") != "pass":
             return f"{case}: {found.get('status')}: {found.get('detail')}"
     for name, block in _battery_entries(data):
-        if block.get("kind") in entry.battery and _stalled(block) != "none":
-            return f"battery {block['kind']} on {name}: {_stalled(block)}"
-        if block.get("kind") in entry.battery and block.get("tracebacks"):
+        if block.get("kind") not in entry.battery:
+            continue
+        if entry.shows.get("tracebacks") and block.get("tracebacks"):
             return f"battery {block['kind']} on {name}: {block['tracebacks']} tracebacks"
+        if not entry.shows.get("tracebacks") and _stalled(block) != "none":
+            return f"battery {block['kind']} on {name}: {_stalled(block)}"
     return "battery kinds not measured"
 
 
