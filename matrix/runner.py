@@ -29,7 +29,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -206,6 +206,7 @@ class MatrixEnv:
         self._clients: dict[tuple, TLSClient] = {}
         self.capture = OutputCapture()  # installed around each case (pytest swaps stderr)
         self._line_counters: dict[int, LineCounter] = {}
+        self.on_close: list[Callable[[], None]] = []  # other profiles' own resources
 
     def spec(self, config: ServerConfig) -> ServerSpec:
         server = self.certs[config.server_cert]
@@ -221,7 +222,8 @@ class MatrixEnv:
             certificate=server.cert,
             private_key=server.key,
             client_ca=client_ca,
-            certificate_chain=self.certs[chain].cert if chain else None,
+            # A server credential issued through an intermediate (server-rsa-pss) sends it.
+            certificate_chain=self.certs[chain].cert if chain else server.chain,
             crl=crl,
             client_ca_with_crl=self.certs.bundles.get(f"{ca}+crl") if crl else None,
         )
@@ -276,6 +278,8 @@ class MatrixEnv:
         return []
 
     def close(self) -> None:
+        for close in self.on_close:
+            close()
         self.servers.close()
         for client in self._clients.values():
             client.close()

@@ -13,7 +13,7 @@ import re
 
 from . import fmt, resilience
 from .compat import SECTION_TITLES, Cell, Comparison, Table, TargetFindings
-from .findings import Finding, find
+from .findings import Finding, find, heading_count
 from .grid import Grid, build_grids
 from .model import STATES, Case, Results
 from .order import DASH, STATE_WORD, STATUS_SYMBOL, STATUSES, SYMBOL
@@ -129,10 +129,9 @@ def finding_lines(findings: tuple[Finding, ...], ids: int = 5) -> list[list[str]
 
 
 def _findings(findings: tuple[Finding, ...], budget: int) -> str:
-    failing = sum(1 for f in findings if f.severity)
     if not findings:
         return "### Findings\n\nNo failures: every case that ran matched its expectation.\n\n"
-    lines = [f"### Findings ({failing})", ""]
+    lines = [f"### Findings ({heading_count(findings)})", ""]
     blocks = finding_lines(findings)
     used = sum(_size(line) + 1 for line in lines) + 200
     for index, block in enumerate(blocks):

@@ -285,7 +285,7 @@ def test_compat_exits_zero_when_every_target_ran_even_with_failures(certs, tmp_p
 
 
 def fake_run(results_cases, code=1, tail=()):
-    def run(command, timeout):
+    def run(command, timeout, env=None):
         if results_cases is not None:
             path = Path(command[command.index("--results") + 1])
             path.write_text(compat.json.dumps({"run": {}, "cases": results_cases}))

@@ -21,10 +21,11 @@ import math
 import os
 import ssl
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from OpenSSL import crypto
 
 from .errors import ConfigError, ConfigFileError
 
@@ -52,6 +53,9 @@ class TLSSettings:
     client_check: str = "ignore"
     client_check_host: bool = False
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    # (path prefix, "required") pairs: asked for after the handshake (perpath.py).
+    path_policies: tuple[tuple[str, str], ...] = ()
+    tls_version: str | None = None  # "TLSv1.2" | "TLSv1.3": the only version offered
 
     @property
     def requests_certificate(self) -> bool:
@@ -89,6 +93,8 @@ def validate(settings: TLSSettings) -> TLSSettings:
             "use client_check 'optional' or 'required', not 'ignore'"
         )
     check_timeout("handshake_timeout", settings.handshake_timeout)
+    if settings.path_policies or settings.tls_version is not None:
+        settings = replace(settings, path_policies=_check_path_policies(settings))
 
     cert = load_leaf_certificate(settings.certificate)
     key = _load_key(settings.private_key)
@@ -104,6 +110,44 @@ def validate(settings: TLSSettings) -> TLSSettings:
     if settings.client_CRL:
         load_crls(settings.client_CRL)
     return settings
+
+
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+
+
+def _check_path_policies(settings: TLSSettings) -> tuple[tuple[str, str], ...]:
+    """Per-path policies (SPEC section 9): each a path prefix starting with '/' under
+    ``required``, over a connection policy of ``ignore`` or ``optional``, with a client CA.
+
+    Only ``required`` per path: a path that merely *may* ask has nothing to enforce,
+    and the stdlib cannot ask without requiring (its verify mode is fixed per context).
+    """
+    if settings.tls_version is not None and settings.tls_version not in TLS_VERSIONS:
+        raise ConfigError(
+            f"unknown tls_version {settings.tls_version!r} (choose from: {', '.join(TLS_VERSIONS)})"
+        )
+    if not settings.path_policies:
+        return ()
+    try:
+        pairs = tuple((str(prefix), str(check)) for prefix, check in settings.path_policies)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"path_policies must be (path prefix, client_check) pairs, not "
+            f"{settings.path_policies!r:.80}"
+        ) from None
+    for prefix, check in pairs:
+        if not prefix.startswith("/") or any(ord(ch) <= 0x20 for ch in prefix):
+            raise ConfigError(f"path policy prefix must start with '/', not {prefix!r}")
+        if check != "required":
+            raise ConfigError(
+                f"path policy for {prefix!r} must be 'required', not {check!r} "
+                "(a certificate asked for by path is a required one)"
+            )
+    if settings.client_check == "required":
+        raise ConfigError("path_policies need client_check 'ignore' or 'optional', not 'required'")
+    if not settings.client_CA:
+        raise ConfigError("path_policies need client_CA (a CA file)")
+    return pairs
 
 
 def load_crls(path: str) -> list[x509.CertificateRevocationList]:
@@ -276,12 +320,13 @@ def _truncated(what: str, path: str, label: str, line: int) -> str:
 
 
 def _openssl_stats(der: bytes) -> dict[str, int] | None:
-    """OpenSSL's own view of one DER certificate: store counts, or None if it cannot parse it.
+    """The stdlib's OpenSSL's view of DER certificate(s): store counts, or None if it
+    cannot parse them.
 
     The stdlib loads ``cadata`` with d2i_X509 and counts CA certificates with
-    X509_check_ca (``SSLContext.cert_store_stats``): exactly what the back-ends
-    will do with the file, which is what matters here. cryptography is stricter
-    than OpenSSL and would refuse certificates the server will in fact use.
+    X509_check_ca (``SSLContext.cert_store_stats``). One SSLContext costs about
+    1 ms, so this is kept for the few certificates the fast checks below cannot
+    decide.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
@@ -291,7 +336,52 @@ def _openssl_stats(der: bytes) -> dict[str, int] | None:
     return ctx.cert_store_stats()
 
 
+def _openssl_parses(der: bytes) -> bool:
+    """Whether OpenSSL's d2i_X509 reads ``der``, without an SSLContext per certificate.
+
+    cryptography is stricter than OpenSSL (it refuses certificates the server
+    will in fact use), so what it reads (about 10 us a certificate) OpenSSL
+    reads too; only what it refuses is put to OpenSSL: pyOpenSSL's d2i_X509,
+    then the stdlib's, so that a block either back-end reads is never called
+    corrupt.
+    """
+    try:
+        x509.load_der_x509_certificate(der)
+        return True
+    except ValueError:
+        pass
+    try:
+        crypto.load_certificate(crypto.FILETYPE_ASN1, der)
+        return True
+    except crypto.Error:
+        return _openssl_stats(der) is not None
+
+
+def _maybe_ca(der: bytes) -> bool:
+    """False only when X509_check_ca must say "not a CA", read with cryptography.
+
+    OpenSSL's check_ca (crypto/x509/v3_purp.c): a keyUsage without keyCertSign,
+    or basicConstraints CA:FALSE, is never a CA. Anything else (CA:TRUE, no
+    basicConstraints, a certificate cryptography cannot parse) is a candidate
+    that the stdlib's own X509_check_ca then confirms.
+    """
+    try:
+        extensions = x509.load_der_x509_certificate(der).extensions
+        if not extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return False
+        return extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        return True
+    except Exception:  # ValueError (unparsable), DuplicateExtension, ...: let OpenSSL say
+        return True
+
+
 def _checked_certificates(path: str, what: str, only_certificates: bool) -> list[PEMBlock]:
+    """Every CERTIFICATE block of the file, each one OpenSSL parses; ConfigFileError if not.
+
+    Linear in the file: one d2i_X509 per block (a 10,001-certificate bundle is
+    checked in well under a second, where an SSLContext per block took seconds).
+    """
     data = read_config_file(path, what)
     blocks = pem_blocks(data, path, what)
     certs = [b for b in blocks if b.label == _CERTIFICATE_LABEL]
@@ -305,7 +395,7 @@ def _checked_certificates(path: str, what: str, only_certificates: bool) -> list
                 path,
             )
     for block in certs:
-        if _openssl_stats(block.der) is None:
+        if not _openssl_parses(block.der):
             raise ConfigFileError(
                 f"{what} file has a corrupt certificate at line {block.line} "
                 f"(OpenSSL cannot parse it): {path!r}",
@@ -331,16 +421,34 @@ def load_ca_file(path: str, what: str = "client CA") -> int:
 
     "A CA" is what OpenSSL's X509_check_ca says: basicConstraints CA:TRUE (or,
     without basicConstraints, a self-signed v1 certificate or keyUsage
-    keyCertSign). Returns how many CA certificates it holds.
+    keyCertSign). Returns how many certificates the file holds.
+
+    Linear in the file: every block is parsed once (``_checked_certificates``),
+    certificates that cannot be a CA are set aside with cryptography
+    (``_maybe_ca``), and the stdlib's X509_check_ca (``cert_store_stats``)
+    confirms the rest ``_CA_BATCH`` at a time, stopping at the first CA.
     """
     blocks = _checked_certificates(path, what, only_certificates=True)
-    cas = sum((_openssl_stats(b.der) or {}).get("x509_ca", 0) for b in blocks)
-    if not cas:
+    candidates = [b.der for b in blocks if _maybe_ca(b.der)]
+    if not any(
+        _has_ca(candidates[i : i + _CA_BATCH]) for i in range(0, len(candidates), _CA_BATCH)
+    ):
         raise ConfigFileError(
             f"{what} file holds no CA certificate (none has basicConstraints CA:TRUE): {path!r}",
             path,
         )
-    return cas
+    return len(blocks)
+
+
+_CA_BATCH = 64  # certificates per SSLContext (one X509_STORE) when looking for a CA
+
+
+def _has_ca(batch: list[bytes]) -> bool:
+    """Whether X509_check_ca calls any certificate of ``batch`` (DER) a CA."""
+    stats = _openssl_stats(b"".join(batch))
+    if stats is None:  # one the stdlib cannot read: ask one by one
+        return any((_openssl_stats(der) or {}).get("x509_ca", 0) for der in batch)
+    return stats.get("x509_ca", 0) > 0
 
 
 def _load_key(path: str):
