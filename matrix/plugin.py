@@ -411,7 +411,7 @@ def last_of_configuration(request: pytest.FixtureRequest) -> bool:
     theirs = spec.params.get("matrix_case") if spec is not None else None
     if mine is None or theirs is None:
         return True
-    return mine.config != theirs.config
+    return getattr(mine, "config", None) != getattr(theirs, "config", None)
 
 
 def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:

@@ -370,3 +370,23 @@ def test_an_interrupted_run_says_so_everywhere(tmp_path, certs, sig):
 def test_a_complete_run_says_so(runs):
     meta = runs.get("racing-1").results["run"]
     assert (meta["complete"], meta["interrupted_by"], meta["cases_total"]) == (True, None, 1)
+
+
+def test_diff_compares_verdicts_never_observations(runs):
+    from reports.compare import diff
+    from reports.load import parse_results
+
+    data = runs.get("racing-1").results
+    other = json.loads(json.dumps(data))
+    case = other["cases"][0]
+    case["observed"]["distribution"] = {"rejected first-read close": 9, "x": 1}
+    case["observed"]["attempts"] = 10
+    case["duration_ms"] = 12345.0
+    case["logs"] = {"tracebacks": 3, "log_lines": 9}
+    assert diff(parse_results(data), parse_results(other)).empty
+    case["status"] = "fail"
+    case["problems"] = [
+        {"kind": REFUSAL_FORM, "severity": PROTOCOL, "what": "untrusted-issuer",
+         "expected": "first-read alert unknown_ca", "observed": "first-read close"}
+    ]  # fmt: skip
+    assert diff(parse_results(data), parse_results(other)).regressed
