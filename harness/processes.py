@@ -7,13 +7,14 @@ target may start processes of its own (a worker pool, a helper binary) that noth
 tracks. Both are checked the same way: the harness's children before a server starts
 and after it stopped are compared (``LeakCheck``).
 
-On Linux the harness asks to be a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``,
-proc(5)/prctl(2), Linux 3.4+): a process whose parent exits is re-parented to the
-harness instead of to init, so a grandchild that outlives the child that started it
-(a double fork, a daemon) is still seen as the harness's child, and can be killed and
-reaped. Elsewhere, or when the call fails, only direct children are seen. Children
-are read from ``/proc/<pid>/stat`` (field 4, the parent pid); without ``/proc`` the
-check sees nothing and reports nothing.
+On Linux a matrix run (the pytest plugin's session) asks to be a *child subreaper*
+(``prctl(PR_SET_CHILD_SUBREAPER)``, proc(5)/prctl(2), Linux 3.4+): a process whose parent
+exits is re-parented to the harness instead of to init, so a grandchild that outlives
+the child that started it (a double fork, a daemon) is still seen as the harness's
+child, and can be killed and reaped. Elsewhere, or when the call fails (or in a process
+that did not ask, such as a test calling the runner directly), only direct children are
+seen. Children are read from ``/proc/<pid>/stat`` (field 4, the parent pid); without
+``/proc`` the check sees nothing and reports nothing.
 
 Written here because psutil would be a new dependency for one scan of ``/proc``.
 """
@@ -103,7 +104,6 @@ class LeakCheck:
     """
 
     def __init__(self) -> None:
-        become_subreaper()
         self._before: set[int] = set()
 
     def before(self) -> None:

@@ -146,6 +146,10 @@ REQUIRED_VARIABLES = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CIPHER", 
 # it, and must otherwise be absent: the software versions (a server may rightly keep them to
 # itself) and every certificate variable (SSL_CLIENT_CERT, the DNs, the SANs, the chain...).
 OPTIONAL_VARIABLES = ("SSL_VERSION_INTERFACE", "SSL_VERSION_LIBRARY", "SSL_CLIENT_*")
+# SPEC section 9's connection facts, read by the connection-state profile where
+# ``provides`` says so (docs/state.md): the SNI the client sent (mod_ssl's name), the
+# virtual host whose policy verified the connection, and the peer's address.
+STATE_VARIABLES = ("SSL_TLS_SNI", "MTLS_VIRTUAL_HOST", "REMOTE_ADDR")
 CONTRACT = "the target contract (harness/target.py, docs/targets.md)"
 _ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
 _STDLIB_ALIASES = {"ssl", "stdlib", "std", "python", "openssl"}

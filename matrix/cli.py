@@ -408,8 +408,9 @@ def cmd_check_target(args: argparse.Namespace) -> int:
     from . import dimensions
     from .environ import SPEC_VARIABLES
     from .preview import ERRORS, preview, render
+    from .state import PROFILE as STATE_PROFILE
 
-    profiles = list(dimensions.PROFILES)
+    profiles = [*dimensions.PROFILES, STATE_PROFILE]
     if args.profile not in profiles:
         raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
     try:

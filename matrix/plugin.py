@@ -30,13 +30,20 @@ from typing import Any
 import pytest
 
 import certs_gen
-from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
+from harness.processes import become_subreaper
+from harness.target import (
+    REQUIRED_VARIABLES,
+    STATE_VARIABLES,
+    CheckedTarget,
+    TargetLoadError,
+    load_target,
+)
 
 from . import interrupts
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
 from .outputs import check_results_path
-from .problems import HARNESS, START
+from .problems import HARNESS, START, START_TIMEOUT
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
@@ -163,14 +170,14 @@ class _Collector:
 class _OneBlockPerMistake:
     """One failure block per target mistake, not one per case (issue 18).
 
-    A mistake in a target (``start`` raising or returning no handle, ``unsupported``
-    raising) fails every case of every configuration with the same problem: 230 blocks of
-    seven lines saying the same thing. Failures whose problems are all of the kinds
-    ``start`` and ``harness`` are grouped by their ``detail`` (built from fields only, so
-    identical for identical mistakes): the first is printed in full, the others are one
-    line saying how many failed the same way. results.json and the reports keep each
-    case; pytest's counts are unchanged. Other failures (the server's own findings) are
-    printed case by case as always.
+    A mistake in a target (``start`` raising, hanging or returning no handle,
+    ``unsupported`` raising) fails every case of every configuration with the same
+    problem: 230 blocks of seven lines saying the same thing. Failures whose problems are
+    all of the kinds ``start``, ``start-timeout`` and ``harness`` are grouped by their
+    ``detail`` (built from fields only, so identical for identical mistakes): the first is
+    printed in full, the others are one line saying how many failed the same way.
+    results.json and the reports keep each case; pytest's counts are unchanged. Other
+    failures (the server's own findings) are printed case by case as always.
     """
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -201,11 +208,12 @@ class _OneBlockPerMistake:
 
 
 def _mistake(report: pytest.TestReport) -> str | None:
-    """The ``detail`` of a case failed by a target mistake (start/harness problems only)."""
+    """The ``detail`` of a case failed by a target mistake (start, start-timeout and harness
+    problems only)."""
     for name, value in getattr(report, "user_properties", ()):
         if name == _RESULT and isinstance(value, dict):
             kinds = {p.get("kind") for p in value.get("problems") or ()}
-            if kinds and kinds <= {START, HARNESS}:
+            if kinds and kinds <= {START, START_TIMEOUT, HARNESS}:
                 return str(value.get("detail"))
     return None
 
@@ -257,7 +265,7 @@ def _target(config: pytest.Config) -> CheckedTarget:
         reference = config.getoption("--target") or DEFAULT_TARGET
         try:
             target = load_target(reference, search=[config.invocation_params.dir])
-            target.check_provides(SPEC_VARIABLES)
+            target.check_provides((*SPEC_VARIABLES, *STATE_VARIABLES))
         except TargetLoadError as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[_target_key] = target
@@ -372,7 +380,9 @@ def matrix_env(pytestconfig: pytest.Config):
         ResolverFacts.from_json(inputs["resolver"]),
         dt.datetime.fromisoformat(inputs["started"]),
     )
-    env = MatrixEnv(certs, facts, _target(pytestconfig), pytestconfig.getoption("--start-timeout"))
+    become_subreaper()  # orphans of the target's processes stay visible (harness/processes.py)
+    timeout = pytestconfig.getoption("--start-timeout")
+    env = MatrixEnv(certs, facts, _target(pytestconfig), timeout)
     yield env
     env.close()
 
@@ -380,9 +390,16 @@ def matrix_env(pytestconfig: pytest.Config):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     """Note which test runs next in this process: the last case of a configuration stops
-    its server (matrix/servers.py), so what the stop finds is part of a case."""
+    its server (matrix/servers.py), so what the stop finds is part of a case. After the
+    test, a signal noted by matrix.interrupts stops the session."""
     item.stash[_next_key] = nextitem
-    return (yield)
+    try:
+        return (yield)
+    finally:
+        # a signal whose KeyboardInterrupt was swallowed (raised inside a finaliser or a
+        # callback, where Python only prints it) still ends the run after this case
+        if interrupts.received() is not None and not item.session.shouldstop:
+            item.session.shouldstop = f"mtls-matrix: {interrupts.describe()}"
 
 
 def last_of_configuration(request: pytest.FixtureRequest) -> bool:
@@ -401,14 +418,16 @@ def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:
     request.node.user_properties.append((_RESULT, case_result))
 
 
-def environ_contract(target: CheckedTarget) -> dict[str, Any]:
+def environ_contract(target: CheckedTarget, profile: str = PROFILE) -> dict[str, Any]:
     """What the environ check covers, per adapter: required variables, and the optional
-    ones the target says its application sees (checked exactly; the rest may be absent)."""
+    ones the target says its application sees (checked exactly; the rest may be absent);
+    with the state profile, its connection facts too (STATE_VARIABLES)."""
+    variables = (*SPEC_VARIABLES, *(STATE_VARIABLES if profile == STATE_PROFILE else ()))
     return {
         "required": list(REQUIRED_VARIABLES),
         "checked": {
             adapter: [
-                v for v in SPEC_VARIABLES if v in REQUIRED_VARIABLES or target.provides(adapter, v)
+                v for v in variables if v in REQUIRED_VARIABLES or target.provides(adapter, v)
             ]
             for adapter in target.adapters
         },
@@ -483,7 +502,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if config.getoption("--shard"):
         run["shard"] = "{}/{}".format(*config.getoption("--shard"))
     run["target_reference"] = config.getoption("--target") or DEFAULT_TARGET
-    contract = environ_contract(target)
+    contract = environ_contract(target, profile_of(config))
     run["provides"] = contract["checked"]
     run["environ_contract"] = contract
     try:

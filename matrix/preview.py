@@ -1,7 +1,9 @@
 """What a target will get from a profile, before a server starts (``mtls-matrix check-target``).
 
 Each case of the profile on the target's adapters is sorted into the verdict it is
-headed for, by the same steps and in the same order as ``runner.run_case``:
+headed for, by the same steps and in the same order as ``runner.run_case`` (for the
+state profile, ``matrix.state.runner``: every server and reload of the case through
+the gate, then the target's ``unsupported``):
 
 - *unreachable*: the oracle predicts ``skipped`` (bind and connect addresses that
   cannot meet on this host, from the resolver probe);
@@ -22,6 +24,7 @@ matrix's own verdict order; it reuses the runner's spec builder and the oracle.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +32,13 @@ from typing import Any
 import certs_gen
 from harness.target import FEATURES, CheckedTarget, TargetContractError
 
-from .dimensions import addresses, enumerate_cases
+from . import state
+from .dimensions import addresses
 from .oracle import SKIPPED, predict
 from .resolver import ResolverFacts, probe
 from .runner import MatrixEnv, build_facts
+from .state.model import StateCase
+from .state.runner import unsupported as state_unsupported
 
 RUNNABLE, UNREACHABLE, UNSUPPORTED, ERRORS = "runnable", "unreachable", "unsupported", "errors"
 
@@ -79,14 +85,15 @@ def preview(
 ) -> Preview:
     """Sort every case ``target`` would run under ``profile`` (on ``adapters``, default all
     of the target's) by its verdict-to-be. Raises KeyError for an unknown profile."""
+    from .plugin import certs_profile, matrix_cases
+
     chosen = tuple(adapters or target.adapters)
-    cases = [
-        c for c in enumerate_cases(adapters=target.adapters, profile=profile) if c.adapter in chosen
-    ]
-    resolver = resolver or probe(addresses(profile))
+    cases = [c for c in matrix_cases(target, profile) if c.adapter in chosen]
+    certs_set = certs_profile(profile)  # the state profile runs on the standard set
+    resolver = resolver or probe(addresses(certs_set))
     result = Preview(target.name, profile, chosen, tuple(sorted(target.features)))
     with tempfile.TemporaryDirectory(prefix="mtls-matrix-check-") as scratch:
-        certs = certs_gen.generate(f"{scratch}/certs", profile=profile)
+        certs = certs_gen.generate(f"{scratch}/certs", profile=certs_set)
         facts = build_facts(certs, resolver, dt.datetime.now(dt.timezone.utc))
         env = MatrixEnv(certs, facts, target)
         try:
@@ -99,12 +106,19 @@ def preview(
 
 
 def _verdict(case, env: MatrixEnv) -> tuple[str, str]:
-    expectation = predict(case, env.facts)
-    if expectation.outcome == SKIPPED:
-        return UNREACHABLE, expectation.reason
-    spec = env.spec(case.config)
+    if isinstance(case, StateCase):  # as matrix.state.runner decides it
+        steps = state.GRIDS[case.grid].predict(case, env.facts).steps
+        skipped = [s for s in steps if s.outcome == SKIPPED]
+        if skipped:
+            return UNREACHABLE, skipped[0].reason
+        ask = functools.partial(state_unsupported, case, env)
+    else:
+        expectation = predict(case, env.facts)
+        if expectation.outcome == SKIPPED:
+            return UNREACHABLE, expectation.reason
+        ask = functools.partial(env.target.unsupported, env.spec(case.config))
     try:
-        why = env.target.unsupported(spec)
+        why = ask()
     except TargetContractError as exc:
         return ERRORS, str(exc)
     except Exception as exc:  # a run records the case as a harness problem of this type

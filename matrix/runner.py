@@ -73,7 +73,7 @@ from .problems import (
 )
 from .refusals import refusal_problems
 from .resolver import ResolverFacts
-from .servers import START_TIMEOUT_S, ServerPool, ServerStartFailed
+from .servers import START_TIMEOUT_S, STOP_TIMEOUT_S, ServerPool, ServerStartFailed
 
 CASE_TIMEOUT = 5.0  # seconds, each socket operation of the case's request
 CASE_DEADLINE = 10.0  # seconds, the case's whole request (connect to the body's last byte)
@@ -197,11 +197,12 @@ class MatrixEnv:
         facts: Facts,
         target: Target,
         start_timeout: float = START_TIMEOUT_S,
+        stop_timeout: float = STOP_TIMEOUT_S,
     ) -> None:
         self.certs = certs
         self.facts = facts
         self.target = target
-        self.servers = ServerPool(target, start_timeout=start_timeout)
+        self.servers = ServerPool(target, start_timeout=start_timeout, stop_timeout=stop_timeout)
         self._clients: dict[tuple, TLSClient] = {}
         self.capture = OutputCapture()  # installed around each case (pytest swaps stderr)
         self._line_counters: dict[int, LineCounter] = {}

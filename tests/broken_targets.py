@@ -362,9 +362,8 @@ def _bio_handshake(
             incoming.write(data)
         except ssl.SSLError as exc:
             server.refused(exc)
-            if outgoing.pending and send_alert():
-                raw.sendall(outgoing.read())
-            return  # _serve closes the socket
+            _refuse(raw, outgoing, send_alert())
+            return
     else:
         return
     if outgoing.pending:
@@ -381,8 +380,7 @@ def _bio_handshake(
             continue
         except ssl.SSLError as exc:  # TLS 1.3: the client certificate judged after Finished
             server.refused(exc)
-            if outgoing.pending and send_alert():
-                raw.sendall(outgoing.read())
+            _refuse(raw, outgoing, send_alert())
             return
         if b"\r\n\r\n" in head:
             break
@@ -393,6 +391,19 @@ def _bio_handshake(
         + body
     )
     raw.sendall(outgoing.read())
+
+
+def _refuse(raw: socket.socket, outgoing: ssl.MemoryBIO, alert: bool) -> None:
+    """Send the prepared alert and close cleanly (FIN after the client's bytes were read,
+    so no reset can overtake the alert), or close at once without it (_serve closes)."""
+    if not alert or not outgoing.pending:
+        return
+    raw.sendall(outgoing.read())
+    raw.shutdown(socket.SHUT_WR)
+    raw.settimeout(2.0)
+    for _ in range(64):  # what the client still sends (its request), until it closes
+        if not raw.recv(65536):
+            break
 
 
 class _Racing(BrokenTarget):

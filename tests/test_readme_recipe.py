@@ -139,6 +139,25 @@ def test_the_recipe_runs_green_from_a_fresh_install(venv, user_dir):
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout + where.stderr
 
 
+def test_the_installed_package_carries_the_mit_license_text(venv):
+    """pyproject's license-files: the LICENSE text travels in the wheel (the MIT terms ask
+    for it), and the metadata names the licence by its SPDX expression."""
+    code = (
+        "from importlib.metadata import distribution as d; m = d('mtls-matrix');"
+        "f = [p for p in m.files if p.name == 'LICENSE'];"
+        "print(m.metadata['License-Expression']); print(f[0].read_text() if f else '')"
+    )
+    shown = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        env=clean_env(venv), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    expression, _, text = shown.stdout.partition("\n")
+    assert expression == "MIT", shown.stdout + shown.stderr
+    assert text.strip() == (REPO / "LICENSE").read_text().strip()
+    assert "Copyright (c) 2026 the mtls-matrix authors" in text
+    assert "Permission is hereby granted, free of charge" in text
+
+
 def test_the_plugin_runs_from_the_users_own_pytest(venv, user_dir):
     result = subprocess.run(
         [str(venv / "bin" / "pytest"), "--pyargs", "matrix", "--target", "mytarget:target",

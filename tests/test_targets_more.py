@@ -87,6 +87,8 @@ def test_a_good_client_is_served_and_a_bad_one_refused(certs, name, reference, p
         good = TLSClient(certs["ca"].cert, certs["localhost"].key_and_chain).get(url)
         assert good.outcome == "ok", good.detail
         assert good.environ.get("wsgi.url_scheme") == "https"
+        if target.provides(adapter, "REMOTE_ADDR"):  # the peer, as the connection says
+            assert good.environ.get("REMOTE_ADDR") == "127.0.0.1"
         if policy == "ignore":  # all a server that cannot ask for certificates can refuse
             bad = TLSClient(certs["other-ca"].cert).get(url)
             assert bad.outcome == "server-cert-rejected", bad.detail
@@ -138,3 +140,22 @@ def test_the_configurations_that_lose_verification_admit_a_client_without_certif
         assert good.environ.get("SSL_CLIENT_VERIFY") == "NONE"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [
+        ("tornado", "tornado"),
+        ("aiohttp", "aiohttp"),
+        ("sanic", "sanic"),
+        ("sanic-multi", "sanic"),
+        ("twisted", "twisted"),
+        ("twisted-sni", "twisted"),
+        ("daphne", "daphne"),
+    ],
+)
+def test_the_compat_run_knows_each_and_loads_it_by_its_name(name, package):
+    from harness.targets import compat
+
+    assert name in compat.TARGETS
+    assert load(compat.reference(name), package).name == name

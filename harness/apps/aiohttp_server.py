@@ -8,7 +8,8 @@
 (what ``web.run_app(app, ssl_context=...)`` runs, with the bound port readable),
 ``context`` built as aiohttp's "Advanced usage" SSL section and
 ``harness.apps.stdlib_tls`` say. The handler answers any path with the keys a
-handler can see: ``request.scheme`` and the transport's ``ssl_object``
+handler can see: ``request.scheme``, ``request.remote`` (the peer address) and the
+transport's ``ssl_object``
 (``request.transport.get_extra_info("ssl_object")``, asyncio's documented extra).
 
 ``--as-reported-7466`` builds the context as aio-libs/aiohttp#7466 does

@@ -13,13 +13,13 @@ callback that switches each connection to the matching context (sanic
 (what the list's dict form builds; a plain ``SSLContext`` carries no names and the
 selector refuses it), with the same client CA and ``verify_mode`` set on it.
 
-The handler answers any path with ``request.scheme`` and the transport's ``ssl_object``
-(``request.transport.get_extra_info("ssl_object")``; Sanic's ``conn_info.cert`` is the
-*server's* certificate entry, not the client's). An ``after_server_start`` listener
-prints ``listening on https://HOST:PORT`` once the server listens. Sanic runs with
-``single_process=True``: its default worker manager cannot take a context at all (it
-pickles ``run()``'s arguments for the worker: ``TypeError: cannot pickle 'SSLContext'
-object``, measured on sanic 25.12.1).
+The handler answers any path with ``request.scheme``, ``request.ip`` (the peer) and
+the transport's ``ssl_object`` (``request.transport.get_extra_info("ssl_object")``;
+Sanic's ``conn_info.cert`` is the *server's* certificate entry, not the client's).
+An ``after_server_start`` listener prints ``listening on https://HOST:PORT`` once the
+server listens. Sanic runs with ``single_process=True``: its default worker manager
+cannot take a context at all (it pickles ``run()``'s arguments for the worker:
+``TypeError: cannot pickle 'SSLContext' object``, measured on sanic 25.12.1).
 """
 
 from __future__ import annotations

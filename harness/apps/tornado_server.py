@@ -6,7 +6,8 @@
 ``HTTPServer(app, ssl_options=context)``, ``context`` built as
 ``HTTPServerRequest.get_ssl_certificate``'s docstring says (``harness.apps.stdlib_tls``),
 then ``server.listen(port, address)``. The handler answers any path with the keys
-tornado lets a handler see: ``request.protocol`` and the connection's ``SSLSocket``
+tornado lets a handler see: ``request.protocol``, ``request.remote_ip`` (the peer:
+``xheaders`` is off, as by default) and the connection's ``SSLSocket``
 (``request.connection.stream.socket``, the object tornado's own
 ``get_ssl_certificate`` reads). Prints ``listening on https://HOST:PORT`` once the
 sockets listen (port 0: the one the first socket got; tornado binds every address

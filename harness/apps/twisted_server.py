@@ -19,7 +19,8 @@ switches certificate and trust store but not the verify mode, which the connecti
 took from the listening context (OpenSSL ``SSL_set_SSL_CTX``; pyca/pyopenssl#255,
 glyph/txsni#2). That loss is what this configuration measures.
 
-The resource answers any path with ``request.isSecure()`` and what the TLS transport
+The resource answers any path with ``request.isSecure()``, ``request.getClientAddress()``
+(the peer) and what the TLS transport
 gives (``ISSLTransport.getPeerCertificate()``; ``getHandle()``, the
 ``OpenSSL.SSL.Connection``, for the protocol and cipher names). Prints ``listening
 on https://HOST:PORT`` once the port listens; stops on SIGTERM or SIGINT.
@@ -56,6 +57,9 @@ class TLSResource(Resource):
     def render(self, request) -> bytes:
         secure = request.isSecure()
         keys = {"wsgi.url_scheme": "https" if secure else "http"}
+        peer = request.getClientAddress()
+        if getattr(peer, "host", None):
+            keys["REMOTE_ADDR"] = peer.host
         transport = tls_transport(request) if secure else None
         if secure:
             keys["HTTPS"] = "on"
@@ -66,10 +70,10 @@ class TLSResource(Resource):
                 keys["SSL_PROTOCOL"] = version
             if cipher:
                 keys["SSL_CIPHER"] = cipher
-            peer = transport.getPeerCertificate()
-            keys["SSL_CLIENT_VERIFY"] = "SUCCESS" if peer is not None else "NONE"
-            if peer is not None:
-                pem = crypto.dump_certificate(crypto.FILETYPE_PEM, peer)
+            certificate = transport.getPeerCertificate()
+            keys["SSL_CLIENT_VERIFY"] = "SUCCESS" if certificate is not None else "NONE"
+            if certificate is not None:
+                pem = crypto.dump_certificate(crypto.FILETYPE_PEM, certificate)
                 keys["SSL_CLIENT_CERT"] = pem.decode()
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"connection", b"close")

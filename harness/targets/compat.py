@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.target import TargetLoadError
+from matrix.progress import CommandProgress
 
 from .columns import Column, columns, targets_of
 from .environments import EnvironmentError_, Pin, ensure, find_python, read_pins
@@ -194,6 +195,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     parser.add_argument(
         "--venv-cache", metavar="DIR", help="where the version axis keeps its environments"
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display on a terminal"
+    )
     options = parser.parse_args(argv)
     known = (*TARGETS, *EXTRA_TARGETS)
     unknown = [t for t in options.targets if t not in known]
@@ -226,7 +230,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     outcomes = []
     try:
         battery = not options.no_battery and not partial_run(pytest_args) and not extended
-        for column in columns(selected, pins, list(pythons)):
+        planned = columns(selected, pins, list(pythons))
+        progress = CommandProgress(len(planned), "compat columns", quiet=options.quiet)
+        for column in progress_over(progress, planned, outcomes):
             python = sys.executable
             if column.needs_environment:
                 base = pythons[column.python] if column.python else Path(sys.executable)
@@ -262,6 +268,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
                 print(f"compat: the report failed (exit {report.returncode})", file=sys.stderr)
                 status = EXIT_HARNESS
     return status
+
+
+def progress_over(progress: CommandProgress, planned: list[Column], outcomes: list[Outcome]):
+    """Yield the columns while the progress display counts them (and their failures)."""
+    with progress:
+        for column in planned:
+            done = len(outcomes)
+            yield column
+            new = outcomes[done:]
+            failed = any(o.status != RAN or o.counts.get("fail") for o in new)
+            progress.advance(failed=failed)
 
 
 def exit_status(outcomes: list[Outcome]) -> int:

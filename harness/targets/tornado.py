@@ -28,6 +28,7 @@ STDLIB_APP_KEYS = (
     "SSL_CIPHER",
     "SSL_CLIENT_VERIFY",
     "SSL_CLIENT_CERT",
+    "REMOTE_ADDR",
 )
 
 

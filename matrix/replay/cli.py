@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from harness.targets import compat
+from matrix.progress import CommandProgress
 
 from .corpus import CorpusError, Entry, load_corpus
 from .run import AFFECTED, FIXED, Verdict, replay
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m matrix.replay") -
     parser.add_argument("--timeout", type=float, default=compat.TARGET_TIMEOUT)
     parser.add_argument("--list", action="store_true", help="list the entries and stop")
     parser.add_argument("--markdown", metavar="FILE", help="also write the verdicts table here")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     options = parser.parse_args(argv)
     try:
         entries = load_corpus(Path(options.corpus) if options.corpus else None)
@@ -53,11 +55,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m matrix.replay") -
     out = Path(options.out)
     cache = Path(options.venv_cache) if options.venv_cache else None
     verdicts: list[Verdict] = []
+    progress = CommandProgress(2 * len(entries), "replay", quiet=options.quiet)
     try:
-        for entry in entries:
-            for role in (AFFECTED, FIXED):
-                print(f"== replay {entry.id}: {role} {entry.package}", flush=True)
-                verdicts.append(replay(entry, role, out / entry.id, cache, options.timeout))
+        with progress:
+            for entry in entries:
+                for role in (AFFECTED, FIXED):
+                    print(f"== replay {entry.id}: {role} {entry.package}", flush=True)
+                    verdict = replay(entry, role, out / entry.id, cache, options.timeout)
+                    verdicts.append(verdict)
+                    progress.advance(failed=not verdict.ok)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

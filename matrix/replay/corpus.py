@@ -12,13 +12,16 @@ Shape (x509-limbo's idea, one record per case, the harness separate)::
         "fixed_source": "where the fixed release is stated (changelog URL and entry)",
         "cases": ["builtin-required-..."],        # matrix case ids that show it, or []
         "battery": ["rst-after-accept"],          # resilience kinds that show it, or []
-        "shows": {"kind": "survival", "severity": "availability"}  # or {"stall": ...}
+        "shows": {"kind": "survival", "severity": "availability"},  # or {"stall": ...}
+        "profile": "standard"                     # the cases' profile (default standard)
     }]}
 
 On the affected release at least one listed case must fail with a problem of
-``shows.kind`` (and ``shows.severity`` when given), or a listed battery kind must end
-with ``shows.stall`` (``bounded``, ``unbounded`` or ``dead``); on the fixed release every
-listed case must pass and every listed kind must end without a stall.
+``shows.kind`` (and ``shows.severity`` when given) -- or, for ``"kind": "unsupported"``, be
+unsupported because the release cannot express it (a missing option) -- or a listed
+battery kind must end with ``shows.stall`` (``bounded``, ``unbounded`` or ``dead``) or,
+for ``"tracebacks": "yes"``, make the server print a traceback; on the fixed release
+every listed case must pass and every listed kind must end with no stall, no traceback.
 """
 
 from __future__ import annotations
@@ -54,10 +57,7 @@ class Entry:
     cases: tuple[str, ...]
     battery: tuple[str, ...]
     shows: dict[str, str]
-
-    @property
-    def profile(self) -> str:
-        return self.shows.get("profile", "standard")
+    profile: str = "standard"  # the matrix profile the cases belong to
 
 
 def load_corpus(path: Path | None = None) -> list[Entry]:
@@ -98,8 +98,8 @@ def _entry(raw: Any, where: str, index: int) -> Entry:
     if not cases and not battery:
         raise CorpusError(f"{at}: names no case and no battery kind")
     shows = raw.get("shows")
-    if not isinstance(shows, dict) or not ("kind" in shows or "stall" in shows):
-        raise CorpusError(f"{at}: 'shows' needs a problem 'kind' or a battery 'stall'")
+    if not isinstance(shows, dict) or not {"kind", "stall", "tracebacks"} & set(shows):
+        raise CorpusError(f"{at}: 'shows' needs a problem 'kind', a 'stall' or 'tracebacks'")
     if "stall" in shows and shows["stall"] not in STALLS:
         raise CorpusError(f"{at}: shows.stall must be one of {', '.join(STALLS)}")
     return Entry(
@@ -108,4 +108,5 @@ def _entry(raw: Any, where: str, index: int) -> Entry:
         cases=tuple(cases),
         battery=tuple(battery),
         shows={str(k): str(v) for k, v in shows.items()},
+        profile=str(raw.get("profile", "standard")),
     )

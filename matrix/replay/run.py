@@ -90,15 +90,23 @@ def showing(entry: Entry, data: dict[str, Any]) -> str:
     """What in ``data`` shows the bug as the entry states it ("" when nothing does)."""
     kind, severity, stall = (entry.shows.get(k) for k in ("kind", "severity", "stall"))
     for case in data.get("cases", []):
-        if case.get("id") not in entry.cases or case.get("status") != "fail":
+        if case.get("id") not in entry.cases:
+            continue
+        if kind == "unsupported" and case.get("unsupported"):
+            return f"{case['id']}: unsupported ({case['unsupported']})"
+        if case.get("status") != "fail":
             continue
         for problem in case.get("problems", []):
             if problem.get("kind") == kind and severity in (None, problem.get("severity")):
                 return f"{case['id']}: {problem.get('severity')} {kind} ({case.get('detail')})"
-    if stall:
-        for name, block in _battery_entries(data):
-            if block.get("kind") in entry.battery and _stalled(block) == stall:
-                return f"battery {block['kind']} x{block.get('attackers')} on {name}: {stall}"
+    for name, block in _battery_entries(data):
+        if block.get("kind") not in entry.battery:
+            continue
+        if stall and _stalled(block) == stall:
+            return f"battery {block['kind']} x{block.get('attackers')} on {name}: {stall}"
+        if entry.shows.get("tracebacks") and block.get("tracebacks"):
+            where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
+            return f"{where}: {block['tracebacks']} tracebacks"
     return ""
 
 
@@ -109,7 +117,7 @@ def clean_ok(entry: Entry, data: dict[str, Any]) -> bool:
     listed = [b for _, b in _battery_entries(data) if b.get("kind") in entry.battery]
     if entry.battery and not listed:
         return False
-    return all(_stalled(b) == "none" for b in listed)
+    return all(_stalled(b) == "none" and not b.get("tracebacks") for b in listed)
 
 
 def clean(entry: Entry, data: dict[str, Any], shown: str = "") -> str:
@@ -128,6 +136,8 @@ def clean(entry: Entry, data: dict[str, Any], shown: str = "") -> str:
     for name, block in _battery_entries(data):
         if block.get("kind") in entry.battery and _stalled(block) != "none":
             return f"battery {block['kind']} on {name}: {_stalled(block)}"
+        if block.get("kind") in entry.battery and block.get("tracebacks"):
+            return f"battery {block['kind']} on {name}: {block['tracebacks']} tracebacks"
     return "battery kinds not measured"
 
 

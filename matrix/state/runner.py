@@ -28,7 +28,14 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.client import OK, SKIPPED
-from harness.target import STEP_FEATURES, ServerHandle, ServerSpec, SNIHost, is_required
+from harness.target import (
+    STATE_VARIABLES,
+    STEP_FEATURES,
+    ServerHandle,
+    ServerSpec,
+    SNIHost,
+    is_required,
+)
 
 from ..dimensions import CLIENT_CA_FILES, POLICY_SETTINGS
 from ..environ import check_environ, expected_certificate_variables
@@ -41,10 +48,9 @@ from .client import StepAttempt, StepClient
 from .model import DEFAULT_HOST, LOOPBACK, ServerState, StateCase
 from .oracle import StateExpectation, StepExpectation, host_config
 
-SNI_VARIABLE = "SSL_TLS_SNI"  # mod_ssl's name for the SNI the client sent
-HOST_VARIABLE = "MTLS_VIRTUAL_HOST"  # the virtual host that served the request (docs/state.md)
-ADDRESS_VARIABLE = "REMOTE_ADDR"  # CGI/WSGI: the peer's address
-STATE_VARIABLES = (SNI_VARIABLE, HOST_VARIABLE, ADDRESS_VARIABLE)
+# harness.target.STATE_VARIABLES, by name: the SNI the client sent (mod_ssl's name), the
+# virtual host that served the request (docs/state.md), the peer's address (CGI/WSGI).
+SNI_VARIABLE, HOST_VARIABLE, ADDRESS_VARIABLE = STATE_VARIABLES
 
 
 class StateEnv:
