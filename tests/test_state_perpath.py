@@ -13,6 +13,7 @@ the ``/secure/`` refusals, as security.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import socket
@@ -384,3 +385,44 @@ def test_a_naive_prefix_match_serves_secure_spelled_otherwise(certs):
     }
     assert failed == expected
     assert len(expected) == 2 * (6 + 2)  # per back-end: ignore 3 clients x 2, optional none x 2
+
+
+@pytest.mark.parametrize(("adapter", "version"), [("builtin", "TLSv1.3"), ("pyopenssl", "TLSv1.2")])
+def test_a_body_sent_while_the_server_asks_arrives_whole(certs, adapter, version):
+    """A POST to /secure/ whose body is already on its way when the server asks: what
+    arrives during the exchange is kept, in order, for the application."""
+
+    def digest_app(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        out = json.dumps(
+            {
+                "sha256": hashlib.sha256(body).hexdigest(),
+                **{k: v for k, v in environ.items() if k == "SSL_CLIENT_VERIFY"},
+            }
+        ).encode()
+        start_response("200 OK", [("Content-Length", str(len(out)))])
+        return [out]
+
+    adapter_ = make_adapter(
+        adapter,
+        certificate=str(certs["server"].cert),
+        private_key=str(certs["server"].key),
+        client_CA=str(certs["ca"].cert),
+        path_policies=perpath.PATH_POLICIES,
+    )
+    server = ReferenceServer(adapter_, app=digest_app, numthreads=2).start()
+    body = bytes(range(256)) * 200  # 51,200 bytes: several TLS records
+    setup = ClientSetup(
+        certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, version, True, True
+    )
+    head = f"POST /secure/ HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    try:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with context(setup).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(head.encode() + body)
+            status, shown = _read_response(tls)
+    finally:
+        server.stop()
+    assert status == 200
+    assert shown == {"sha256": hashlib.sha256(body).hexdigest(), "SSL_CLIENT_VERIFY": "SUCCESS"}
