@@ -52,6 +52,10 @@ def test_pins_replace_the_projects_own_requirement_on_that_package():
     assert "cheroot==10.0.1" in requirements
     assert not [r for r in requirements if r.startswith("cheroot") and r != "cheroot==10.0.1"]
     assert any(r.startswith("trustme") for r in requirements)  # the rest stays
+    # a column holds its own server, not every compat server (some need a newer Python)
+    gunicorn = requirements_for([], "gunicorn")
+    assert any(r.startswith("gunicorn==") for r in gunicorn)
+    assert not any(r.startswith(("tornado", "uvicorn", "granian")) for r in gunicorn)
 
 
 def test_columns_are_target_by_python_by_release():

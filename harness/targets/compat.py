@@ -63,7 +63,7 @@ from pathlib import Path
 from harness.target import TargetLoadError
 from matrix.progress import CommandProgress
 
-from .columns import Column, columns, targets_of
+from .columns import Column, columns, target_package, targets_of
 from .environments import EnvironmentError_, Pin, ensure, find_python, read_pins
 from .process import PROJECT_ROOT
 
@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
                 base = pythons[column.python] if column.python else Path(sys.executable)
                 print(f"== {column.label}: environment", flush=True)
                 try:
-                    python = str(ensure(base, list(column.pins), _cache(options.venv_cache)))
+                    cache, server = _cache(options.venv_cache), target_package(column.target)
+                    python = str(ensure(base, list(column.pins), cache, server))
                 except EnvironmentError_ as exc:
                     outcomes.append(_report(Outcome(column.label, NOT_RUNNABLE, str(exc)), []))
                     continue

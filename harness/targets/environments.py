@@ -149,15 +149,24 @@ def default_cache() -> Path:
     return Path(base) / "mtls-matrix" / "venvs"
 
 
-def requirements_for(pins: list[Pin]) -> list[str]:
-    """The project's requirements with each pinned project's requirement replaced."""
+def requirements_for(pins: list[Pin], server: str | None = None) -> list[str]:
+    """The project's runtime requirements, the ``compat`` extra's pin of ``server`` (the
+    target's own project: not the whole extra, whose other servers may not install under
+    an older Python), and ``pins``, each replacing any requirement on the same project."""
     pinned = {p.key for p in pins}
-    kept = [r for r in project_requirements() if requirement_name(r) not in pinned]
+    wanted = project_requirements(extra=None)
+    if server:
+        compat = [r for r in project_requirements() if r not in wanted]
+        wanted += [r for r in compat if requirement_name(r) == canonical(server)]
+    kept = [r for r in wanted if requirement_name(r) not in pinned]
     return sorted(kept + [str(p) for p in pins])
 
 
-def ensure(python: Path, pins: list[Pin], cache: Path | None = None) -> Path:
-    """The interpreter of a cached environment for ``python`` and ``pins``; built if absent.
+def ensure(
+    python: Path, pins: list[Pin], cache: Path | None = None, server: str | None = None
+) -> Path:
+    """The interpreter of a cached environment for ``python`` and ``pins`` (and the compat
+    pin of ``server``, the target's own project); built if absent.
 
     Returns the environment's ``bin/python``. EnvironmentError_ (one line, with pip's last
     line) when the interpreter cannot run or pip cannot install the requirements.
@@ -166,7 +175,7 @@ def ensure(python: Path, pins: list[Pin], cache: Path | None = None) -> Path:
     interpreter = _interpreter_version(python)
     if not interpreter:
         raise EnvironmentError_(f"{python}: cannot run")
-    requirements = requirements_for(pins)
+    requirements = requirements_for(pins, server)
     digest = hashlib.sha256(json.dumps([interpreter, requirements]).encode()).hexdigest()[:16]
     home = cache / f"py{interpreter}-{digest}"
     marker = home / "mtls-matrix-environment.json"
