@@ -13,6 +13,7 @@ the ``/secure/`` refusals, as security.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import socket
@@ -79,6 +80,13 @@ def test_judgement_ranks_as_spec_section_6():
     assert (p.kind, p.severity) == (OUTCOME, AVAILABILITY)
     (p,) = perpath.judge(pcase(), "ok", {"SSL_CLIENT_VERIFY": "NONE"})  # served unverified
     assert (p.kind, p.severity) == (OUTCOME, SECURITY)
+
+
+@pytest.mark.parametrize(
+    "path", ["/public/../secure/x", "//secure/", "/secure%2Fx", "/x/%2e%2e/secure/", "/./secure/"]
+)
+def test_policy_for_matches_the_path_an_application_would_resolve(path):
+    assert policy_for(path, perpath.PATH_POLICIES) == "required"
 
 
 def test_policy_for_takes_the_longest_prefix():
@@ -199,7 +207,7 @@ def test_a_server_that_never_asks_serves_secure_to_anyone(certs):
         c.id: {(OUTCOME, SECURITY)}
         for c in perpath.cases(ADAPTERS)
         if c.id in supported
-        and c.path == perpath.SECURE_PREFIX
+        and c.path in ("/secure/", "/public/../secure/")  # //secure/: Cheroot says 400
         # served to every client its handshake did not verify (optional: a good one is
         # verified there, a wrong-CA one refused there)
         and not (c.base == "optional" and c.credential != "none")
@@ -358,3 +366,63 @@ def test_the_command_line_takes_path_policies(certs):
         proc.communicate(timeout=STOP_TIMEOUT)
     assert (served.status, served.json()["SSL_CLIENT_VERIFY"]) == (200, "SUCCESS")
     assert refused.status == 403
+
+
+def test_a_naive_prefix_match_serves_secure_spelled_otherwise(certs):
+    """Matched on the request target as sent: /public/../secure/ is served to clients
+    never asked; /secure/ itself is still right, and //secure/ never reaches the
+    application (Cheroot answers 400: it reads an authority there)."""
+    results = run_perpath(CheckedTarget(wrong.NaivePrefix()), certs)
+    failed = {r["id"] for r in results if r["status"] == "fail"}
+    assert {p["severity"] for r in results for p in r["problems"]} == {SECURITY}
+    expected = {
+        r["id"]
+        for r in results
+        if r["status"] != "unsupported"
+        and r["dims"]["path"] == "/public/../secure/"
+        # not those the handshake decided: a verified client, or a wrong CA refused there
+        and not (r["dims"]["policy"] == "optional" and r["dims"]["client"] != "none")
+    }
+    assert failed == expected
+    assert len(expected) == 2 * (6 + 2)  # per back-end: ignore 3 clients x 2, optional none x 2
+
+
+@pytest.mark.parametrize(("adapter", "version"), [("builtin", "TLSv1.3"), ("pyopenssl", "TLSv1.2")])
+def test_a_body_sent_while_the_server_asks_arrives_whole(certs, adapter, version):
+    """A POST to /secure/ whose body is already on its way when the server asks: what
+    arrives during the exchange is kept, in order, for the application."""
+
+    def digest_app(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        out = json.dumps(
+            {
+                "sha256": hashlib.sha256(body).hexdigest(),
+                **{k: v for k, v in environ.items() if k == "SSL_CLIENT_VERIFY"},
+            }
+        ).encode()
+        start_response("200 OK", [("Content-Length", str(len(out)))])
+        return [out]
+
+    adapter_ = make_adapter(
+        adapter,
+        certificate=str(certs["server"].cert),
+        private_key=str(certs["server"].key),
+        client_CA=str(certs["ca"].cert),
+        path_policies=perpath.PATH_POLICIES,
+    )
+    server = ReferenceServer(adapter_, app=digest_app, numthreads=2).start()
+    body = bytes(range(256)) * 200  # 51,200 bytes: several TLS records
+    setup = ClientSetup(
+        certs["ca"].cert, certs["localhost"].cert, certs["localhost"].key, version, True, True
+    )
+    head = f"POST /secure/ HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    try:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with context(setup).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(head.encode() + body)
+            status, shown = _read_response(tls)
+    finally:
+        server.stop()
+    assert status == 200
+    assert shown == {"sha256": hashlib.sha256(body).hexdigest(), "SSL_CLIENT_VERIFY": "SUCCESS"}

@@ -16,7 +16,7 @@ def test_the_reference_passes_every_state_case(tmp_path):
     failed = {i: c["problems"] for i, c in cases.items() if c["status"] == "fail"}
     assert not failed
     assert code == 0
-    assert len(cases) == 390 + 232  # sni and resumption; request and per-path
+    assert len(cases) == 390 + 136 + 192  # sni and resumption; request; per-path
     # skipped: only what a back-end cannot ask with after the handshake (state-request.md)
     skipped = {i for i, c in cases.items() if c["status"] != "pass"}
     assert skipped == {

@@ -21,6 +21,7 @@ from cheroot import wsgi as cheroot_wsgi
 
 from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.target import CheckedTarget
+from harness.targets.apache import ApacheTarget
 from harness.targets.reference import ReferenceTarget
 from matrix.problems import LOCAL_PROXY_TRUST, REQUEST_OVERRIDE, SECURITY, VISIBILITY
 from matrix.state import request
@@ -230,3 +231,14 @@ def test_the_state_profile_runs_the_grid_as_a_user_would(tmp_path):
         ("127.0.0.1", "builtin"): {(LOCAL_PROXY_TRUST, VISIBILITY)},
         ("127.0.0.1", "pyopenssl"): {(LOCAL_PROXY_TRUST, VISIBILITY)},
     }
+
+
+@pytest.mark.skipif(ApacheTarget().installed() is not None, reason=str(ApacheTarget().installed()))
+def test_apache_passes_every_request_case(certs):
+    """mod_ssl's variables come from the connection alone; REQUEST_SCHEME too (httpd 2.4.71
+    answers OPTIONS evil://... with 400)."""
+    results = run_request(CheckedTarget(ApacheTarget()), certs)
+    assert len(results) == len(request.cases(("mod_ssl",)))
+    assert [(r["id"], r["problems"]) for r in results if r["status"] != "pass"] == []
+    shown = {k for r in results for k in r["observed"]["shown"]}
+    assert {"HTTPS", "wsgi.url_scheme", "REMOTE_ADDR", "SSL_CLIENT_VERIFY"} <= shown

@@ -10,6 +10,9 @@ fails exactly its cases, as ``security`` where it admits or spoofs:
   connection's scheme, address and client-certificate variables.
 - ``UnpinnedScheme``: the adapters before the fix: ``wsgi.url_scheme`` left to
   Cheroot, which takes it from an absolute-form ``OPTIONS`` target.
+- ``NaivePrefix``: per-path policies matched against the request target as sent, so
+  ``/public/../secure/`` and ``//secure/`` (which an application, and Apache, resolve to
+  ``/secure/``) are served without asking.
 - ``PostHandshakeNeverAsks`` (python/cpython#81609): per-path policies configured
   on the TLS context (``CERT_REQUIRED`` with ``post_handshake_auth`` on the stdlib,
   as if that made OpenSSL ask) and nothing that asks after the handshake:
@@ -23,6 +26,7 @@ from typing import Any
 
 from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.builtin import BuiltinClientCertAdapter
+from harness.reference.perpath import PathPolicyApp
 from harness.reference.pyopenssl import PyOpenSSLClientCertAdapter
 from harness.target import ServerSpec
 from harness.targets.reference import ReferenceTarget
@@ -108,4 +112,20 @@ class PostHandshakeNeverAsks(ReferenceTarget):
         adapter = make_adapter(spec.adapter, **_settings(spec))
         server = ReferenceServer(adapter, (spec.bind, 0), numthreads=4)
         server._server.wsgi_app = tls_environ_app  # the per-path wrapper dropped
+        return server.start()
+
+
+class _RawPrefixApp(PathPolicyApp):
+    def policy(self, path: str) -> str | None:
+        hits = [(p, c) for p, c in self.adapter.settings.path_policies if path.startswith(p)]
+        return max(hits, key=lambda hit: len(hit[0]))[1] if hits else None
+
+
+class NaivePrefix(ReferenceTarget):
+    name = "wrong:naive-prefix"
+
+    def start(self, spec: ServerSpec) -> ReferenceServer:
+        adapter = make_adapter(spec.adapter, **_settings(spec))
+        server = ReferenceServer(adapter, (spec.bind, 0), numthreads=4)
+        server._server.wsgi_app = _RawPrefixApp(tls_environ_app, adapter)
         return server.start()

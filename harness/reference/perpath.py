@@ -25,8 +25,11 @@ connection until something does: fail-safe).
 from __future__ import annotations
 
 import logging
+import posixpath
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote
 
 from .adapters import ClientCertAdapter
 from .connection import CONNECTION_KEY, CannotAsk, Refused, format_peer
@@ -39,14 +42,30 @@ FORBIDDEN = b"A verified client certificate is required for this path.\n"
 def policy_for(path: str, path_policies: tuple[tuple[str, str], ...]) -> str | None:
     """The client_check of the longest prefix of ``path`` in ``path_policies``, or None.
 
-    A plain string prefix of the decoded path, as Apache's ``<Location "/secure/">``
-    matches: ``/secure/`` covers ``/secure/`` and ``/secure/x``, not ``/secure``.
+    A plain string prefix, as Apache's ``<Location "/secure/">`` matches: ``/secure/``
+    covers ``/secure/`` and ``/secure/x``, not ``/secure``. It is matched against the
+    path as given and as an application might resolve it (``match_forms``): Apache
+    matches ``<Location>`` after merging slashes and removing dot segments, and an
+    application that resolves ``/public/../secure/x`` must not be handed it unasked.
     """
     best: tuple[int, str] | None = None
-    for prefix, check in path_policies:
-        if path.startswith(prefix) and (best is None or len(prefix) > best[0]):
-            best = (len(prefix), check)
+    for form in match_forms(path):
+        for prefix, check in path_policies:
+            if form.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), check)
     return None if best is None else best[1]
+
+
+def match_forms(path: str) -> tuple[str, ...]:
+    """``path`` as given, and percent-decoded once more (Cheroot leaves ``%2F`` in
+    PATH_INFO), repeated slashes merged and dot segments removed (RFC 3986 section
+    5.2.4), a trailing slash kept."""
+    resolved = re.sub(r"/{2,}", "/", unquote(path))
+    trailing = resolved.endswith(("/", "/.", "/..")) or resolved in (".", "..")
+    resolved = posixpath.normpath("/" + resolved.lstrip("/"))
+    if trailing and not resolved.endswith("/"):
+        resolved += "/"
+    return (path, resolved) if resolved != path else (path,)
 
 
 class PathPolicyApp:
@@ -57,14 +76,15 @@ class PathPolicyApp:
         self.adapter = adapter
         adapter.path_policies_enforced = True
 
+    def policy(self, path: str) -> str | None:
+        """The client_check for ``path`` (``policy_for`` over the adapter's policies)."""
+        return policy_for(path, self.adapter.settings.path_policies)
+
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        policies = self.adapter.settings.path_policies
         path = environ.get("PATH_INFO", "") or "/"
-        if policy_for(path, policies) != "required" or environ.get("SSL_CLIENT_VERIFY") == (
-            "SUCCESS"
-        ):
+        if self.policy(path) != "required" or environ.get("SSL_CLIENT_VERIFY") == "SUCCESS":
             return self.app(environ, start_response)
         conn = environ.get(CONNECTION_KEY)
         if conn is None:  # not one of our connections: nothing can ask, nothing is served

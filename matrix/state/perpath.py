@@ -32,7 +32,7 @@ The oracle is what SPEC section 9 says, with the refusal forms Apache httpd
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from matrix.problems import (
@@ -48,7 +48,16 @@ from matrix.problems import (
 from .model import HostPolicy, ServerState, StateCase, Step
 
 BASES = ("ignore", "optional")
-PATHS = ("/", "/secure/")
+# The request targets: "/", "/secure/", and /secure/ spelled as an application resolves it
+# but a naive prefix match does not (Apache matches <Location> after removing dot
+# segments and merging slashes; RFC 3986 section 5.2.4).
+PATH_LABELS = {
+    "/": "root",
+    "/secure/": "secure",
+    "/public/../secure/": "dotted",
+    "//secure/": "slashes",
+}
+PATHS = tuple(PATH_LABELS)
 TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 ANSWERS = ("can", "cannot")
 CREDENTIALS = ("localhost", "none", "wrong-ca")
@@ -73,7 +82,7 @@ class PathCase:
 
     @property
     def id(self) -> str:
-        path = "secure" if self.path == SECURE_PREFIX else "root"
+        path = PATH_LABELS[self.path]
         return (
             f"per-path-{self.adapter}-{self.base}-path:{path}-{self.tls_version}"
             f"-{self.answer}-client:{self.credential}"
@@ -97,11 +106,21 @@ class PathExpected:
     outcome: str  # "ok" | "status:403" | "alert:<name>"
     reason: str
     also: tuple[str, ...] = ()  # other outcomes that pass (Apache's measured refusals)
+    any_4xx: bool = False  # a request target spelled otherwise may also be refused (4xx)
     verified: bool = False  # on "ok": SSL_CLIENT_VERIFY must be SUCCESS (else NONE)
 
 
 def predict(case: PathCase) -> PathExpected:
-    """From the case alone: SPEC section 9 and Apache's measured refusal forms."""
+    """From the case alone: SPEC section 9 and Apache's measured refusal forms. ``/secure/``
+    spelled with dot segments or a double slash is ``/secure/`` (and may be refused with
+    any 4xx status: a server that will not resolve it serves nothing)."""
+    want = _predict(case)
+    if case.path not in ("/", SECURE_PREFIX):
+        return replace(want, reason=f"{want.reason} ({case.path} is /secure/)", any_4xx=True)
+    return want
+
+
+def _predict(case: PathCase) -> PathExpected:
     good, none = case.credential == "localhost", case.credential == "none"
     tls13 = case.tls_version == "TLSv1.3"
     can = case.answer == "can"
@@ -148,6 +167,8 @@ def judge(case: PathCase, observed: str, shown: dict[str, Any] | None) -> list[P
     """SPEC section 6's ranking: served where a refusal was due is ``security``; refused
     where service was due ``availability``; refused in another form ``protocol``."""
     want = predict(case)
+    if want.any_4xx and observed.startswith("status:4"):
+        return []
     if observed in (want.outcome, *want.also):
         if observed != OK:
             return []
@@ -155,8 +176,8 @@ def judge(case: PathCase, observed: str, shown: dict[str, Any] | None) -> list[P
         wanted = "SUCCESS" if want.verified else "NONE"
         if verify == wanted:
             return []
-        severity = SECURITY if case.path == SECURE_PREFIX else PROTOCOL
-        kind = OUTCOME if case.path == SECURE_PREFIX else ENVIRON
+        severity = SECURITY if case.path != "/" else PROTOCOL
+        kind = OUTCOME if case.path != "/" else ENVIRON
         return [Problem(kind, severity, "SSL_CLIENT_VERIFY", wanted, verify)]
     if observed == OK:
         return [Problem(OUTCOME, SECURITY, f"{want.outcome}->ok", want.outcome, OK)]
@@ -195,7 +216,7 @@ def state_cases(adapters: tuple[str, ...]) -> list[StateCase]:
             steps=(Step(path=c.path),),
             dims=(
                 ("root", c.base),
-                ("path", "secure" if c.path == SECURE_PREFIX else "root"),
+                ("path", PATH_LABELS[c.path]),
                 ("answer", c.answer),
             ),
         )
@@ -206,7 +227,7 @@ def state_cases(adapters: tuple[str, ...]) -> list[StateCase]:
 def from_state_case(case: StateCase) -> PathCase:
     dims = dict(case.dims)
     server = case.servers[0]
-    path = SECURE_PREFIX if dims["path"] == "secure" else "/"
+    path = next(p for p, label in PATH_LABELS.items() if label == dims["path"])
     return PathCase(
         case.adapter, server.default.policy, path, server.tls_version, dims["answer"], case.client
     )
