@@ -73,7 +73,13 @@ def test_the_judge_reads_problem_kinds_unsupported_stalls_and_tracebacks(tmp_pat
     other = {"cases": [{"id": "c1", "status": "fail", "detail": "d",
                         "problems": [{"kind": "environ", "severity": "visibility"}]}]}  # fmt: skip
     assert showing(entry, other) == ""
-    assert clean(entry, other) == "c1: fail: d"
+    assert clean(entry, other) == "battery kinds not measured"  # it lists plain-http
+    no_battery = _load(tmp_path, {**_entry(kind="outcome", severity="security"), "battery": []})
+    # a fixed release is judged on the bug its entry states, not on other findings
+    assert clean_ok(no_battery, other)
+    assert clean(no_battery, other) == "passes (other findings in 1 case(s))"
+    assert not clean_ok(no_battery, failing)
+    assert not clean_ok(no_battery, {"cases": [{"id": "c1", "status": "skip"}]})
     unsupported = _load(tmp_path, _entry(kind="unsupported"))
     skipped = {"cases": [{"id": "c1", "status": "skip", "unsupported": "no --ssl-ca"}]}
     assert "unsupported (no --ssl-ca)" in showing(unsupported, skipped)
@@ -86,3 +92,9 @@ def test_the_judge_reads_problem_kinds_unsupported_stalls_and_tracebacks(tmp_pat
     assert not clean_ok(tracebacks, battery)
     battery["run"]["resilience"]["adapters"]["builtin"]["kinds"][0]["tracebacks"] = 0
     assert showing(tracebacks, battery) == "" and clean_ok(tracebacks, battery)
+    dead = _load(tmp_path, _entry(stall="dead"))
+    block = battery["run"]["resilience"]["adapters"]["builtin"]["kinds"][0]
+    block.update(stall="bounded", alive=True)
+    assert showing(dead, battery) == ""  # a bounded stall is not the stated death
+    block.update(stall="unbounded", alive=False)
+    assert showing(dead, battery).endswith(": dead")

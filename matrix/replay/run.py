@@ -83,67 +83,74 @@ def replay(entry: Entry, role: str, out: Path, cache: Path | None, timeout: floa
     shown = showing(entry, data)
     if role == AFFECTED:
         return verdict(bool(shown), f"fails as stated: {shown}" if shown else clean(entry, data))
-    return verdict(not shown and clean_ok(entry, data), clean(entry, data, shown))
+    return verdict(clean_ok(entry, data), clean(entry, data, shown))
+
+
+STALL_RANK = {"none": 0, "bounded": 1, "unbounded": 2, "dead": 3}
 
 
 def showing(entry: Entry, data: dict[str, Any]) -> str:
-    """What in ``data`` shows the bug as the entry states it ("" when nothing does)."""
-    kind, severity, stall = (entry.shows.get(k) for k in ("kind", "severity", "stall"))
+    """What in ``data`` shows the bug as the entry states it ("" when nothing does).
+
+    A case shows it with a problem of the stated kind (severity and ``what`` too, when
+    given), or by being unsupported for ``"kind": "unsupported"``; a battery kind shows
+    it by a stall at least as bad as the stated one (``any``: any stall) or, for
+    ``"tracebacks"``, by a traceback.
+    """
+    kind, severity, what = (entry.shows.get(k) for k in ("kind", "severity", "what"))
     for case in data.get("cases", []):
         if case.get("id") not in entry.cases:
             continue
         if kind == "unsupported" and case.get("unsupported"):
             return f"{case['id']}: unsupported ({case['unsupported']})"
-        if case.get("status") != "fail":
-            continue
         for problem in case.get("problems", []):
-            if problem.get("kind") == kind and severity in (None, problem.get("severity")):
-                return f"{case['id']}: {problem.get('severity')} {kind} ({case.get('detail')})"
+            if (
+                problem.get("kind") == kind
+                and severity in (None, problem.get("severity"))
+                and what in (None, problem.get("what"))
+            ):
+                said = f"{problem.get('what')}: {problem.get('observed')}"
+                return f"{case['id']}: {problem.get('severity')} {kind} ({said})"
+    stated = entry.shows.get("stall")
+    floor = 1 if stated == "any" else STALL_RANK.get(stated or "", 99)
     for name, block in _battery_entries(data):
         if block.get("kind") not in entry.battery:
             continue
-        if stall and _stalled(block) != "none" and stall in ("any", _stalled(block)):
-            where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
+        where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
+        if STALL_RANK.get(_stalled(block), 0) >= floor:
             return f"{where}: {_stalled(block)}"
         if entry.shows.get("tracebacks") and block.get("tracebacks"):
-            where = f"battery {block['kind']} x{block.get('attackers')} on {name}"
             return f"{where}: {block['tracebacks']} tracebacks"
     return ""
 
 
 def clean_ok(entry: Entry, data: dict[str, Any]) -> bool:
+    """Whether the release ran everything the entry lists (cases not skipped, battery kinds
+    measured) without showing the bug; findings the entry is not about do not count."""
     cases = {c.get("id"): c for c in data.get("cases", [])}
-    if any(cases.get(case, {}).get("status") != "pass" for case in entry.cases):
+    if any(cases.get(case, {}).get("status") not in ("pass", "fail") for case in entry.cases):
         return False
     listed = [b for _, b in _battery_entries(data) if b.get("kind") in entry.battery]
     if entry.battery and not listed:
         return False
-    # the fixed release is judged on what the entry is about: no stall, or no traceback
-    if entry.shows.get("tracebacks"):
-        return all(not b.get("tracebacks") for b in listed)
-    return all(_stalled(b) == "none" for b in listed)
+    return not showing(entry, data)
 
 
 def clean(entry: Entry, data: dict[str, Any], shown: str = "") -> str:
-    """One line for a release that does not show the bug: passes, or what else it did."""
+    """One line for a release that does not show the bug: passes, or why it cannot tell."""
     if shown:
         return f"still fails: {shown}"
     if clean_ok(entry, data):
-        return "passes"
+        others = [c for c in data.get("cases", []) if c.get("id") in entry.cases]
+        extra = sum(c.get("status") == "fail" for c in others)
+        return "passes" + (f" (other findings in {extra} case(s))" if extra else "")
     cases = {c.get("id"): c for c in data.get("cases", [])}
     for case in entry.cases:
         found = cases.get(case)
         if found is None:
             return f"{case}: not run"
-        if found.get("status") != "pass":
+        if found.get("status") not in ("pass", "fail"):
             return f"{case}: {found.get('status')}: {found.get('detail')}"
-    for name, block in _battery_entries(data):
-        if block.get("kind") not in entry.battery:
-            continue
-        if entry.shows.get("tracebacks") and block.get("tracebacks"):
-            return f"battery {block['kind']} on {name}: {block['tracebacks']} tracebacks"
-        if not entry.shows.get("tracebacks") and _stalled(block) != "none":
-            return f"battery {block['kind']} on {name}: {_stalled(block)}"
     return "battery kinds not measured"
 
 
