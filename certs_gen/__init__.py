@@ -13,16 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import build
-from .profiles import BUNDLES, PROFILES
+from .keys import DEFAULT_KEY_TYPE, KEY_TYPES
+from .profiles import BUNDLES, PROFILES, with_key_type
 from .store import MANIFEST, bundle_file, examine, read_valid_manifest, write_set
 
 __all__ = [
+    "KEY_TYPES",
     "PROFILES",
     "CertSet",
     "CertsGenError",
     "Credential",
     "OutputDirError",
     "UnknownCredentialError",
+    "UnknownKeyTypeError",
     "UnknownProfileError",
     "generate",
     "load",
@@ -40,6 +43,10 @@ class UnknownProfileError(CertsGenError, ValueError):
 class UnknownCredentialError(CertsGenError, KeyError):
     def __str__(self) -> str:  # KeyError would print the message with quotes
         return str(self.args[0])
+
+
+class UnknownKeyTypeError(CertsGenError, ValueError):
+    pass
 
 
 class OutputDirError(CertsGenError, OSError):
@@ -64,6 +71,7 @@ class Credential:
     chain: Path | None
     key_and_chain: Path | None
     crl: Path | None = None  # a CA's CRL (PEM), when the set revokes one of its leaves
+    key_type: str = DEFAULT_KEY_TYPE  # keys.KEY_TYPES, read back from the certificate
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class CertSet:
     credentials: dict[str, Credential]
     bundles: dict[str, Path] = field(default_factory=dict)  # id -> file (profiles.BUNDLES)
     origin: str = ""  # how generate() came by it: "generated: ...", "reused: ...", ...
+    key_type: str = DEFAULT_KEY_TYPE  # the set's key type (key-type credentials keep theirs)
 
     def __getitem__(self, cred_id: str) -> Credential:
         try:
@@ -96,7 +105,10 @@ class CertSet:
 
 
 def generate(
-    out_dir: str | os.PathLike[str], profile: str = "standard", force: bool = False
+    out_dir: str | os.PathLike[str],
+    profile: str = "standard",
+    force: bool = False,
+    key_type: str = DEFAULT_KEY_TYPE,
 ) -> CertSet:
     """Return the set in ``out_dir``: reused when an intact one of ``profile`` is there,
     else written, but only where that loses nothing of anyone's.
@@ -107,16 +119,22 @@ def generate(
     unless ``force``: a directory holding anything else, a damaged set (a file missing,
     edited or corrupt: reported, never silently regenerated), or a set of another
     profile beside a file of the user's with one of the new set's names. ``force``
-    regenerates whatever is there. Only files an earlier set's manifest listed are ever
-    deleted (those the new set does not have). ``CertSet.origin`` says which happened,
-    and why.
+    regenerates whatever is there. ``key_type`` (keys.KEY_TYPES) is the key every
+    credential holds, CAs included (UnknownKeyTypeError for another); a set of another
+    key type is regenerated like one of another profile. Only files an earlier set's
+    manifest listed are ever deleted (those the new set does not have).
+    ``CertSet.origin`` says which happened, and why.
     """
     if profile not in PROFILES:
         raise UnknownProfileError(
             f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})"
         )
+    if key_type not in KEY_TYPES:
+        raise UnknownKeyTypeError(
+            f"unknown key type {key_type!r} (choose from: {', '.join(KEY_TYPES)})"
+        )
     root = _prepare_dir(Path(out_dir))
-    specs = PROFILES[profile]
+    specs = with_key_type(PROFILES[profile], key_type)
     bundles = BUNDLES.get(profile, ())
     ids = [s.id for s in specs]
     try:
@@ -129,10 +147,11 @@ def generate(
     elif verdict.kind == "empty":
         origin = "generated: the directory was empty"
     elif verdict.kind == "intact" and manifest is not None:
-        if read_valid_manifest(root, profile, ids, [b.id for b in bundles]) is not None:
+        if read_valid_manifest(root, profile, ids, [b.id for b in bundles], key_type) is not None:
             reason = "every certificate matches its manifest's fingerprint and every key its"
             return _certset(root, manifest, f"reused: {verdict.reason} ({reason} certificate)")
-        origin = f"regenerated: it held {verdict.reason}, the {profile} set was asked for"
+        keys = "" if key_type == DEFAULT_KEY_TYPE else f" of {key_type} keys"
+        origin = f"regenerated: it held {verdict.reason}, the {profile} set{keys} was asked for"
         _refuse_foreign_names(root, specs, bundles, verdict.owned())
     elif verdict.kind == "damaged":
         raise OutputDirError(
@@ -146,7 +165,7 @@ def generate(
             "--force to write the set there (files with the set's names are replaced)"
         )
     try:
-        manifest = write_set(root, profile, specs, build(specs), bundles)
+        manifest = write_set(root, profile, specs, build(specs), bundles, key_type)
     except OSError as exc:
         raise OutputDirError(f"cannot write certificates to {root}: {exc.strerror}") from None
     certs = _certset(root, manifest, origin)
@@ -178,7 +197,7 @@ def load(out_dir: str | os.PathLike[str]) -> CertSet:
     root = Path(out_dir).resolve()
     for profile, specs in PROFILES.items():
         bundles = [b.id for b in BUNDLES.get(profile, ())]
-        manifest = read_valid_manifest(root, profile, [s.id for s in specs], bundles)
+        manifest = read_valid_manifest(root, profile, [s.id for s in specs], bundles, None)
         if manifest is not None:
             return _certset(root, manifest)
     raise OutputDirError(f"{root} holds no complete certificate set (run: python -m certs_gen)")
@@ -217,6 +236,10 @@ def _certset(root: Path, manifest: dict, origin: str = "") -> CertSet:
             chain=path(row["chain"]),
             key_and_chain=path(row["key_and_chain"]),
             crl=path(row.get("crl")),
+            key_type=row.get("key_type", DEFAULT_KEY_TYPE),
         )
     bundles = {b: root / name for b, name in manifest.get("bundles", {}).items()}
-    return CertSet(root, manifest["profile"], manifest["generated_at"], creds, bundles, origin)
+    key_type = manifest.get("key_type", DEFAULT_KEY_TYPE)
+    return CertSet(
+        root, manifest["profile"], manifest["generated_at"], creds, bundles, origin, key_type
+    )

@@ -1,4 +1,4 @@
-"""``python -m certs_gen OUT_DIR [--profile standard|extended] [--force]``.
+"""``python -m certs_gen OUT_DIR [--profile standard|extended] [--key-type TYPE] [--force]``.
 
 Prints the set's table and one line saying whether it was generated, reused or
 regenerated, and why; refuses (exit 2, one line, nothing changed) a directory holding
@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import PROFILES, CertSet, CertsGenError, generate
+from . import KEY_TYPES, PROFILES, CertSet, CertsGenError, generate
+from .keys import DEFAULT_KEY_TYPE
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m certs_gen") -> int:
@@ -21,6 +22,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m certs_gen") -> in
     parser.add_argument("out_dir", help="directory to write PEM files and manifest.json into")
     parser.add_argument("--profile", default="standard", choices=list(PROFILES))
     parser.add_argument(
+        "--key-type",
+        default=DEFAULT_KEY_TYPE,
+        choices=KEY_TYPES,
+        help="the key every credential holds, CAs included (default %(default)s); the "
+        "extended profile's key-* and server-* credentials keep their own",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="regenerate whatever is there: a damaged set, or files this project did not write "
@@ -28,7 +36,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m certs_gen") -> in
     )
     args = parser.parse_args(argv)
     try:
-        certs = generate(args.out_dir, profile=args.profile, force=args.force)
+        certs = generate(
+            args.out_dir, profile=args.profile, force=args.force, key_type=args.key_type
+        )
     except CertsGenError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -38,13 +48,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m certs_gen") -> in
 
 
 def table(certs: CertSet) -> str:
-    rows = [("id", "role", "issuer", "identities", "valid from", "valid until")]
+    rows = [("id", "role", "issuer", "key", "identities", "valid from", "valid until")]
     for c in certs:
         rows.append(
             (
                 c.id,
                 c.role,
                 c.issuer or "-",
+                c.key_type,
                 " ".join(c.identities) or "-",
                 c.not_before[:10],
                 c.not_after[:10],

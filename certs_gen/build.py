@@ -25,10 +25,12 @@ from dataclasses import dataclass
 
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .keys import DEFAULT_KEY_TYPE, PrivateKey, generate_key, sign_bytes, sign_certificate, sign_crl
 from .profiles import ORGANIZATION, VALID, CertSpec
 
 
@@ -48,8 +50,8 @@ def build(specs: tuple[CertSpec, ...]) -> dict[str, Material]:
     revoked: dict[str, list[int]] = {}
     for spec in specs:
         if spec.role == "ca":
-            if spec.legacy:
-                signer = _legacy_ca(spec)
+            if spec.legacy or spec.key_type != DEFAULT_KEY_TYPE:
+                signer = _legacy_ca(spec) if spec.legacy else _root_ca(spec)
                 cas[spec.id] = signer
                 out[spec.id] = Material(_cert_pem(signer.cert), _key_pem(signer.key))
                 continue
@@ -60,16 +62,19 @@ def build(specs: tuple[CertSpec, ...]) -> dict[str, Material]:
         if spec.issuer not in cas:
             raise ValueError(f"{spec.id}: issuer {spec.issuer!r} must be declared before it")
         signer = cas[spec.issuer]
-        if isinstance(signer, Signer) or spec.legacy:
-            out[spec.id] = _build_variant(spec, _signer(signer))
-            continue
-        if spec.via_intermediate:
-            signer = trustme.CA(
-                parent_cert=signer,
-                organization_name=ORGANIZATION,
-                organization_unit_name=f"{spec.issuer} intermediate",
-            )
-        if spec.client_eku and spec.san and spec.subject is None and spec.serial is None:
+        plain = spec.client_eku and spec.san and spec.subject is None and spec.serial is None
+        if (
+            isinstance(signer, trustme.CA)
+            and plain
+            and not spec.legacy
+            and spec.key_type == DEFAULT_KEY_TYPE
+        ):
+            if spec.via_intermediate:
+                signer = trustme.CA(
+                    parent_cert=signer,
+                    organization_name=ORGANIZATION,
+                    organization_unit_name=f"{spec.issuer} intermediate",
+                )
             leaf = signer.issue_cert(
                 *spec.identities,
                 common_name=spec.cn,
@@ -96,7 +101,8 @@ class Signer:
     """A CA made here rather than by trustme: its certificate and key."""
 
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: PrivateKey
+    pss: bool = False  # signs with RSASSA-PSS (an rsa-pss CA)
 
 
 def _signer(ca: trustme.CA | Signer) -> Signer:
@@ -112,7 +118,7 @@ def _legacy_ca(spec: CertSpec) -> Signer:
     """A root as older tooling made them: basicConstraints present but not critical,
     and neither subjectKeyIdentifier nor authorityKeyIdentifier (RFC 5280 section
     4.2.1.9 says MUST be critical; 4.2.1.1/4.2.1.2 say MUST carry key identifiers)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = generate_key(spec.key_type)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
@@ -142,9 +148,82 @@ def _legacy_ca(spec: CertSpec) -> Signer:
             ),
             critical=True,
         )
-        .sign(key, hashes.SHA256())
     )
-    return Signer(cert, key)
+    pss = spec.key_type == "rsa-pss"
+    return Signer(sign_certificate(cert, key, pss), key, pss)
+
+
+def _root_ca(spec: CertSpec) -> Signer:
+    """A root like trustme's (O, OU=id; basicConstraints critical, key identifiers) holding
+    a key of ``spec.key_type``, which trustme cannot make (it knows RSA and P-256 only)."""
+    key = generate_key(spec.key_type)
+    pss = spec.key_type == "rsa-pss"
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, spec.id),
+        ]
+    )
+    builder = _ca_builder(name, name, key, key, spec.validity)
+    return Signer(sign_certificate(builder, key, pss), key, pss)
+
+
+def _intermediate(parent: Signer, spec: CertSpec) -> tuple[Signer, bytes]:
+    """An intermediate CA under ``parent`` for ``spec``'s leaf: of the leaf's key type, so
+    that an ``rsa-pss`` leaf is signed with PSS whatever the root holds."""
+    key = generate_key(spec.key_type)
+    pss = spec.key_type == "rsa-pss"
+    unit = f"{spec.issuer} {spec.key_type} intermediate"
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+        ]
+    )
+    builder = _ca_builder(name, parent.cert.subject, key, parent.key, spec.validity, path_length=0)
+    cert = sign_certificate(builder, parent.key, parent.pss)
+    return Signer(cert, key, pss), _cert_pem(cert)
+
+
+def _ca_builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: PrivateKey,
+    issuer_key: PrivateKey,
+    validity: tuple,
+    path_length: int | None = None,
+) -> x509.CertificateBuilder:
+    usage = dict.fromkeys(_KEY_USAGE_FLAGS, False)
+    usage.update(digital_signature=True, key_cert_sign=True, crl_sign=True)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(x509.KeyUsage(**usage), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    )
+
+
+_KEY_USAGE_FLAGS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
 
 
 def _crl(ca: Signer, serials: list[int]) -> bytes:
@@ -172,34 +251,35 @@ def _crl(ca: Signer, serials: list[int]) -> bytes:
             .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
             .build()
         )
-    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    return sign_crl(builder, ca.key, ca.pss).public_bytes(serialization.Encoding.PEM)
 
 
 def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
+def _key_pem(key: PrivateKey) -> bytes:
+    """SEC 1 / PKCS #1 PEM as before; PKCS #8 for Ed25519, which has no traditional form."""
+    form = serialization.PrivateFormat.TraditionalOpenSSL
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        form = serialization.PrivateFormat.PKCS8
+    return key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
 
 
 def _build_variant(spec: CertSpec, ca: Signer) -> Material:
+    intermediates: tuple[bytes, ...] = ()
+    if spec.via_intermediate or (spec.key_type == "rsa-pss" and not ca.pss):
+        ca, pem = _intermediate(ca, spec)
+        intermediates = (pem,)
     ca_cert, ca_key = ca.cert, ca.key
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = generate_key(spec.key_type)
     rdns = spec.subject or (
         (("O", ORGANIZATION),),
         (("OU", spec.role),),
         (("CN", spec.cn or spec.id),),
     )
     subject = x509.Name(
-        [
-            x509.RelativeDistinguishedName([x509.NameAttribute(_ATTRIBUTES[a], v) for a, v in rdn])
-            for rdn in rdns
-        ]
+        [x509.RelativeDistinguishedName([_attribute(*a) for a in rdn]) for rdn in rdns]
     )
     eku = [ExtendedKeyUsageOID.SERVER_AUTH]
     if spec.client_eku:
@@ -242,11 +322,11 @@ def _build_variant(spec: CertSpec, ca: Signer) -> Material:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([_general_name(i) for i in spec.identities]), critical=False
         )
-    cert = builder.sign(ca_key, hashes.SHA256())
+    cert = sign_certificate(builder, ca_key, ca.pss)
     der = cert.public_bytes(serialization.Encoding.DER)
     if spec.serial is not None and spec.serial <= 0:
-        der = _with_serial(der, spec.serial, ca_key)
-    return Material(_pem(der), _key_pem(key))
+        der = _with_serial(der, spec.serial, ca)
+    return Material(_pem(der), _key_pem(key), intermediates)
 
 
 def _general_name(identity: str) -> x509.GeneralName:
@@ -258,30 +338,48 @@ def _general_name(identity: str) -> x509.GeneralName:
         return x509.DNSName(identity)
 
 
+# OpenSSL's short names (OBJ_nid2sn) for the attributes a CertSpec subject may use.
 _ATTRIBUTES = {
     "C": NameOID.COUNTRY_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
     "L": NameOID.LOCALITY_NAME,
+    "street": NameOID.STREET_ADDRESS,
     "O": NameOID.ORGANIZATION_NAME,
     "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
     "CN": NameOID.COMMON_NAME,
+    "title": NameOID.TITLE,
+    "initials": NameOID.INITIALS,
+    "GN": NameOID.GIVEN_NAME,
+    "SN": NameOID.SURNAME,
+    "description": x509.ObjectIdentifier("2.5.4.13"),
     "UID": NameOID.USER_ID,
+    "x500UniqueIdentifier": NameOID.X500_UNIQUE_IDENTIFIER,
+    "serialNumber": NameOID.SERIAL_NUMBER,
+    "pseudonym": NameOID.PSEUDONYM,
+    "DC": NameOID.DOMAIN_COMPONENT,
     "emailAddress": NameOID.EMAIL_ADDRESS,
 }
 
 
-def _with_serial(cert_der: bytes, serial: int, ca_key: ec.EllipticCurvePrivateKey) -> bytes:
-    """``cert_der`` with its serial replaced by ``serial`` and signed again by ``ca_key``.
+def _attribute(name: str, value: str, string_type: str | None = None) -> x509.NameAttribute:
+    if string_type is None:
+        return x509.NameAttribute(_ATTRIBUTES[name], value)
+    return x509.NameAttribute(_ATTRIBUTES[name], value, _type=_ASN1Type[string_type])
+
+
+def _with_serial(cert_der: bytes, serial: int, ca: Signer) -> bytes:
+    """``cert_der`` with its serial replaced by ``serial`` and signed again by ``ca``.
 
     Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
     and TBSCertificate ::= SEQUENCE { [0] version, serialNumber INTEGER, ... } (RFC 5280
-    section 4.1); the signature algorithm stays ecdsa-with-SHA256, the CA key's.
+    section 4.1); the signature algorithm stays the one the CA key signed with.
     """
     cert_body = _children(_content(cert_der))
     tbs_parts = _children(_content(cert_body[0]))
     length = (serial.bit_length() + 8) // 8  # two's complement, minimal (X.690 section 8.3.2)
     tbs_parts[1] = _tlv(0x02, serial.to_bytes(length, "big", signed=True))
     tbs = _tlv(0x30, b"".join(tbs_parts))
-    signature = ca_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    signature = sign_bytes(tbs, ca.key, ca.pss)
     return _tlv(0x30, tbs + cert_body[1] + _tlv(0x03, b"\x00" + signature))
 
 

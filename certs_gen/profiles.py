@@ -6,9 +6,12 @@ where it can, cryptography's builder where trustme cannot).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
+
+from .keys import DEFAULT_KEY_TYPE, KEY_TYPES
 
 Role = Literal["ca", "server", "client"]
 
@@ -39,9 +42,12 @@ class CertSpec:
     legacy: bool = False
     revoked: bool = False  # listed in a CRL signed by ``issuer`` (that CA then has a CRL)
     # The whole subject as RDNs, most significant first; each RDN is ((attribute, value), ...)
-    # with OpenSSL short names (C, O, OU, CN, L, emailAddress). None: O, OU=role, CN.
-    subject: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    # with OpenSSL short names (build._ATTRIBUTES), or (attribute, value, ASN.1 string type)
+    # for a type other than cryptography's default (a cryptography _ASN1Type name, e.g.
+    # "T61String"). None: O, OU=role, CN.
+    subject: tuple[tuple[tuple[str, ...], ...], ...] | None = None
     serial: int | None = None  # None: random; may be negative (see build._with_serial)
+    key_type: str = DEFAULT_KEY_TYPE  # keys.KEY_TYPES; the set's own unless a key-type credential
 
     @property
     def cn(self) -> str | None:
@@ -49,7 +55,7 @@ class CertSpec:
         if self.role == "ca":
             return None
         if self.subject is not None:
-            cns = [value for rdn in self.subject for attr, value in rdn if attr == "CN"]
+            cns = [a[1] for rdn in self.subject for a in rdn if a[0] == "CN"]
             return cns[0] if cns else None
         return self.common_name or self.id
 
@@ -161,8 +167,86 @@ HARD_DNS: tuple[CertSpec, ...] = (
     CertSpec("serial-negative", "client", "ca", ("localhost",), serial=-0x5A17C0DE5A17C0DE),
     # First byte below 0x10: printed with its leading zero ("0F...") in whole bytes.
     CertSpec("serial-leading-zero", "client", "ca", ("localhost",), serial=0x0F00BA5E0F00BA5E),
+    # Every attribute mod_ssl exports (ssl_var_lookup_ssl_cert_dn_rec: C ST L O OU CN T I G
+    # S D UID Email, and SerialNumber, measured on httpd 2.4.71), plus x500UniqueIdentifier
+    # (which is not mod_ssl's UID), street and pseudonym (which it does not export).
+    CertSpec(
+        "dn-every-attribute",
+        "client",
+        "ca",
+        ("localhost",),
+        subject=(
+            (("O", ORGANIZATION),),
+            (("OU", "client"),),
+            (("C", "DE"),),
+            (("ST", "Berlin"),),
+            (("L", "Mitte"),),
+            (("title", "engineer"),),
+            (("initials", "AL"),),
+            (("GN", "Ada"),),
+            (("SN", "Lovelace"),),
+            (("description", "every attribute"),),
+            (("UID", "ada"),),
+            (("x500UniqueIdentifier", "x5uid"),),
+            (("serialNumber", "SN-0042"),),
+            (("street", "Main 1"),),
+            (("pseudonym", "lady"),),
+            (("CN", "dn-every-attribute"),),
+            (("emailAddress", "ada@example.test"),),
+        ),
+    ),
+    # One attribute in each ASN.1 string type: OpenSSL reads a T61String's bytes as Latin-1,
+    # a BMPString as UCS-2 and a UniversalString as UCS-4 (a_strex.c do_print_ex).
+    CertSpec(
+        "dn-string-types",
+        "client",
+        "ca",
+        ("localhost",),
+        subject=(
+            (("O", ORGANIZATION, "PrintableString"),),
+            (("OU", "T61 \u00e9t\u00e9", "T61String"),),
+            (("L", "ia5 Mitte", "IA5String"),),
+            (("ST", "BMP \u6771\u4eac", "BMPString"),),
+            (("title", "Universal \U0001f600", "UniversalString"),),
+            (("CN", "dn-string-types"),),
+        ),
+    ),
+    # A notAfter at no round time: SSL_CLIENT_V_REMAIN counts whole days from the current
+    # second (the fixed sets' 3000-01-01T00:00:00 cannot show an off-by-one).
+    CertSpec(
+        "not-after-odd",
+        "client",
+        "ca",
+        ("localhost",),
+        validity=(
+            dt.datetime(2000, 1, 1, tzinfo=UTC),
+            dt.datetime(2999, 7, 14, 13, 37, 42, tzinfo=UTC),
+        ),
+    ),
 )
 
-EXTENDED: tuple[CertSpec, ...] = (*EXTENDED, *HARD_DNS)  # type: ignore[no-redef]
+# One client and one server per key type besides the default (SPEC section 1): the client
+# as ``localhost`` is, the server as ``server`` is, so that only the key differs. An rsa-pss
+# leaf comes with an RSA intermediate under ``ca`` that signs it with RSASSA-PSS (keys.py).
+OTHER_KEY_TYPES = tuple(k for k in KEY_TYPES if k != DEFAULT_KEY_TYPE)
+KEY_TYPE_CREDENTIALS: tuple[CertSpec, ...] = (
+    *(CertSpec(f"key-{k}", "client", "ca", ("localhost",), key_type=k) for k in OTHER_KEY_TYPES),
+    *(CertSpec(f"server-{k}", "server", "ca", LOOPBACK, key_type=k) for k in OTHER_KEY_TYPES),
+)
+
+EXTENDED: tuple[CertSpec, ...] = (*EXTENDED, *HARD_DNS, *KEY_TYPE_CREDENTIALS)  # type: ignore[no-redef]
+
+
+def with_key_type(specs: tuple[CertSpec, ...], key_type: str) -> tuple[CertSpec, ...]:
+    """``specs`` with every credential of the default key type given ``key_type`` instead
+    (CAs included, so an rsa-pss set is PSS-signed throughout); key-type credentials keep
+    their own."""
+    if key_type not in KEY_TYPES:
+        raise ValueError(f"unknown key type {key_type!r} (choose from: {', '.join(KEY_TYPES)})")
+    return tuple(
+        dataclasses.replace(s, key_type=key_type) if s.key_type == DEFAULT_KEY_TYPE else s
+        for s in specs
+    )
+
 
 PROFILES: dict[str, tuple[CertSpec, ...]] = {"standard": STANDARD, "extended": EXTENDED}

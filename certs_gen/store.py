@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from .build import Material
+from .keys import DEFAULT_KEY_TYPE, key_type_of
 from .profiles import Bundle, CertSpec
 
 # serial-negative is negative on purpose (certs_gen.build); reading it back is not news.
@@ -67,6 +68,7 @@ def describe(spec: CertSpec, material: Material, names: dict[str, str | None]) -
         "not_after": _iso(cert.not_valid_after_utc),
         "serial": _hex(cert.serial_number),
         "sha256": cert.fingerprint(hashes.SHA256()).hex().upper(),
+        "key_type": key_type_of(cert),
         **names,
     }
 
@@ -77,6 +79,7 @@ def write_set(
     specs: tuple[CertSpec, ...],
     built: dict[str, Material],
     bundles: tuple[Bundle, ...] = (),
+    key_type: str = DEFAULT_KEY_TYPE,
 ) -> dict[str, Any]:
     """Write every file into a scratch directory, then move them in, manifest last.
 
@@ -103,6 +106,7 @@ def write_set(
         manifest = {
             "schema": SCHEMA,
             "profile": profile,
+            "key_type": key_type,
             "generated_at": _iso(dt.datetime.now(dt.timezone.utc)),
             "certs": rows,
         }
@@ -178,9 +182,15 @@ def examine(out_dir: Path) -> Verdict:
 
 
 def read_valid_manifest(
-    out_dir: Path, profile: str, ids: list[str], bundles: list[str] = ()
+    out_dir: Path,
+    profile: str,
+    ids: list[str],
+    bundles: list[str] = (),
+    key_type: str | None = DEFAULT_KEY_TYPE,
 ) -> dict[str, Any] | None:
-    """The existing manifest if it describes a complete, intact set of ``profile``, else None."""
+    """The existing manifest if it describes a complete, intact set of ``profile`` (and of
+    ``key_type``, unless None: any), else None. A manifest written before key types
+    existed is of the default one."""
     try:
         verdict = examine(out_dir)
     except OSError:
@@ -191,6 +201,8 @@ def read_valid_manifest(
     if [row["id"] for row in manifest["certs"]] != ids:
         return None
     if sorted(manifest.get("bundles", {})) != sorted(bundles):
+        return None
+    if key_type is not None and manifest.get("key_type", DEFAULT_KEY_TYPE) != key_type:
         return None
     return manifest
 

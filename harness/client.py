@@ -16,11 +16,26 @@ RFC 8446 section 4.2.4). That callback is CPython's ``SSLContext._msg_callback``
 (OpenSSL's SSL_CTX_set_msg_callback; present since 3.8, underscored because
 CPython keeps it for its own tests). Without it, ``tls_version`` is known only
 once a handshake completed, and ``ca_names`` stays None.
+
+Bounds (SPEC section 10; docs/spec.md section 10): whatever the server does, one
+``get`` ends within ``deadline`` seconds (the whole request: connect, handshake,
+interim responses, headers, body; ``timeout`` still bounds each socket operation)
+and holds at most ``MAX_BODY`` bytes of body in memory. The deadline is a timer
+that shuts the connection's socket down (``socket.shutdown``), which ends any
+read in progress however the server paces its bytes; the body is read in chunks
+against a running total (``Accept-Encoding: identity``, so nothing is inflated),
+and a ``Content-Length`` over the cap ends the request before any body byte is
+read. More than ``MAX_INTERIM`` interim (1xx) responses before the final one end
+it too. An attempt that hit a bound is an ``error`` with ``limit`` naming it
+(``LIMITS``); the matrix makes that a problem of its own kind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
+import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -56,7 +71,17 @@ OBSERVES_HANDSHAKE = hasattr(ssl.SSLContext, "_msg_callback")
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 5.0  # seconds, each socket operation
+DEADLINE_FACTOR = 2.0  # the whole request's deadline, by default, in per-operation timeouts
+MAX_BODY = 1024 * 1024  # bytes: the application's JSON is a few KiB
+MAX_INTERIM = 10  # interim (1xx) responses before the final one
+_CHUNK = 64 * 1024
+
+# The bounds one request can hit (Attempt.limit; the matrix's problem kinds of the same name).
+RESPONSE_DEADLINE = "response-deadline"
+RESPONSE_SIZE = "response-size"
+INTERIM_RESPONSES = "interim-responses"
+LIMITS = (RESPONSE_DEADLINE, RESPONSE_SIZE, INTERIM_RESPONSES)
 
 _ALERT_PREFIXES = ("SSLV3_ALERT_", "TLSV1_ALERT_", "TLSV13_ALERT_")
 # OpenSSL reason codes for alerts whose name lacks the ALERT_ infix.
@@ -82,7 +107,8 @@ class Attempt:
     snake_case (``certificate_required``), None unless ``form`` is "alert".
     ``ca_names`` are the distinguished names (RFC 4514 strings) the server's
     CertificateRequest listed, in its order; None when no CertificateRequest came
-    (or the Python lacks the message callback).
+    (or the Python lacks the message callback). ``limit`` is the bound the request
+    hit (one of LIMITS; the outcome is then ``error``), None when it hit none.
     """
 
     outcome: str
@@ -94,6 +120,11 @@ class Attempt:
     form: str | None = None
     alert: str | None = None
     ca_names: tuple[str, ...] | None = None
+    limit: str | None = None
+
+
+class InterimLimitError(http.client.HTTPException):
+    """More than MAX_INTERIM interim (1xx) responses came before a final one."""
 
 
 @dataclass
@@ -104,12 +135,40 @@ class _Wire:
     handshake_done: bool = False
     response_started: bool = False
     ca_names: tuple[str, ...] | None = None
+    interim: int = 0  # interim (1xx) status lines read
+    expired: bool = False  # the whole-request deadline passed; the socket was shut down
+    sockets: list[socket.socket] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, sock: socket.socket) -> None:
+        """A socket this request opened. A duplicate of its descriptor is kept (the TLS
+        layer detaches the original object): shutting it down ends the connection
+        itself. Shut down at once if the deadline has passed already."""
+        sock = sock.dup()
+        with self.lock:
+            self.sockets.append(sock)
+            if not self.expired:
+                return
+        _shutdown(sock)
+
+    def expire(self) -> None:
+        """The deadline's timer: end every read of this request, however it is paced."""
+        with self.lock:
+            self.expired = True
+            sockets = list(self.sockets)
+        for sock in sockets:
+            _shutdown(sock)
 
     @property
     def stage(self) -> str:
         if self.response_started:
             return RESPONSE
         return FIRST_READ if self.handshake_done else HANDSHAKE
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed or never connected
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class _FixedContextAdapter(HTTPAdapter):
@@ -133,7 +192,23 @@ class _FixedContextAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         observer = self._observer
 
+        class Response(http.client.HTTPResponse):
+            def _read_status(self) -> tuple[str, int, str]:
+                version, status, reason = super()._read_status()
+                if 100 <= status < 200:
+                    observer.wire.interim += 1
+                    if observer.wire.interim > MAX_INTERIM:
+                        raise InterimLimitError(f"more than {MAX_INTERIM} interim responses")
+                return version, status, reason
+
         class Connection(HTTPSConnection):
+            response_class = Response
+
+            def _new_conn(self) -> socket.socket:
+                sock = super()._new_conn()
+                observer.wire.attach(sock)
+                return sock
+
             def connect(self) -> None:
                 super().connect()  # TCP connect and the whole TLS handshake
                 wire = observer.wire
@@ -181,8 +256,10 @@ class TLSClient:
     """GET over a fresh TLS connection each time, with a fixed trust root and credential.
 
     ``tls`` pins the protocol version ("1.2" or "1.3"; None lets OpenSSL negotiate
-    its best). Errors: ValueError for another ``tls`` value; ssl.SSLError or OSError
-    from loading ``trust`` / ``credential``.
+    its best). ``timeout`` bounds each socket operation, ``deadline`` (seconds;
+    default DEADLINE_FACTOR x ``timeout``) the whole request, ``max_body`` (bytes)
+    the body read. Errors: ValueError for another ``tls`` value; ssl.SSLError or
+    OSError from loading ``trust`` / ``credential``.
     """
 
     def __init__(
@@ -193,6 +270,8 @@ class TLSClient:
         server_hostname: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         tls: str | None = None,
+        deadline: float | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         if tls is not None and tls not in TLS_VERSIONS:
             raise ValueError(f"tls must be one of {', '.join(TLS_VERSIONS)} or None, not {tls!r}")
@@ -206,33 +285,99 @@ class TLSClient:
             context._msg_callback = self._observer.message
         self.tls = tls
         self.timeout = timeout
+        self.deadline = deadline if deadline is not None else DEADLINE_FACTOR * timeout
+        self.max_body = max_body
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or netrc from the environment
         adapter = _FixedContextAdapter(context, server_hostname, self._observer)
         self.session.mount("https://", adapter)
 
     def get(self, url: str) -> Attempt:
+        """One GET of ``url``, within the deadline and the body cap (module docstring)."""
         wire = self._observer.wire = _Wire()
+        timer = threading.Timer(self.deadline, wire.expire)
+        timer.daemon = True
+        timer.name = "mtls-matrix-deadline"
+        timer.start()
+        try:
+            attempt = self._get(url, wire)
+        finally:
+            timer.cancel()
+            with wire.lock:
+                for sock in wire.sockets:  # the duplicates (the connection closes itself)
+                    sock.close()
+        if wire.expired:  # whatever surfaced, it surfaced because the deadline passed
+            text = f"no complete response within {self.deadline:g} s ({attempt.detail})"
+            return _limited(attempt, RESPONSE_DEADLINE, text)
+        return attempt
+
+    def _get(self, url: str, wire: _Wire) -> Attempt:
+        headers = {"Connection": "close", "Accept-Encoding": "identity"}
         try:
             response = self.session.get(
-                url, timeout=self.timeout, headers={"Connection": "close"}, allow_redirects=False
+                url, timeout=self.timeout, headers=headers, allow_redirects=False, stream=True
             )
         except requests.RequestException as exc:
+            if any(isinstance(e, InterimLimitError) for e in _causes(exc)):
+                return Attempt(
+                    ERROR,
+                    f"more than {MAX_INTERIM} interim (1xx) responses",
+                    stage=wire.stage,
+                    tls_version=wire.tls_version,
+                    ca_names=wire.ca_names,
+                    limit=INTERIM_RESPONSES,
+                )
             return classify_exception(exc, wire)
-        seen = {"tls_version": wire.tls_version, "ca_names": wire.ca_names}
-        if response.status_code != 200:
+        with response:
+            seen = {"tls_version": wire.tls_version, "ca_names": wire.ca_names}
             status = response.status_code
-            return Attempt(ERROR, f"HTTP {status}", status, stage=RESPONSE, **seen)
+            if status != 200:
+                return Attempt(ERROR, f"HTTP {status}", status, stage=RESPONSE, **seen)
+            body, too_large = self._read_body(response)
+            if isinstance(body, Attempt):
+                return body
+        if too_large:
+            text = f"HTTP 200 with a body over {self.max_body} bytes"
+            return Attempt(ERROR, text, 200, stage=RESPONSE, limit=RESPONSE_SIZE, **seen)
         try:
-            body = response.json()
+            parsed = json.loads(body)
         except ValueError:
             return Attempt(ERROR, "HTTP 200 with a body that is not JSON", 200, **seen)
-        if not isinstance(body, dict):
+        if not isinstance(parsed, dict):
             return Attempt(ERROR, "HTTP 200 with JSON that is not an object", 200, **seen)
-        return Attempt(OK, "", 200, body, **seen)
+        return Attempt(OK, "", 200, parsed, **seen)
+
+    def _read_body(self, response: requests.Response) -> tuple[bytes | Attempt, bool]:
+        """(the body, False), (what was read, True) past the cap, or (an Attempt, False)
+        when reading failed. Never holds more than max_body + one chunk."""
+        length = response.headers.get("Content-Length", "")
+        if length.strip().isdigit() and int(length) > self.max_body:
+            return b"", True
+        body = bytearray()
+        try:
+            for chunk in response.raw.stream(_CHUNK, decode_content=False):
+                body += chunk
+                if len(body) > self.max_body:
+                    return b"", True
+        except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError, SSLError...
+            return classify_exception(exc, self._observer.wire), False
+        return bytes(body), False
 
     def close(self) -> None:
         self.session.close()
+
+
+def _limited(attempt: Attempt, limit: str, text: str) -> Attempt:
+    """``attempt`` as an error that hit ``limit`` (its stage, version and names kept)."""
+    return Attempt(
+        ERROR,
+        text,
+        attempt.status,
+        stage=attempt.stage,
+        tls_version=attempt.tls_version,
+        ca_names=attempt.ca_names,
+        limit=limit,
+    )
 
 
 def classify_exception(exc: BaseException, wire: _Wire | None = None) -> Attempt:

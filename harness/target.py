@@ -52,7 +52,22 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+
+class SNIHost(NamedTuple):
+    """One more name the server answers as its own virtual host (SPEC section 9).
+
+    A client that sends ``name`` in its SNI (RFC 6066 section 3) is verified under this
+    host's ``client_check``, ``check_host`` and ``client_ca`` instead of the spec's own;
+    a client that sends no name, or one no host has, gets the spec's own (the default
+    host). Names compare case-insensitively (RFC 6066: a DNS hostname, ASCII).
+    """
+
+    name: str
+    client_check: str  # "ignore" | "optional" | "required"
+    check_host: bool
+    client_ca: Path | None
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,15 @@ class ServerSpec:
     # The client CA file and the CRL concatenated, for servers whose only CRL input is
     # their CA file (OpenSSL's CAfile loads both); set whenever ``crl`` is.
     client_ca_with_crl: Path | None = None
+    # Virtual hosts chosen by the client's SNI (feature ``sni-hosts``); the spec's own
+    # fields are the default host, served to a client sending no name or an unknown one.
+    sni_hosts: tuple[SNIHost, ...] = ()
+    # Certificates asked for by path (SPEC section 9): (path prefix, client_check) pairs,
+    # the longest matching prefix wins; other paths are under ``client_check``. The server
+    # asks after the handshake (TLS 1.3 post-handshake authentication, TLS 1.2
+    # renegotiation), as Apache's per-directory SSLVerifyClient does.
+    path_policies: tuple[tuple[str, str], ...] = ()
+    tls_version: str | None = None  # "TLSv1.2" | "TLSv1.3": the only version offered
 
 
 # The configuration features beyond the standard configuration (adapter, client_check,
@@ -82,7 +106,18 @@ FEATURES: dict[str, str] = {
     "crl": "checks client certificates against ServerSpec.crl (or client_ca_with_crl)",
     "certificate-chain": "sends ServerSpec.certificate_chain after its certificate",
     "no-client-ca": "starts with ServerSpec.client_ca None while verification is asked for",
+    "sni-hosts": "verifies a client that sends an SNI name of ServerSpec.sni_hosts under that "
+    "host's client_check, check_host and client_ca (any other name, or none: the spec's own)",
+    "reload": "the handle's reload(spec) changes the running server's client CA and policy in "
+    "place: later connections get the new configuration, and no session from before resumes "
+    "under it",
+    "per-path": "asks for a certificate after the handshake on the paths of "
+    "ServerSpec.path_policies, and serves them only to a client verified then",
+    "tls-version": "offers only ServerSpec.tls_version (TLSv1.2 or TLSv1.3)",
 }
+# Features a case needs for what it does between connections rather than for a field of
+# its ServerSpec (the connection-state profile adds them itself: matrix/state/runner.py).
+STEP_FEATURES = ("reload",)
 
 
 def required_features(spec: ServerSpec) -> frozenset[str]:
@@ -94,6 +129,12 @@ def required_features(spec: ServerSpec) -> frozenset[str]:
         needed.add("certificate-chain")
     if spec.client_ca is None and spec.client_check != "ignore":
         needed.add("no-client-ca")
+    if spec.sni_hosts:
+        needed.add("sni-hosts")
+    if spec.path_policies:
+        needed.add("per-path")
+    if spec.tls_version is not None:
+        needed.add("tls-version")
     return frozenset(needed)
 
 
@@ -105,6 +146,10 @@ REQUIRED_VARIABLES = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CIPHER", 
 # it, and must otherwise be absent: the software versions (a server may rightly keep them to
 # itself) and every certificate variable (SSL_CLIENT_CERT, the DNs, the SANs, the chain...).
 OPTIONAL_VARIABLES = ("SSL_VERSION_INTERFACE", "SSL_VERSION_LIBRARY", "SSL_CLIENT_*")
+# SPEC section 9's connection facts, read by the connection-state profile where
+# ``provides`` says so (docs/state.md): the SNI the client sent (mod_ssl's name), the
+# virtual host whose policy verified the connection, and the peer's address.
+STATE_VARIABLES = ("SSL_TLS_SNI", "MTLS_VIRTUAL_HOST", "REMOTE_ADDR")
 CONTRACT = "the target contract (harness/target.py, docs/targets.md)"
 _ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
 _STDLIB_ALIASES = {"ssl", "stdlib", "std", "python", "openssl"}
@@ -264,9 +309,18 @@ class CheckedTarget:
             )
         return frozenset(features)
 
-    def missing_features(self, spec: ServerSpec) -> list[str]:
-        """The features ``spec`` needs that this target has not declared, sorted."""
-        return sorted(required_features(spec) - self.features)
+    def missing_features(self, spec: ServerSpec, also: Iterable[str] = ()) -> list[str]:
+        """The features ``spec`` (and a case's steps: ``also``, e.g. ``reload``) needs that
+        this target has not declared, sorted."""
+        return sorted((required_features(spec) | set(also)) - self.features)
+
+    def unsupported_features(self, spec: ServerSpec, also: Iterable[str] = ()) -> str | None:
+        """The unsupported reason for the features missing, or None when all are declared."""
+        missing = self.missing_features(spec, also)
+        if not missing:
+            return None
+        names = ", ".join(f"{m!r} ({FEATURES[m]})" for m in missing)
+        return f"{self.name} does not declare the feature {names} in Target.features"
 
     def _check_adapters(self, adapters: object) -> tuple[str, ...]:
         where = f"{self._where}{self.name}.adapters"
@@ -318,10 +372,9 @@ class CheckedTarget:
         return getattr(self.target, attr)
 
     def unsupported(self, spec: ServerSpec) -> str | None:
-        missing = self.missing_features(spec)
+        missing = self.unsupported_features(spec)
         if missing:  # SPEC section 10: an undeclared feature never reaches the target
-            names = ", ".join(f"{m!r} ({FEATURES[m]})" for m in missing)
-            return f"{self.name} does not declare the feature {names} in Target.features"
+            return missing
         why = self.target.unsupported(spec)  # an exception: the runner records its type
         if why is not None and not isinstance(why, str):
             raise TargetContractError(

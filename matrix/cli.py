@@ -1,6 +1,7 @@
 """``mtls-matrix``: one command for every job the project does.
 
     mtls-matrix run --target MODULE:FACTORY --out DIR   the matrix against a server
+    mtls-matrix check-target --target MODULE:FACTORY    what it would get, before running
     mtls-matrix compat [TARGET ...]                     every bundled server target
     mtls-matrix report RESULTS [--out DIR]              HTML and Markdown from results
     mtls-matrix diff OLD NEW                            what changed between two runs
@@ -37,6 +38,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from . import interrupts
+
 PROG = "mtls-matrix"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 OUTPUTS = ("results.json", "junit.xml", "matrix.html", "summary.md")
@@ -50,6 +53,10 @@ DELEGATES: dict[str, tuple[tuple[str, ...], str]] = {
     "limbo": (
         ("matrix.limbo.cli", "matrix.limbo.__main__"),
         "x509-limbo path-validation cases against targets",
+    ),
+    "replay": (
+        ("matrix.replay.cli",),
+        "replay public server bugs on their affected and fixed releases",
     ),
     "clients": (
         ("matrix.clients",),
@@ -71,20 +78,26 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "compat":
-        return delegate("compat", compat_args(argv[1:]))
     if argv and argv[0] in DELEGATES:
-        return delegate(argv[0], argv[1:])
+        try:
+            with interrupts.handled():
+                if argv[0] == "compat":
+                    return delegate("compat", compat_args(argv[1:]))
+                return delegate(argv[0], argv[1:])
+        except KeyboardInterrupt:  # whatever the job was doing: one line, no traceback
+            print(f"{PROG} {argv[0]}: {interrupts.describe()}", file=sys.stderr)
+            return interrupts.EXIT_INTERRUPTED
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with interrupts.handled():  # SIGTERM too: one line, partial results kept
+            return args.handler(args)
     except UsageError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{PROG}: {interrupts.describe()}", file=sys.stderr)
+        return interrupts.EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,7 +125,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--case", action="append", default=[], metavar="ID", help="run only this case id"
     )
+    run.add_argument(
+        "--start-timeout",
+        metavar="SECONDS",
+        help="deadline for the target's start() per configuration (default 30); one that "
+        "does not return in time is a start-timeout problem of each of its cases",
+    )
     run.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (or 'auto')")
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only the K-th of N parts (whole server configurations); see 'merge'",
+    )
     run.add_argument(
         "--out",
         default="mtls-matrix-out",
@@ -130,6 +154,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST-ARGS", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
 
+    check = commands.add_parser(
+        "check-target",
+        help="the cases a target would get: runnable, unreachable, unsupported and why; "
+        "starts no server",
+        description="Sort the cases of a profile by the verdict each is headed for, without "
+        "starting a server: runnable, skipped as unreachable on this host, unsupported "
+        "(grouped by reason, an undeclared feature first). Certificates are made in a "
+        "temporary directory and deleted.",
+    )
+    check.add_argument(
+        "--target",
+        default="harness.targets.reference:target",
+        metavar="MODULE:FACTORY",
+        help="the server under test (default: the reference server)",
+    )
+    check.add_argument("--profile", default="standard", help="matrix profile (default standard)")
+    check.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="A",
+        help="only this adapter's cases (repeatable; default: every adapter of the target)",
+    )
+    check.add_argument(
+        "--json", action="store_true", help="print the preview as JSON, with every case id"
+    )
+    check.set_defaults(handler=cmd_check_target)
+
     report = commands.add_parser(
         "report", help="write matrix.html and summary.md from a results file"
     )
@@ -143,6 +195,13 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.set_defaults(handler=cmd_diff)
+
+    merge = commands.add_parser(
+        "merge", help="merge the results of 'run --shard K/N' parts into one run and its reports"
+    )
+    merge.add_argument("results", nargs="+", help="the parts' results.json files")
+    merge.add_argument("--out", required=True, metavar="DIR", help="results.json and reports")
+    merge.set_defaults(handler=cmd_merge)
 
     for name, (_, text) in DELEGATES.items():
         commands.add_parser(name, help=text, add_help=False)
@@ -220,8 +279,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import dimensions
     from .environ import SPEC_VARIABLES
     from .outputs import check_results_path
+    from .plugin import certs_profile
+    from .state import PROFILE as STATE_PROFILE
 
-    profiles = list(getattr(dimensions, "PROFILES", ("standard",)))
+    profiles = [*getattr(dimensions, "PROFILES", ("standard",)), STATE_PROFILE]
     if args.profile not in profiles:
         raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
     cwd = Path.cwd()
@@ -232,6 +293,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.workers is not None and importlib.util.find_spec("xdist") is None:
         raise UsageError("-n needs pytest-xdist (pip install pytest-xdist)")
+    if args.case:  # refused before anything is created: --out, certificates
+        from .plugin import _unknown_case, matrix_cases
+
+        known = {c.id for c in matrix_cases(target, args.profile)}
+        unknown = [case for case in args.case if case not in known]
+        if unknown:
+            raise UsageError(_unknown_case(unknown[0], target, args.profile))
     out = prepare_out(Path(args.out), force=args.force)
     try:
         results = check_results_path(out / "results.json")
@@ -239,7 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out: {exc}") from None
     certs_dir = Path(args.certs_dir) if args.certs_dir else out / "certs"
     try:
-        certs = certs_gen.generate(certs_dir, profile=args.profile)
+        certs = certs_gen.generate(certs_dir, profile=certs_profile(args.profile))
     except certs_gen.CertsGenError as exc:
         raise UsageError(f"--certs-dir: {exc}") from None
     print(f"{PROG}: certificates in {certs.root}: {certs.origin}")
@@ -263,8 +331,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["-k", args.keyword]
     for case in args.case:
         pytest_args += ["--case", case]
+    if args.start_timeout is not None:
+        pytest_args += ["--start-timeout", args.start_timeout]
     if args.workers is not None:
         pytest_args += ["-n", args.workers]
+    if args.shard:
+        pytest_args += ["--shard", args.shard]
     pytest_args += args.pytest_args
     print(f"{PROG}: running the matrix against {target.name} ({args.target}) into {out}")
     results.unlink(missing_ok=True)  # a stale file must not pass for this run's
@@ -275,6 +347,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{PROG} run: no results written (pytest exit status {code})", file=sys.stderr)
         return code or EXIT_FAILED
     report_code = cmd_report(argparse.Namespace(results=str(results), out=str(out)))
+    if code == interrupts.EXIT_INTERRUPTED:
+        print(
+            f"{PROG} run: {interrupts.describe()}: incomplete results and reports in {out}",
+            file=sys.stderr,
+        )
+        return code
     return code or report_code
 
 
@@ -319,6 +397,42 @@ def _is_results_file(path: Path) -> bool:
     return isinstance(data, dict) and {"schema", "run", "cases"} <= data.keys()
 
 
+# -- check-target ----------------------------------------------------------------------
+
+
+def cmd_check_target(args: argparse.Namespace) -> int:
+    """Print what ``run`` would give the target; exit 1 when some cases would fail before
+    connecting (the target's ``unsupported`` raises or answers something not a reason)."""
+    from harness.target import TargetLoadError, load_target
+
+    from . import dimensions
+    from .environ import SPEC_VARIABLES
+    from .preview import ERRORS, preview, render
+    from .state import PROFILE as STATE_PROFILE
+
+    profiles = [*dimensions.PROFILES, STATE_PROFILE]
+    if args.profile not in profiles:
+        raise UsageError(f"unknown profile {args.profile!r} (choose from: {', '.join(profiles)})")
+    try:
+        target = load_target(args.target, search=[Path.cwd()])
+        target.check_provides(SPEC_VARIABLES)
+    except TargetLoadError as exc:
+        raise UsageError(str(exc)) from None
+    foreign = [a for a in args.adapter if a not in target.adapters]
+    if foreign:
+        raise UsageError(
+            f"--adapter {foreign[0]}: target {target.name!r} does not run it "
+            f"(its adapters: {', '.join(target.adapters)})"
+        )
+    adapters = tuple(dict.fromkeys(args.adapter)) or None
+    result = preview(target, args.profile, adapters)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(render(result, args.target))
+    return EXIT_FAILED if result.count(ERRORS) else EXIT_OK
+
+
 # -- reports ---------------------------------------------------------------------------
 
 
@@ -327,6 +441,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = args.out or str(Path(args.results).parent)
     return reports_main(["build", args.results, "--out", out])
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """One results.json (and its reports) from shards' results (matrix/shards.py)."""
+    from .results import write_results
+    from .shards import ShardError, merge
+
+    try:
+        merged = merge([Path(p) for p in args.results])
+    except ShardError as exc:
+        print(f"{PROG} merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"{PROG} merge: --out {str(out)!r} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    results = write_results(out / "results.json", merged["run"], merged["cases"])
+    print(f"{PROG} merge: {len(merged['cases'])} cases from {len(args.results)} parts: {results}")
+    return cmd_report(argparse.Namespace(results=str(results), out=str(out)))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -49,7 +49,16 @@ HARD_DN_CLIENTS: tuple[str, ...] = (
     "dn-email",
     "serial-negative",
     "serial-leading-zero",
+    "dn-every-attribute",
+    "dn-string-types",
+    "not-after-odd",
 )
+
+# One client and one server per key type besides ECDSA P-256, which every other credential
+# holds (SPEC section 1; certs_gen.keys.KEY_TYPES).
+OTHER_KEY_TYPES = ("rsa-2048", "rsa-3072", "ecdsa-p384", "ed25519", "rsa-pss")
+KEY_TYPE_CLIENTS = tuple(f"key-{k}" for k in OTHER_KEY_TYPES)
+KEY_TYPE_SERVERS = tuple(f"server-{k}" for k in OTHER_KEY_TYPES)
 
 # policy id -> (client_check, client_check_host), SPEC section 2
 POLICY_SETTINGS = {
@@ -71,6 +80,9 @@ TRUSTS = {
     "no-ca": "no client CA at all, while verification is asked for",
     "ca+legacy-ca": "client CA file: a bundle of ca and the older-style legacy-ca",
     "ca-chain:other-ca": "client CA file: ca; certificate_chain file: other-ca's certificate",
+    # The connection-state profile's second client CA (a virtual host or a reload that
+    # trusts another CA than ca): wrong-ca's issuer.
+    "other-ca": "client CA file: other-ca",
 }
 # trust -> (the client CA file: a credential or bundle id, or None; the CAs in that file)
 CLIENT_CA_FILES: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -78,6 +90,7 @@ CLIENT_CA_FILES: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "no-ca": (None, ()),
     "ca+legacy-ca": ("ca+legacy-ca", (TRUST_ROOT, "legacy-ca")),
     "ca-chain:other-ca": (TRUST_ROOT, (TRUST_ROOT,)),
+    "other-ca": ("other-ca", ("other-ca",)),
 }
 CRL_OF = {"optional+crl": TRUST_ROOT, "required+crl": TRUST_ROOT}  # policy -> CA whose CRL
 
@@ -240,6 +253,48 @@ EXTENDED_GRIDS = (
                 "application; ignore shows none, and a host check adds nothing about the DN",
             ),
             ("tls", "1.3: how a DN is printed does not depend on the version"),
+        ),
+        profile="extended",
+    ),
+    Grid(
+        "key-types",
+        ADAPTERS,
+        POLICIES,
+        ("127.0.0.1",),
+        ("127.0.0.1",),
+        KEY_TYPE_CLIENTS,
+        ("server",),
+        tls=TLS_VERSIONS,
+        held=(
+            _LOOPBACK4,
+            _GOOD_SERVER,
+            _CA_TRUST,
+            (
+                "client",
+                "one per key type, each like localhost (issued by ca for DNS localhost) but "
+                "for its key; localhost itself is ECDSA P-256 (credentials grid)",
+            ),
+        ),
+        profile="extended",
+    ),
+    Grid(
+        "server-key-types",
+        ADAPTERS,
+        ("required",),
+        ("127.0.0.1",),
+        ("127.0.0.1",),
+        ("localhost",),
+        KEY_TYPE_SERVERS,
+        tls=TLS_VERSIONS,
+        held=(
+            _LOOPBACK4,
+            _CA_TRUST,
+            (
+                "policy",
+                "required: the server's key signs its side of the handshake whatever it asks "
+                "of the client; required makes the client sign too",
+            ),
+            ("client", "localhost: the client's own key is the key-types grid's question"),
         ),
         profile="extended",
     ),

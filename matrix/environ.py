@@ -21,45 +21,83 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
 
 _PEM_BLOCK = re.compile(
     r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----\r?\n?", re.DOTALL
 )
-# OpenSSL's short names (OBJ_nid2sn), as its RFC 2253 printer (XN_FLAG_FN_SN) labels them.
+# OpenSSL 3.0's short names (OBJ_nid2sn), as its RFC 2253 printer (XN_FLAG_FN_SN) labels
+# them (measured with httpd 2.4.71, docs/spec.md section 5). An OID OpenSSL has no NID for
+# is printed dotted, its value dumped as #<DER in hex> (XN_FLAG_DUMP_UNKNOWN_FIELDS).
 _SHORT_NAMES = {
-    "2.5.4.3": "CN",
-    "2.5.4.4": "SN",
-    "2.5.4.6": "C",
-    "2.5.4.7": "L",
-    "2.5.4.8": "ST",
-    "2.5.4.10": "O",
-    "2.5.4.11": "OU",
-    "2.5.4.12": "title",
-    "2.5.4.13": "description",
-    "2.5.4.42": "GN",
-    "2.5.4.43": "initials",
-    "2.5.4.45": "x500UniqueIdentifier",
-    "1.2.840.113549.1.9.1": "emailAddress",
-    "0.9.2342.19200300.100.1.25": "DC",
-    "0.9.2342.19200300.100.1.1": "UID",
+    NameOID.COMMON_NAME: "CN",
+    NameOID.SURNAME: "SN",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.STREET_ADDRESS: "street",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.TITLE: "title",
+    x509.ObjectIdentifier("2.5.4.13"): "description",
+    NameOID.BUSINESS_CATEGORY: "businessCategory",
+    NameOID.POSTAL_ADDRESS: "postalAddress",
+    NameOID.POSTAL_CODE: "postalCode",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.INITIALS: "initials",
+    NameOID.GENERATION_QUALIFIER: "generationQualifier",
+    NameOID.X500_UNIQUE_IDENTIFIER: "x500UniqueIdentifier",
+    NameOID.DN_QUALIFIER: "dnQualifier",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.USER_ID: "UID",
+    NameOID.DOMAIN_COMPONENT: "DC",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.UNSTRUCTURED_NAME: "unstructuredName",
+    NameOID.JURISDICTION_LOCALITY_NAME: "jurisdictionL",
+    NameOID.JURISDICTION_STATE_OR_PROVINCE_NAME: "jurisdictionST",
+    NameOID.JURISDICTION_COUNTRY_NAME: "jurisdictionC",
+    NameOID.INN: "INN",
+    NameOID.OGRN: "OGRN",
+    NameOID.SNILS: "SNILS",
 }
 # mod_ssl's SSL_CLIENT_S_DN_<x> suffixes: the attributes it extracts (ssl_engine_vars.c,
-# ssl_var_lookup_ssl_cert_dn_rec), by OID. A repeated attribute gets _<x>_1, _<x>_2, ...
+# ssl_var_lookup_ssl_cert_dn_rec, extract=1), by OID. A repeated attribute gets _<x>_1,
+# _<x>_2, ... UID is NID_userId (0.9.2342.19200300.100.1.1), not x500UniqueIdentifier;
+# SerialNumber is exported by httpd 2.4.71 as measured (docs/spec.md section 5).
 _COMPONENT_SUFFIX = {
-    "2.5.4.6": "C",
-    "2.5.4.8": "ST",
-    "2.5.4.7": "L",
-    "2.5.4.10": "O",
-    "2.5.4.11": "OU",
-    "2.5.4.3": "CN",
-    "2.5.4.12": "T",
-    "2.5.4.43": "I",
-    "2.5.4.42": "G",
-    "2.5.4.4": "S",
-    "2.5.4.13": "D",
-    "2.5.4.45": "UID",
-    "1.2.840.113549.1.9.1": "Email",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.COMMON_NAME: "CN",
+    NameOID.TITLE: "T",
+    NameOID.INITIALS: "I",
+    NameOID.GIVEN_NAME: "G",
+    NameOID.SURNAME: "S",
+    x509.ObjectIdentifier("2.5.4.13"): "D",
+    NameOID.USER_ID: "UID",
+    NameOID.EMAIL_ADDRESS: "Email",
+    NameOID.SERIAL_NUMBER: "SerialNumber",
 }
+# How OpenSSL's string printer (do_print_ex, UTF8_CONVERT) reads each ASN.1 string type:
+# the 8-bit types one byte a character (a T61String's UTF-8 bytes become Latin-1 text),
+# BMPString and UniversalString as UCS-2 / UCS-4; the others are not text (dumped in a
+# DN string, read byte by byte in a component variable).
+_ONE_BYTE_TYPES = {
+    _ASN1Type.NumericString,
+    _ASN1Type.PrintableString,
+    _ASN1Type.T61String,
+    _ASN1Type.IA5String,
+    _ASN1Type.UTCTime,
+    _ASN1Type.GeneralizedTime,
+    _ASN1Type.VisibleString,
+}
+_WIDE_TYPES = {_ASN1Type.UTF8String: "utf-8", _ASN1Type.BMPString: "utf-16-be"}
+_WIDE_TYPES[_ASN1Type.UniversalString] = "utf-32-be"
 _KEY_LONG_NAMES = {
     "1.2.840.10045.2.1": "id-ecPublicKey",
     "1.2.840.113549.1.1.1": "rsaEncryption",
@@ -160,12 +198,15 @@ def expected_certificate_variables(
         seen: dict[str, int] = {}
         for rdn in name.rdns:
             for attr in rdn:
-                suffix = _COMPONENT_SUFFIX.get(attr.oid.dotted_string)
+                suffix = _COMPONENT_SUFFIX.get(attr.oid)
                 if suffix is None:
                     continue
                 n = seen[suffix] = seen.get(suffix, -1) + 1
                 key = f"SSL_CLIENT_{side}_DN_{suffix}" + (f"_{n}" if n else "")
-                expected[key] = _escape_value(str(attr.value))
+                text = _printed(attr)
+                if text is None:  # no text type: read one byte a character
+                    text = _value_bytes(attr).decode("latin-1")
+                expected[key] = _escape_value(text)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = [n.value for n in san if isinstance(n, x509.DNSName)]
@@ -283,10 +324,40 @@ def _dn(name: x509.Name) -> str:
     for rdn in reversed(name.rdns):
         parts = []
         for attr in reversed(list(rdn)):
-            label = _SHORT_NAMES.get(attr.oid.dotted_string, attr.oid.dotted_string)
-            parts.append(f"{label}={_escape(str(attr.value))}")
+            label = _SHORT_NAMES.get(attr.oid)
+            text = _printed(attr)
+            if label is None or text is None:
+                value = _value_bytes(attr)
+                tlv = bytes([attr._type.value]) + _der_length(len(value)) + value
+                parts.append(f"{label or attr.oid.dotted_string}=#{tlv.hex().upper()}")
+            else:
+                parts.append(f"{label}={_escape(text)}")
         rdns.append("+".join(parts))
     return ",".join(rdns)
+
+
+def _value_bytes(attr: x509.NameAttribute) -> bytes:
+    """The value's content octets as cryptography writes them: UCS-2 / UCS-4 for BMPString
+    and UniversalString, UTF-8 for every other string type."""
+    if isinstance(attr.value, bytes):
+        return attr.value
+    return attr.value.encode(_WIDE_TYPES.get(attr._type, "utf-8"), errors="surrogatepass")
+
+
+def _printed(attr: x509.NameAttribute) -> str | None:
+    """The value's text as OpenSSL reads it, by string type; None for a non-text type."""
+    if attr._type in _ONE_BYTE_TYPES:
+        return _value_bytes(attr).decode("latin-1")
+    if attr._type in _WIDE_TYPES:
+        return attr.value if isinstance(attr.value, str) else None
+    return None
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(size)]) + size
 
 
 def _escape(value: str) -> str:
@@ -346,6 +417,8 @@ def _signature_long_name(cert: x509.Certificate) -> str:
     digest = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else ""
     if oid.startswith("1.2.840.10045.4.3."):
         return f"ecdsa-with-{digest.upper()}"
+    if oid == "1.2.840.113549.1.1.10":  # RSASSA-PSS: one OID, the hash in its parameters
+        return "rsassaPss"
     if oid.startswith("1.2.840.113549.1.1.") and digest:
         return f"{digest}WithRSAEncryption"
     return {"1.3.101.112": "ED25519", "1.3.101.113": "ED448"}.get(oid, "?")

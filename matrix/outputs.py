@@ -34,3 +34,20 @@ def check_results_path(value: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise ValueError(f"cannot write in {path.parent} ({exc.strerror})") from None
     return path
+
+
+def replace_keeping_mode(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Rename ``tmp`` over ``path`` (atomic on one file system), with ``path``'s permission
+    bits if it exists, else the usual ones for a new file (0666 less the umask).
+
+    ``tempfile.mkstemp`` makes its files 0600; renamed as they are, a results file a user
+    shares (0644) would silently become private to them after a rewrite.
+    """
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(mask)
+        mode = 0o666 & ~mask
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

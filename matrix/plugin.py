@@ -20,6 +20,7 @@ replaces the main job's ``build/results.json`` (``tox -e matrix`` and
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import time
@@ -29,14 +30,26 @@ from typing import Any
 import pytest
 
 import certs_gen
-from harness.target import REQUIRED_VARIABLES, CheckedTarget, TargetLoadError, load_target
+from harness.processes import become_subreaper
+from harness.target import (
+    REQUIRED_VARIABLES,
+    STATE_VARIABLES,
+    CheckedTarget,
+    TargetLoadError,
+    load_target,
+)
 
+from . import interrupts
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
 from .outputs import check_results_path
+from .problems import HARNESS, START, START_TIMEOUT
 from .resolver import ResolverFacts, probe
 from .results import run_metadata, write_results
 from .runner import MatrixEnv, build_facts, run_case
+from .servers import START_TIMEOUT_S
+from .shards import ShardError, parse_shard, shard
+from .state import PROFILE as STATE_PROFILE
 
 DEFAULT_TARGET = "harness.targets.reference:target"
 DEFAULT_CERTS_DIR = "build/matrix-certs"  # + "-<profile>" for a profile but the default
@@ -73,9 +86,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--profile",
         default=PROFILE,
-        choices=list(PROFILES),
-        help="which matrix to run: standard (the 460 cases) or extended (IPv6, TLS 1.2 and "
-        "1.3, the extended credentials, revocation, configuration faults)",
+        choices=[*PROFILES, STATE_PROFILE],
+        help="which matrix to run: standard (the 460 cases), extended (IPv6, TLS 1.2 and "
+        "1.3, the extended credentials, revocation, configuration faults) or state (SNI "
+        "virtual hosts, resumption and the other connection-state grids, docs/state.md)",
+    )
+    group.addoption(
+        "--start-timeout",
+        type=_seconds,
+        default=START_TIMEOUT_S,
+        metavar="SECONDS",
+        help="deadline for the target's start() per configuration; one that does not "
+        f"return in time is a start-timeout problem of each of its cases (default "
+        f"{START_TIMEOUT_S:g})",
     )
     group.addoption(
         "--case",
@@ -84,9 +107,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID",
         help="run only this case id (repeatable); unknown ids are an error",
     )
+    group.addoption(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N parts of the cases (whole server configurations, "
+        "balanced by case count; merge the parts with mtls-matrix merge)",
+    )
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` (argparse type: a bad value is a usage error)."""
+    try:
+        return parse_shard(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type: a bad value is a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, not {text}")
+    return value
 
 
 _target_key = pytest.StashKey[CheckedTarget]()
+_next_key = pytest.StashKey[Any]()
+_total_key = pytest.StashKey[int]()
+_signals_key = pytest.StashKey[bool]()
 _results_key = pytest.StashKey[list]()
 _started_key = pytest.StashKey[float]()
 _inputs_key = pytest.StashKey[dict]()
@@ -100,6 +153,7 @@ class _Collector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal shows it: shown means recorded
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
@@ -113,13 +167,68 @@ class _Collector:
                     break
 
 
+class _OneBlockPerMistake:
+    """One failure block per target mistake, not one per case (issue 18).
+
+    A mistake in a target (``start`` raising, hanging or returning no handle,
+    ``unsupported`` raising) fails every case of every configuration with the same
+    problem: 230 blocks of seven lines saying the same thing. Failures whose problems are
+    all of the kinds ``start``, ``start-timeout`` and ``harness`` are grouped by their
+    ``detail`` (built from fields only, so identical for identical mistakes): the first is
+    printed in full, the others are one line saying how many failed the same way.
+    results.json and the reports keep each case; pytest's counts are unchanged. Other
+    failures (the server's own findings) are printed case by case as always.
+    """
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Any:
+        failed = terminalreporter.stats.get("failed", [])
+        shown, repeated = [], {}
+        for report in failed:
+            key = _mistake(report)
+            if key is None or key not in repeated:
+                shown.append(report)
+                if key is not None:
+                    repeated[key] = [report.nodeid.rpartition("[")[2].rstrip("]"), 0]
+            else:
+                repeated[key][1] += 1
+        if len(shown) < len(failed):
+            terminalreporter.stats["failed"] = shown
+        try:
+            return (yield)
+        finally:
+            terminalreporter.stats["failed"] = failed
+            for detail, (first, more) in repeated.items():
+                if more:
+                    case = "case" if more == 1 else "cases"
+                    terminalreporter.write_line(
+                        f"mtls-matrix: {more} more {case} failed as {first} did ({detail}); "
+                        "each is in the results"
+                    )
+
+
+def _mistake(report: pytest.TestReport) -> str | None:
+    """The ``detail`` of a case failed by a target mistake (start, start-timeout and harness
+    problems only)."""
+    for name, value in getattr(report, "user_properties", ()):
+        if name == _RESULT and isinstance(value, dict):
+            kinds = {p.get("kind") for p in value.get("problems") or ()}
+            if kinds and kinds <= {START, START_TIMEOUT, HARNESS}:
+                return str(value.get("detail"))
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "matrix: one case of the mTLS compatibility matrix")
     config.stash[_results_key] = []
     config.stash[_contract_key] = []
     config.stash[_started_key] = time.monotonic()
     config.pluginmanager.register(_Collector(config), "mtls-matrix-collector")
+    config.pluginmanager.register(_OneBlockPerMistake(), "mtls-matrix-one-block-per-mistake")
     controller = not hasattr(config, "workerinput")
+    if controller:  # SIGINT/SIGTERM: partial results, marked incomplete (SPEC section 10)
+        interrupts.reset()
+        config.stash[_signals_key] = interrupts.install()
     if controller and config.getoption("--results") is not None:
         try:
             config.option.results = str(check_results_path(config.getoption("--results")))
@@ -136,6 +245,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _unknown_case(case_id: str, target: CheckedTarget, profile: str = PROFILE) -> str:
+    if profile == STATE_PROFILE:
+        return f"unknown case id {case_id!r} in profile {profile} (python -m matrix.state)"
     every = {c.id: c for c in enumerate_cases(adapters=target.adapters, profile=profile)}
     if case_id in every:
         return (
@@ -154,7 +265,7 @@ def _target(config: pytest.Config) -> CheckedTarget:
         reference = config.getoption("--target") or DEFAULT_TARGET
         try:
             target = load_target(reference, search=[config.invocation_params.dir])
-            target.check_provides(SPEC_VARIABLES)
+            target.check_provides((*SPEC_VARIABLES, *STATE_VARIABLES))
         except TargetLoadError as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[_target_key] = target
@@ -163,6 +274,10 @@ def _target(config: pytest.Config) -> CheckedTarget:
 
 def matrix_cases(target: CheckedTarget, profile: str = PROFILE) -> list[Case]:
     """The cases a target runs: every grid of ``profile``, on the target's adapters only."""
+    if profile == STATE_PROFILE:
+        from . import state
+
+        return state.cases(target.adapters)
     cases = enumerate_cases(adapters=target.adapters, profile=profile)
     return [c for c in cases if c.adapter in target.adapters]
 
@@ -174,6 +289,11 @@ def cases_for(config: pytest.Config) -> list[Case]:
 
 def profile_of(config: pytest.Config) -> str:
     return config.getoption("--profile")
+
+
+def certs_profile(profile: str) -> str:
+    """The certificate set (certs_gen profile) a matrix profile runs on."""
+    return PROFILE if profile == STATE_PROFILE else profile
 
 
 def target_adapters(config: pytest.Config) -> tuple[str, ...]:
@@ -191,7 +311,8 @@ def _inputs(config: pytest.Config) -> dict[str, Any]:
             )
         return json.loads(workerinput[_INPUTS])
     if _inputs_key not in config.stash:
-        profile = profile_of(config)
+        # The state profile uses the standard certificate set (and its directory).
+        profile = certs_profile(profile_of(config))
         default_dir = DEFAULT_CERTS_DIR + ("" if profile == PROFILE else f"-{profile}")
         certs_dir = Path(config.getoption("--certs-dir") or default_dir).resolve()
         try:
@@ -227,6 +348,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if wanted:  # validated in pytest_configure
         known = {c.id: c for c in cases}
         cases = [known[w] for w in dict.fromkeys(wanted)]
+    part = metafunc.config.getoption("--shard")
+    if part:  # a deterministic part of the whole (matrix/shards.py)
+        cases = shard(cases, *part)
     metafunc.parametrize(
         "matrix_case",
         [pytest.param(c, marks=pytest.mark.matrix) for c in cases],
@@ -239,7 +363,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
-    if any("matrix_case" in getattr(item, "fixturenames", ()) for item in session.items):
+    matrix_items = [i for i in session.items if "matrix_case" in getattr(i, "fixturenames", ())]
+    config.stash[_total_key] = len(matrix_items)
+    if matrix_items:
         _inputs(config)
         if config.getoption("--results") is not None:  # a stale file must not pass for ours
             Path(config.getoption("--results")).unlink(missing_ok=True)
@@ -254,27 +380,94 @@ def matrix_env(pytestconfig: pytest.Config):
         ResolverFacts.from_json(inputs["resolver"]),
         dt.datetime.fromisoformat(inputs["started"]),
     )
-    env = MatrixEnv(certs, facts, _target(pytestconfig))
+    become_subreaper()  # orphans of the target's processes stay visible (harness/processes.py)
+    timeout = pytestconfig.getoption("--start-timeout")
+    env = MatrixEnv(certs, facts, _target(pytestconfig), timeout)
     yield env
     env.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Note which test runs next in this process: the last case of a configuration stops
+    its server (matrix/servers.py), so what the stop finds is part of a case. After the
+    test, a signal noted by matrix.interrupts stops the session."""
+    item.stash[_next_key] = nextitem
+    try:
+        return (yield)
+    finally:
+        # a signal whose KeyboardInterrupt was swallowed (raised inside a finaliser or a
+        # callback, where Python only prints it) still ends the run after this case
+        if interrupts.received() is not None and not item.session.shouldstop:
+            item.session.shouldstop = f"mtls-matrix: {interrupts.describe()}"
+
+
+def last_of_configuration(request: pytest.FixtureRequest) -> bool:
+    """Whether no case after this one (in this process's order) uses its configuration."""
+    item = request.node
+    nextitem = item.stash.get(_next_key, None)
+    mine = item.callspec.params.get("matrix_case") if hasattr(item, "callspec") else None
+    spec = getattr(nextitem, "callspec", None)
+    theirs = spec.params.get("matrix_case") if spec is not None else None
+    if mine is None or theirs is None:
+        return True
+    return getattr(mine, "config", None) != getattr(theirs, "config", None)
 
 
 def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:
     request.node.user_properties.append((_RESULT, case_result))
 
 
-def environ_contract(target: CheckedTarget) -> dict[str, Any]:
+def environ_contract(target: CheckedTarget, profile: str = PROFILE) -> dict[str, Any]:
     """What the environ check covers, per adapter: required variables, and the optional
-    ones the target says its application sees (checked exactly; the rest may be absent)."""
+    ones the target says its application sees (checked exactly; the rest may be absent);
+    with the state profile, its connection facts too (STATE_VARIABLES)."""
+    variables = (*SPEC_VARIABLES, *(STATE_VARIABLES if profile == STATE_PROFILE else ()))
     return {
         "required": list(REQUIRED_VARIABLES),
         "checked": {
             adapter: [
-                v for v in SPEC_VARIABLES if v in REQUIRED_VARIABLES or target.provides(adapter, v)
+                v for v in variables if v in REQUIRED_VARIABLES or target.provides(adapter, v)
             ]
             for adapter in target.adapters
         },
     }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """A signal during the run ends it as ``pytest.exit`` with status 130: pytest then
+    prints one line instead of the KeyboardInterrupt's location and advice."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        if interrupts.received() is None:
+            raise
+        pytest.exit(f"mtls-matrix: {interrupts.describe()}", returncode=interrupts.EXIT_INTERRUPTED)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_signals_key, False):
+        interrupts.uninstall()
+
+
+def completion(config: pytest.Config, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """``complete``, ``interrupted_by`` and ``cases_total`` for the run block: a run is
+    complete when no signal stopped it and every selected case has a result (pytest's
+    ``-x`` or ``--maxfail`` also leave it incomplete, with ``interrupted_by`` None)."""
+    total = config.stash.get(_total_key, len(cases))
+    signal_name = interrupts.received()
+    complete = signal_name is None and len(cases) >= total
+    return {"complete": complete, "interrupted_by": signal_name, "cases_total": total}
+
+
+def log_totals(cases: list[dict[str, Any]]) -> dict[str, int]:
+    """What the target's server logged over the run's cases (matrix/runner.py ``logs``)."""
+    totals = {"tracebacks": 0, "log_lines": 0}
+    for case in cases:
+        for key in totals:
+            totals[key] += (case.get("logs") or {}).get(key, 0)
+    return totals
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -282,6 +475,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(config, "workerinput"):
         return
     cases = config.stash[_results_key]
+    if interrupts.received() is not None:
+        session.exitstatus = interrupts.EXIT_INTERRUPTED
     if not cases:
         return
     target = _target(config)
@@ -301,9 +496,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         resolver=inputs["resolver"],
         fingerprints={c.id: c.sha256 for c in certs},
     )
+    run.update(completion(config, cases))
+    run["server_logs"] = log_totals(cases)
     run["adapters"] = list(target.adapters)
+    if config.getoption("--shard"):
+        run["shard"] = "{}/{}".format(*config.getoption("--shard"))
     run["target_reference"] = config.getoption("--target") or DEFAULT_TARGET
-    contract = environ_contract(target)
+    contract = environ_contract(target, profile_of(config))
     run["provides"] = contract["checked"]
     run["environ_contract"] = contract
     try:
@@ -324,6 +523,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     path, cases = config.stash[_summary_key]
     counts = {s: sum(1 for c in cases if c["status"] == s) for s in ("pass", "fail", "skip")}
     where = f"results in {path}" if path else "no results written (--results PATH keeps them)"
+    done = completion(config, cases)
+    if not done["complete"]:
+        why = f", interrupted by {done['interrupted_by']}" if done["interrupted_by"] else ""
+        terminalreporter.write_line(
+            f"mtls-matrix: incomplete run: {len(cases)} of {done['cases_total']} cases{why}"
+        )
     terminalreporter.write_line(
         f"mtls-matrix: {len(cases)} cases: {counts['pass']} pass, {counts['fail']} fail, "
         f"{counts['skip']} skip; {where}"
@@ -344,4 +549,4 @@ def failure_message(result: dict[str, Any], note: str = "") -> str:
     )
 
 
-__all__ = ["failure_message", "record", "run_case"]
+__all__ = ["failure_message", "last_of_configuration", "record", "run_case"]

@@ -21,7 +21,39 @@ SURVIVAL = "survival"  # the server did not serve a good client afterwards
 START = "start"  # the server could not be started for this configuration
 HARNESS = "harness"  # the harness itself failed (a bug of ours, not the server's)
 CA_NAMES = "ca-names"  # the CertificateRequest lists other CA names than predicted
-KINDS = (OUTCOME, REFUSAL_FORM, ENVIRON, SURVIVAL, START, HARNESS, CA_NAMES)
+# A request changed a connection fact (HTTPS, scheme, peer address, SSL_*) from a peer
+# that is no proxy; from 127.0.0.1, a server that trusts a local proxy by default
+# (SPEC section 9, docs/state-request.md).
+REQUEST_OVERRIDE = "request-override"
+LOCAL_PROXY_TRUST = "local-proxy-trust"
+# The harness's bounds (SPEC section 10, docs/spec.md section 10): the server made the
+# harness give up on this case (or on its configuration's server), and the run went on.
+START_TIMEOUT = "start-timeout"  # start() did not return within the start deadline
+STOP_TIMEOUT = "stop-timeout"  # the handle's stop() did not return within the stop deadline
+RESPONSE_DEADLINE = "response-deadline"  # no complete response within the request deadline
+RESPONSE_SIZE = "response-size"  # a response body over the size cap
+INTERIM_RESPONSES = "interim-responses"  # more interim (1xx) responses than the cap
+LEAKED_PROCESS = "leaked-process"  # a process the target started outlived its stop()
+BOUNDS = (
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    RESPONSE_DEADLINE,
+    RESPONSE_SIZE,
+    INTERIM_RESPONSES,
+    LEAKED_PROCESS,
+)
+KINDS = (
+    OUTCOME,
+    REFUSAL_FORM,
+    ENVIRON,
+    SURVIVAL,
+    START,
+    HARNESS,
+    CA_NAMES,
+    *BOUNDS,
+    REQUEST_OVERRIDE,
+    LOCAL_PROXY_TRUST,
+)
 
 # How much it matters, most severe first.
 SECURITY = "security"

@@ -2,8 +2,10 @@
 
 Runs the whole matrix N times in a row (each a fresh pytest process, extra
 pytest arguments passed through, e.g. ``-- -n 2``) and compares every case's
-observed outcome, status and server survival with the first run's. Exits 1
-if any case ever changed.
+verdict (status and problems' kind, severity and subject, as ``mtls-matrix
+diff`` does) and server survival with the first run's. Observations are not
+compared: a racing refusal's distribution may differ, its verdict may not
+(docs/spec.md section 10.1). Exits 1 if any case ever changed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from pathlib import Path
 
 def signature(results: Path) -> dict[str, tuple]:
     data = json.loads(results.read_text())
-    return {c["id"]: (c["observed"], c["status"], c["server_alive"]) for c in data["cases"]}
+    return {
+        c["id"]: (
+            c["status"],
+            sorted({(p["kind"], p["severity"], p["what"]) for p in c["problems"]}),
+            c["server_alive"],
+        )
+        for c in data["cases"]
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"CHANGED {case_id} in runs {sorted(runs)}")
         print(f"{len(changed)} of {cases} cases changed across {args.runs} runs")
         return 1
-    print(f"{args.runs} runs x {cases} cases: no outcome, status or survival changed")
+    print(f"{args.runs} runs x {cases} cases: no verdict or survival changed")
     return 0
 
 

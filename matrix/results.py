@@ -9,6 +9,7 @@ a file (or only its run block) can tell which shape it has.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import ssl
 import sys
@@ -45,6 +46,8 @@ def run_metadata(
         "started": started,
         "duration_s": round(duration_s, 3),
         "target": target,
+        # the compat run's column label (harness/targets/columns.py) when it ran this one
+        "column": os.environ.get("MTLS_MATRIX_COLUMN") or None,
         "profile": profile,
         "versions": {
             **library_versions(),

@@ -1,17 +1,55 @@
-"""Run one case: predict, start (or reuse) the server, connect, classify, check survival."""
+"""Run one case: predict, start (or reuse) the server, connect, classify, check survival.
+
+Bounds and stable verdicts (SPEC section 10, docs/spec.md section 10):
+
+- The client's attempt is bounded (harness/client.py: a whole-request deadline, a
+  body cap, a cap on interim responses); an attempt that hit a bound is a problem of
+  that bound's kind (``response-deadline``, ``response-size``, ``interim-responses``).
+- Starting and stopping are bounded by the server pool (matrix/servers.py); the last
+  case of a configuration (``last``) stops its server and carries what the stop found
+  (``stop-timeout``, ``leaked-process``).
+- An observation that can race is observed ``ATTEMPTS`` times in all: when the first
+  attempt ended the way refusals end (an alert, a close, a reset: the forms that race
+  each other) and its verdict has an ``outcome`` or ``refusal-form`` problem that is
+  not an admission (an admission is a security failure however often it happens), the
+  case is observed ``ATTEMPTS - 1`` more times (within ``RETRY_BUDGET`` seconds; a
+  server that makes each attempt slow gets fewer) and the verdict is a function of the *set* of
+  observations (``decide``): any attempt judged right makes the case pass; otherwise an
+  attempt with an alert is preferred to a bare close or reset (it says more), ties broken
+  by the observation's text. The observation recorded is the decisive attempt's, with
+  ``attempts`` and the ``distribution`` of what was seen.
+- What the server logs while the case runs is counted (``logs``): for an in-process
+  target, log records and stderr (harness/capture.py); for a process target, its output
+  lines. Counts are recorded, not judged.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cryptography import x509
 
 import certs_gen
-from harness.client import OK, REJECTED, SERVER_CERT_REJECTED, SKIPPED, Attempt, TLSClient
+from harness.capture import Counts, LineCounter, OutputCapture
+from harness.client import (
+    INTERIM_RESPONSES,
+    MAX_BODY,
+    MAX_INTERIM,
+    OK,
+    REJECTED,
+    RESPONSE_DEADLINE,
+    RESPONSE_SIZE,
+    SERVER_CERT_REJECTED,
+    SKIPPED,
+    Attempt,
+    TLSClient,
+)
 from harness.target import ServerSpec, Target, is_required
 
 from .canames import ca_names_problems
@@ -21,10 +59,12 @@ from .environ import check_environ, expected_certificate_variables, pem_blocks
 from .oracle import NO_CLIENT_CERT, NOT_STARTED, Expectation, Facts, predict, survival_probe
 from .problems import (
     AVAILABILITY,
+    BOUNDS,
     ENVIRON,
     HARNESS,
     OUTCOME,
     PROTOCOL,
+    REFUSAL_FORM,
     SECURITY,
     START,
     SURVIVAL,
@@ -33,10 +73,19 @@ from .problems import (
 )
 from .refusals import refusal_problems
 from .resolver import ResolverFacts
-from .servers import ServerPool, ServerStartFailed
+from .servers import START_TIMEOUT_S, STOP_TIMEOUT_S, ServerPool, ServerStartFailed
 
-CASE_TIMEOUT = 5.0
+CASE_TIMEOUT = 5.0  # seconds, each socket operation of the case's request
+CASE_DEADLINE = 10.0  # seconds, the case's whole request (connect to the body's last byte)
 SURVIVAL_TIMEOUT = 1.0  # SPEC section 4: served again within one second
+ATTEMPTS = 10  # observations in all of a case whose first verdict may be a race
+RETRY_BUDGET = 20.0  # seconds the further observations of one case may take in all
+RACY_KINDS = (OUTCOME, REFUSAL_FORM)
+LIMIT_TEXT = {  # the bound's problem: (expected, observed), the same in every run
+    RESPONSE_DEADLINE: (f"a whole response within {CASE_DEADLINE:g} s", "none by then"),
+    RESPONSE_SIZE: (f"a body of at most {MAX_BODY} bytes", "a larger body"),
+    INTERIM_RESPONSES: (f"at most {MAX_INTERIM} interim (1xx) responses", "more"),
+}
 
 
 @dataclass
@@ -61,6 +110,8 @@ class CaseResult:
     unsupported: str | None = None  # why the target cannot express this configuration
     duration_ms: float = 0.0
     note: str = ""
+    logs: dict[str, int] | None = None  # what the server logged during the case
+    logs_from_output: Counts | None = None  # a process server's output lines (in logs)
 
     @property
     def id(self) -> str:
@@ -86,6 +137,7 @@ class CaseResult:
             "server_alive": self.server_alive,
             "detail": self.detail,
             "duration_ms": self.duration_ms,
+            "logs": self.logs,
         }
 
 
@@ -99,6 +151,8 @@ def describe(problem: Problem) -> str:
         return f"server not serving afterwards: a good client got {problem.observed}"
     if problem.kind == HARNESS:
         return f"harness error: {problem.what}"
+    if problem.kind in BOUNDS:
+        return f"{problem.kind}: expected {problem.expected}, observed {problem.observed}"
     return f"expected {problem.expected}, observed {problem.observed}"
 
 
@@ -137,12 +191,22 @@ def build_facts(certs: certs_gen.CertSet, resolver: ResolverFacts, now: dt.datet
 class MatrixEnv:
     """Per-process state: certificates, facts, the target, servers and clients."""
 
-    def __init__(self, certs: certs_gen.CertSet, facts: Facts, target: Target) -> None:
+    def __init__(
+        self,
+        certs: certs_gen.CertSet,
+        facts: Facts,
+        target: Target,
+        start_timeout: float = START_TIMEOUT_S,
+        stop_timeout: float = STOP_TIMEOUT_S,
+    ) -> None:
         self.certs = certs
         self.facts = facts
         self.target = target
-        self.servers = ServerPool(target)
+        self.servers = ServerPool(target, start_timeout=start_timeout, stop_timeout=stop_timeout)
         self._clients: dict[tuple, TLSClient] = {}
+        self.capture = OutputCapture()  # installed around each case (pytest swaps stderr)
+        self._line_counters: dict[int, LineCounter] = {}
+        self.on_close: list[Callable[[], None]] = []  # other profiles' own resources
 
     def spec(self, config: ServerConfig) -> ServerSpec:
         server = self.certs[config.server_cert]
@@ -158,7 +222,8 @@ class MatrixEnv:
             certificate=server.cert,
             private_key=server.key,
             client_ca=client_ca,
-            certificate_chain=self.certs[chain].cert if chain else None,
+            # A server credential issued through an intermediate (server-rsa-pss) sends it.
+            certificate_chain=self.certs[chain].cert if chain else server.chain,
             crl=crl,
             client_ca_with_crl=self.certs.bundles.get(f"{ca}+crl") if crl else None,
         )
@@ -181,8 +246,20 @@ class MatrixEnv:
                 server_hostname=hostname,
                 timeout=timeout,
                 tls=tls,
+                deadline=CASE_DEADLINE if timeout == CASE_TIMEOUT else None,
             )
         return self._clients[key]
+
+    def output_counter(self, handle: object) -> LineCounter | None:
+        """A counter of a process server's output lines (None for an in-process one)."""
+        listeners = getattr(handle, "listeners", None)
+        if not isinstance(listeners, list):
+            return None
+        key = id(handle)
+        if key not in self._line_counters:
+            self._line_counters[key] = counter = LineCounter()
+            listeners.append(counter)
+        return self._line_counters[key]
 
     def subject(self, credential: str) -> str:
         """A certificate's subject as RFC 4514 text (cryptography's formatting)."""
@@ -201,6 +278,8 @@ class MatrixEnv:
         return []
 
     def close(self) -> None:
+        for close in self.on_close:
+            close()
         self.servers.close()
         for client in self._clients.values():
             client.close()
@@ -211,23 +290,38 @@ def url_for(connect: str, port: int) -> str:
     return f"https://{host}:{port}/"
 
 
-def run_case(case: Case, env: MatrixEnv) -> CaseResult:
+def run_case(case: Case, env: MatrixEnv, last: bool = False) -> CaseResult:
     """The case's result; an exception of the harness's own (a bug of ours, not the
-    server's) is recorded as a ``harness`` problem, so the case is kept in the results."""
+    server's) is recorded as a ``harness`` problem, so the case is kept in the results.
+
+    ``last``: no later case of this process uses the case's configuration, so its server
+    is stopped now and what the stop found (``stop-timeout``, ``leaked-process``) is
+    this case's too.
+    """
     started = time.perf_counter()
-    try:
-        return _run_case(case, env)
-    except Exception as exc:
-        problem = Problem(HARNESS, AVAILABILITY, type(exc).__name__)
-        return CaseResult(
-            case_dims(case),
-            asdict(predict(case, env.facts)),
-            None,
-            "fail",
-            [problem],
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            note=f"{type(exc).__name__}: {exc}",
-        )
+    with env.capture.window() as window:
+        try:
+            result = _run_case(case, env)
+        except Exception as exc:
+            problem = Problem(HARNESS, AVAILABILITY, type(exc).__name__)
+            result = CaseResult(
+                case_dims(case),
+                asdict(predict(case, env.facts)),
+                None,
+                "fail",
+                [problem],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                note=f"{type(exc).__name__}: {exc}",
+            )
+        if last and result.status != "skip":
+            stopped = env.servers.finish(case.config)
+            if stopped:
+                result.problems += stopped
+                result.status = "fail"
+    logs = window.counts + (result.logs_from_output or Counts())
+    if result.status != "skip":  # a server was started (or tried) for it
+        result.logs = logs.to_json()
+    return result
 
 
 def case_dims(case: Case) -> dict[str, str]:
@@ -285,23 +379,25 @@ def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
     try:
         server = env.servers.get(case.config, spec)
     except ServerStartFailed as exc:
-        if expectation.accepts(NOT_STARTED):  # SPEC section 8: refusing to start passes
-            return result("pass", Attempt(NOT_STARTED), note=str(exc))
-        problem = Problem(START, AVAILABILITY, "start", "running", exc.error)
+        if exc.kind == START and expectation.accepts(NOT_STARTED):
+            return result("pass", Attempt(NOT_STARTED), note=str(exc))  # SPEC 8: may refuse
+        if exc.kind == START:
+            problem = Problem(START, AVAILABILITY, "start", "running", exc.error)
+        else:  # start() never returned: not a refusal to start
+            bound = f"returned within {env.servers.start_timeout:g} s"
+            problem = Problem(exc.kind, AVAILABILITY, "start", bound, "still running")
         return result("fail", problems=[problem], server_alive=False, note=str(exc))
 
+    counter = env.output_counter(server)
+    output_before = counter.counts() if counter is not None else Counts()
     url = url_for(case.connect, server.port)
-    before = dt.datetime.now(dt.timezone.utc)
-    attempt = env.client(case.client, tls=case.tls).get(url)
-    after = dt.datetime.now(dt.timezone.utc)
-    problems: list[Problem] = []
-    if not expectation.accepts(attempt.outcome):
-        problems.append(outcome_problem(expectation.outcome, attempt.outcome))
-    elif attempt.outcome == OK:
-        problems += environ_problems(case, env, attempt, (before, after))
-    problems += refusal_problems(expectation, attempt, case.tls)  # SPEC section 6
-    if ca_names_declared(env.target, case.adapter):
-        problems += ca_names_problems(expectation, attempt)
+    client = env.client(case.client, tls=case.tls)
+    attempts = [observe(case, env, client, url, expectation)]
+    if racy(*attempts[0]):
+        budget = time.monotonic() + RETRY_BUDGET
+        while len(attempts) < ATTEMPTS and time.monotonic() < budget:
+            attempts.append(observe(case, env, client, url, expectation))
+    attempt, problems = decide(attempts)
 
     alive, notes = None, [attempt.detail]
     if attempt.outcome != OK:
@@ -309,14 +405,100 @@ def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
         if alive is False:
             problems.append(Problem(SURVIVAL, AVAILABILITY, "server-alive", OK, survival_note[0]))
             notes.append(survival_note[1])
-    return result(
+    observed = observation(attempt)
+    if len(attempts) > 1:
+        observed["attempts"] = len(attempts)
+        observed["distribution"] = distribution(a for a, _ in attempts)
+    done = result(
         "fail" if problems else "pass",
-        attempt,
         problems=problems,
         server_alive=alive,
         environ=attempt.environ if attempt.outcome == OK else None,
         note="; ".join(n for n in notes if n),
     )
+    done.observed = observed
+    if counter is not None:
+        done.logs_from_output = counter.counts() - output_before
+    return done
+
+
+def observe(
+    case: Case, env: MatrixEnv, client: TLSClient, url: str, expectation: Expectation
+) -> tuple[Attempt, list[Problem]]:
+    """One attempt of the case and the problems it shows (survival aside)."""
+    before = dt.datetime.now(dt.timezone.utc)
+    attempt = client.get(url)
+    after = dt.datetime.now(dt.timezone.utc)
+    return attempt, judge(case, env, expectation, attempt, (before, after))
+
+
+def judge(
+    case: Case,
+    env: MatrixEnv,
+    expectation: Expectation,
+    attempt: Attempt,
+    nows: tuple[dt.datetime, ...],
+) -> list[Problem]:
+    """The problems one attempt shows against the expectation."""
+    if attempt.limit is not None:  # the harness gave up on the response: a bound's problem
+        problems = [Problem(attempt.limit, AVAILABILITY, "response", *LIMIT_TEXT[attempt.limit])]
+        if expectation.outcome != OK and attempt.status is not None and attempt.status < 300:
+            problems.append(outcome_problem(expectation.outcome, OK))  # it was admitted
+        return problems
+    problems: list[Problem] = []
+    if not expectation.accepts(attempt.outcome):
+        problems.append(outcome_problem(expectation.outcome, attempt.outcome))
+    elif attempt.outcome == OK:
+        problems += environ_problems(case, env, attempt, nows)
+    problems += refusal_problems(expectation, attempt, case.tls)  # SPEC section 6
+    if ca_names_declared(env.target, case.adapter):
+        problems += ca_names_problems(expectation, attempt)
+    return problems
+
+
+def racy(attempt: Attempt, problems: list[Problem]) -> bool:
+    """Whether a verdict may be one draw of a race (observe again): a wrong outcome or
+    refusal form, where the connection ended in a refusal's way (an alert, a close, a
+    reset: the forms that race each other), and no admission (final however rare). A
+    timeout or a bound is not retried: it would cost a deadline per attempt."""
+    if attempt.form is None or attempt.limit is not None:
+        return False
+    return any(p.kind in RACY_KINDS for p in problems) and not any(
+        p.severity == SECURITY for p in problems
+    )
+
+
+def attempt_key(attempt: Attempt) -> str:
+    """What one attempt showed, as the text a distribution counts: ``ok``,
+    ``rejected first-read alert unknown_ca``, ``error`` (with the bound it hit)."""
+    parts = (attempt.outcome, attempt.stage if attempt.outcome == REJECTED else None)
+    parts += (attempt.form, attempt.alert, attempt.limit)
+    return " ".join(p for p in parts if p)
+
+
+def distribution(attempts: Iterable[Attempt]) -> dict[str, int]:
+    counts = Counter(attempt_key(a) for a in attempts)
+    return dict(sorted(counts.items()))
+
+
+def decide(attempts: list[tuple[Attempt, list[Problem]]]) -> tuple[Attempt, list[Problem]]:
+    """The decisive attempt among several of one case, and its problems: the verdict
+    depends only on the set of observations, never on their order or counts.
+
+    An admission where a refusal is due decides (security); else any attempt judged
+    right decides (pass); else attempts with an alert are preferred to a bare close or
+    reset (they say more), ties broken by the observation's text (``attempt_key``).
+    """
+    if len(attempts) == 1:
+        return attempts[0][0], list(attempts[0][1])
+
+    def order(item: tuple[Attempt, list[Problem]]) -> tuple[bool, bool, bool, str]:
+        attempt, problems = item
+        admitted = any(p.severity == SECURITY for p in problems)
+        return (not admitted, bool(problems), attempt.form != "alert", attempt_key(attempt))
+
+    best = min(attempts, key=order)
+    return best[0], list(best[1])
 
 
 def environ_problems(

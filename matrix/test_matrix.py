@@ -1,15 +1,19 @@
-"""The matrix: one test per case (460), parametrised by the plugin."""
+"""The matrix: one test per case of the run's profile, parametrised by the plugin."""
 
 from __future__ import annotations
 
 import pytest
 
-from matrix.plugin import failure_message, record
+from matrix import state
+from matrix.plugin import failure_message, last_of_configuration, record
 from matrix.runner import run_case
 
 
 def test_case(matrix_case, matrix_env, request):
-    case_result = run_case(matrix_case, matrix_env)
+    if isinstance(matrix_case, state.StateCase):  # --profile state (docs/state.md)
+        case_result = state.run_case(matrix_case, matrix_env)
+    else:
+        case_result = run_case(matrix_case, matrix_env, last_of_configuration(request))
     result = case_result.to_json()
     record(request, result)
     if result["status"] == "skip":

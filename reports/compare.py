@@ -1,5 +1,11 @@
 """Comparing two runs by case id, for "did this change break anything?" in CI.
 
+Verdicts are compared, never samples (SPEC section 10): a case is unchanged when its
+status and its problems' kinds, severities and subjects are (``verdict``). What the
+client saw on the way (the observation, a racing refusal's distribution over its
+attempts, timings, log counts) may differ between two runs of an unchanged server and
+is not compared.
+
 Only a case that passed before and fails now is a regression (exit status 1). A case that
 was skipped and now fails is listed with the new failures but does not fail the comparison:
 it most likely means the case could not run on the old host, which is not something this
@@ -50,7 +56,7 @@ class Diff:
 
 
 def diff(old: Results, new: Results) -> Diff:
-    """Cases whose observed outcome or status changed, plus cases only one run has."""
+    """Cases whose verdict changed, plus cases only one run has."""
     old_cases, new_cases = old.by_id(), new.by_id()
     new_failures: list[Change] = []
     fixes: list[Change] = []
@@ -61,7 +67,7 @@ def diff(old: Results, new: Results) -> Diff:
         after = new_cases.get(case_id)
         if after is None:
             removed.append(Change(case_id, before, None))
-        elif (before.status, before.observed) == (after.status, after.observed):
+        elif verdict(before) == verdict(after):
             unchanged += 1
         elif after.status == "fail" and before.status != "fail":
             new_failures.append(Change(case_id, before, after))
@@ -82,6 +88,11 @@ def diff(old: Results, new: Results) -> Diff:
         ordered(removed),
         unchanged,
     )
+
+
+def verdict(case: Case) -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    """What a comparison compares: the status and the problems' (kind, severity, what)."""
+    return case.status, tuple(sorted({(p.kind, p.severity, p.what) for p in case.problems}))
 
 
 def _order_key(change: Change) -> tuple[object, ...]:

@@ -234,14 +234,19 @@ def _table(runs: tuple[TargetRun, ...]) -> Table:
 def load_targets(paths: Iterable[str | os.PathLike[str]]) -> list[TargetRun]:
     """Load one results file per target; ReportError if a target name comes twice.
 
-    A file without ``run.target`` is named after the file (``gunicorn.json`` -> gunicorn).
+    A file is named by its ``run.column`` (the compat run's version axis: ``gunicorn@23.0.0``,
+    ``reference-py3.10``), else its ``run.target``, else the file (``gunicorn.json`` ->
+    gunicorn).
     """
     runs: list[TargetRun] = []
     seen: dict[str, str] = {}
     for path in paths:
         name = os.fspath(path)
         results = load_results(name)
-        target = results.run.target or Path(name).stem
+        column = results.run.extra.get("column")
+        target = (column if isinstance(column, str) and column else None) or (
+            results.run.target or Path(name).stem
+        )
         if target in seen:
             raise ReportError(
                 f"{name}: target {target!r} again (already read from {seen[target]}); "

@@ -77,6 +77,15 @@ class Finding:
         return " · ".join(p for p in (label, self.text, self.scope) if p) + f" ({self.count_text})"
 
 
+def heading_count(findings: Sequence[Finding]) -> str:
+    """What a "Findings (...)" heading counts: every entry listed under it. Failing causes
+    alone when there is nothing else (``4``); otherwise both kinds, so that a heading never
+    counts fewer entries than it lists (``3 failing, 1 unsupported``)."""
+    failing = sum(1 for f in findings if f.severity)
+    unsupported = len(findings) - failing
+    return f"{failing} failing, {unsupported} unsupported" if unsupported else str(failing)
+
+
 def problem_word(problem: Problem) -> str:
     """A grid cell's few words about one problem: ``saw ok``, ``environ``, ``server died``."""
     if problem.kind == OUTCOME:
@@ -160,4 +169,5 @@ def _spans(
     """Per dimension, the values ``cases`` span when narrower than the population's."""
     everywhere = {d: {v for c in population if (v := c.dim(d))} for d in dims}
     spans = ((d, ordered(d, (v for c in cases if (v := c.dim(d))))) for d in dims)
-    return tuple((d, tuple(v)) for d, v in spans if set(v) != everywhere[d])
+    # A dimension these cases do not carry at all (another grid's) is no narrowing.
+    return tuple((d, tuple(v)) for d, v in spans if v and set(v) != everywhere[d])

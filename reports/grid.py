@@ -67,11 +67,47 @@ def primary_server_cert(cases: Iterable[Case]) -> str:
     return max(tally, key=lambda v: (tally[v], v))
 
 
+# The connection-state profile (docs/state.md): each case names its grid, and the grid's
+# own dimensions (sni, host, carry, session...) make the rows.
+STATE_PROFILE = "state"
+_NOT_ROWS = {"grid", "profile", "trust"}
+
+
 def build_grids(results: Results) -> list[Grid]:
-    """The client-auth grid, then the server-certificate grid; empty grids are left out."""
-    primary = primary_server_cert(results.cases)
-    client_cases = [c for c in results.cases if c.server_cert == primary]
-    server_cases = [c for c in results.cases if c.server_cert != primary]
+    """The client-auth grid, then the server-certificate grid; empty grids are left out.
+    Cases of the connection-state profile get a grid per state grid, after those."""
+    state = [c for c in results.cases if c.dim("profile") == STATE_PROFILE]
+    others = [c for c in results.cases if c.dim("profile") != STATE_PROFILE]
+    return [*_standard_grids(others), *state_grids(state)]
+
+
+def state_grids(cases: list[Case]) -> list[Grid]:
+    """One grid per state grid: columns adapter x policy (the first server's default
+    host), rows every other dimension that varies in it, then the client credential."""
+    by_grid: dict[str, list[Case]] = {}
+    for case in cases:
+        by_grid.setdefault(case.dim("grid"), []).append(case)
+    grids = []
+    for name, group in by_grid.items():
+        dims = dict.fromkeys(d for c in group for d in c.extra_dims if d not in _NOT_ROWS)
+        rows = (*(d for d in dims if len({c.dim(d) for c in group}) > 1), "client")
+        grids.append(
+            _layout(
+                f"state-{name}",
+                f"Connection state: {name} (docs/state.md)",
+                group,
+                row_dims=rows,
+                row_headers=rows,
+                labels=lambda v, rows=rows: tuple(v[d] for d in rows),
+            )
+        )
+    return grids
+
+
+def _standard_grids(cases: list[Case]) -> list[Grid]:
+    primary = primary_server_cert(cases)
+    client_cases = [c for c in cases if c.server_cert == primary]
+    server_cases = [c for c in cases if c.server_cert != primary]
     grids = []
     if client_cases:
         grids.append(

@@ -182,7 +182,16 @@ def _run(raw: Any, source: str) -> RunInfo:
         "certificates",
         "provides",
         "resilience",
+        "complete",
+        "interrupted_by",
+        "cases_total",
     }
+    complete = raw.get("complete")
+    if complete is not None and not isinstance(complete, bool):
+        raise ReportError(f"{source}: run.complete: expected a boolean, got {_kind(complete)}")
+    total = raw.get("cases_total")
+    if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
+        raise ReportError(f"{source}: run.cases_total: expected a number, got {_kind(total)}")
     return RunInfo(
         started=_opt_text(raw.get("started")),
         duration_s=None if duration is None else float(duration),
@@ -194,6 +203,9 @@ def _run(raw: Any, source: str) -> RunInfo:
         certificates=_str_map(raw.get("certificates"), f"{source}: run.certificates"),
         provides=_map(raw.get("provides"), f"{source}: run.provides"),
         resilience=raw.get("resilience"),
+        complete=complete,
+        interrupted_by=_opt_text(raw.get("interrupted_by")),
+        cases_total=total,
         extra={k: v for k, v in raw.items() if k not in known},
     )
 

@@ -13,7 +13,7 @@ import re
 
 from . import fmt, resilience
 from .compat import SECTION_TITLES, Cell, Comparison, Table, TargetFindings
-from .findings import Finding, find
+from .findings import Finding, find, heading_count
 from .grid import Grid, build_grids
 from .model import STATES, Case, Results
 from .order import DASH, STATE_WORD, STATUS_SYMBOL, STATUSES, SYMBOL
@@ -70,7 +70,10 @@ def severity_text(counts: dict[str, int]) -> str:
 
 def _head(results: Results) -> str:
     run = results.run
-    lines = [f"## {md(fmt.title(run), META_CHARS)}", "", f"**{md(fmt.totals(results))}**", ""]
+    lines = [f"## {md(fmt.title(run), META_CHARS)}", ""]
+    if results.incomplete:
+        lines += [f"> **{md(results.incomplete)}**", ""]
+    lines += [f"**{md(fmt.totals(results))}**", ""]
     if results.counts["fail"]:
         lines += [f"Failing cases by severity: {severity_text(results.severities)}", ""]
     facts = [("started", run.started or "unknown"), ("duration", fmt.duration(run.duration_s))]
@@ -126,10 +129,9 @@ def finding_lines(findings: tuple[Finding, ...], ids: int = 5) -> list[list[str]
 
 
 def _findings(findings: tuple[Finding, ...], budget: int) -> str:
-    failing = sum(1 for f in findings if f.severity)
     if not findings:
         return "### Findings\n\nNo failures: every case that ran matched its expectation.\n\n"
-    lines = [f"### Findings ({failing})", ""]
+    lines = [f"### Findings ({heading_count(findings)})", ""]
     blocks = finding_lines(findings)
     used = sum(_size(line) + 1 for line in lines) + 200
     for index, block in enumerate(blocks):
@@ -228,6 +230,9 @@ def _compat_head(comparison: Comparison) -> str:
     runs = comparison.runs
     diverging = comparison.diverging
     lines = [f"## mTLS compatibility: {len(runs)} targets", ""]
+    for run in runs:
+        if run.results.incomplete:
+            lines += [f"> **{md(run.name, WORD_CHARS)}: {md(run.results.incomplete)}**", ""]
     if diverging:
         names = ", ".join(md(n, WORD_CHARS) for n in diverging)
         lines.append(f"**{len(diverging)} of {len(runs)} targets diverge from the spec: {names}**")

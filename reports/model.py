@@ -95,6 +95,12 @@ class RunInfo:
     certificates: dict[str, str] = field(default_factory=dict)
     provides: dict[str, Any] = field(default_factory=dict)
     resilience: Any = None
+    # SPEC section 10: a run stopped early says so. ``complete`` is None in files written
+    # before the field existed (taken as complete); ``cases_total`` is how many cases the
+    # run had selected; ``interrupted_by`` the signal ("SIGINT", "SIGTERM") or "stopped".
+    complete: bool | None = None
+    interrupted_by: str | None = None
+    cases_total: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,6 +138,16 @@ class Results:
     def extra_dims(self) -> list[str]:
         """Dimensions beyond the standard six that some case carries, in first-seen order."""
         return list(dict.fromkeys(d for c in self.cases for d in c.extra_dims))
+
+    @property
+    def incomplete(self) -> str | None:
+        """The banner every report shows for a run that did not finish, else None:
+        ``incomplete run: 12 of 460 cases, interrupted by SIGINT``."""
+        if self.run.complete is not False:
+            return None
+        total = self.run.cases_total if self.run.cases_total is not None else len(self.cases)
+        why = f", interrupted by {self.run.interrupted_by}" if self.run.interrupted_by else ""
+        return f"incomplete run: {len(self.cases)} of {total} cases{why}"
 
     def by_id(self) -> dict[str, Case]:
         return {c.id: c for c in self.cases}

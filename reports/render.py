@@ -17,7 +17,7 @@ import jinja2
 
 from . import fmt, resilience
 from .compat import SECTION_TITLES, Comparison
-from .findings import find, problem_line, problem_word
+from .findings import find, heading_count, problem_line, problem_word
 from .grid import build_grids
 from .model import STATES, Case, Results
 from .order import DASH, DIMENSIONS, STATE_WORD, STATUS_SYMBOL, STATUSES, SYMBOL, attr_name, ordered
@@ -133,6 +133,7 @@ def render_html(results: Results) -> str:
         facts=facts,
         findings=findings,
         failures=failing,
+        findings_count=heading_count(findings),
         grids=build_grids(results),
         filters=filters,
         cell=cell,

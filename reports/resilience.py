@@ -104,5 +104,6 @@ def _ms(value: Any, sign: bool = False) -> str:
     ms = _number(value)
     if ms is None:
         return DASH
-    text = f"{ms:.1f} ms" if abs(ms) < 10 else f"{ms:.0f} ms"
-    return f"+{text}" if sign and ms >= 0 else text
+    digits = 1 if abs(ms) < 10 else 0
+    ms = round(ms, digits) + 0.0  # -0.0 (and -0.04, shown as 0.0) has no sign to show
+    return f"{ms:{'+' if sign else ''}.{digits}f} ms"

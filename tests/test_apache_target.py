@@ -62,7 +62,8 @@ def test_declarations():
     for name in ("HTTPS", "wsgi.url_scheme", "SSL_CLIENT_S_DN_OU_1", "SSL_SERVER_S_DN"):
         assert target.provides("mod_ssl", name)
     assert not target.provides("builtin", "SSL_CLIENT_S_DN")
-    assert not target.provides("mod_ssl", "REMOTE_ADDR")
+    assert target.provides("mod_ssl", "REMOTE_ADDR")  # the CGI environment's, SPEC section 9
+    assert {"per-path", "tls-version"} <= target.features
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import certs_gen
@@ -42,7 +42,25 @@ HARD_DN_IDS = [
     "dn-email",
     "serial-negative",
     "serial-leading-zero",
+    "dn-every-attribute",
+    "dn-string-types",
+    "not-after-odd",
 ]
+KEY_TYPE_CLIENT_IDS = [
+    "key-rsa-2048",
+    "key-rsa-3072",
+    "key-ecdsa-p384",
+    "key-ed25519",
+    "key-rsa-pss",
+]
+KEY_TYPE_SERVER_IDS = [
+    "server-rsa-2048",
+    "server-rsa-3072",
+    "server-ecdsa-p384",
+    "server-ed25519",
+    "server-rsa-pss",
+]
+KEY_TYPE_IDS = [*KEY_TYPE_CLIENT_IDS, *KEY_TYPE_SERVER_IDS]
 EXTENDED_IDS = [
     *STANDARD_IDS,
     "ipv6",
@@ -54,6 +72,7 @@ EXTENDED_IDS = [
     "legacy-ca",
     "legacy",
     *HARD_DN_IDS,
+    *KEY_TYPE_IDS,
 ]
 
 # What SPEC section 1 says, written out here independently of certs_gen.profiles.
@@ -73,6 +92,8 @@ EXPECTED_SAN = {
     "not-yet-valid": [("DNS", "localhost")],
     "revoked": [("DNS", "localhost")],
     "legacy": [("DNS", "localhost")],
+    **{i: [("DNS", "localhost")] for i in KEY_TYPE_CLIENT_IDS},
+    **{i: [("DNS", "localhost"), ("IP", "127.0.0.1"), ("IP", "::1")] for i in KEY_TYPE_SERVER_IDS},
 }
 EXPECTED_ROOT = {
     "server": "ca",
@@ -136,7 +157,7 @@ def test_issuer_and_signature(ext, cred_id):
     root_id = EXPECTED_ROOT.get(cred_id, "ca")
     root = load_cert(ext[root_id].cert)
     other = load_cert(ext["other-ca" if root_id == "ca" else "ca"].cert)
-    if cred_id == "chain":
+    if cred_id in ("chain", "key-rsa-pss", "server-rsa-pss"):
         chain = x509.load_pem_x509_certificates(cred.chain.read_bytes())
         assert len(chain) == 1
         assert verifies(cert, chain[0]) and verifies(chain[0], root)
@@ -178,6 +199,17 @@ HARD_SUBJECTS = {
     "dn-email": "1.2.840.113549.1.9.1=dn-email@example.test,CN=dn-email,OU=client,O=mtls-matrix",
     "serial-negative": "CN=serial-negative,OU=client,O=mtls-matrix",
     "serial-leading-zero": "CN=serial-leading-zero,OU=client,O=mtls-matrix",
+    "dn-every-attribute": (
+        "1.2.840.113549.1.9.1=ada@example.test,CN=dn-every-attribute,2.5.4.65=lady,"
+        "STREET=Main 1,2.5.4.5=SN-0042,2.5.4.45=x5uid,UID=ada,2.5.4.13=every attribute,"
+        "2.5.4.4=Lovelace,2.5.4.42=Ada,2.5.4.43=AL,2.5.4.12=engineer,L=Mitte,ST=Berlin,"
+        "C=DE,OU=client,O=mtls-matrix"
+    ),
+    "dn-string-types": (
+        "CN=dn-string-types,2.5.4.12=Universal \U0001f600,ST=BMP \u6771\u4eac,"
+        "L=ia5 Mitte,OU=T61 \u00e9t\u00e9,O=mtls-matrix"
+    ),
+    "not-after-odd": "CN=not-after-odd,OU=client,O=mtls-matrix",
 }
 
 
@@ -220,13 +252,72 @@ def test_eku(ext, cred_id):
     assert (ExtendedKeyUsageOID.CLIENT_AUTH in eku.value) is (cred_id != "no-client-eku")
 
 
+# SPEC section 1's key types, by credential; every other one is ECDSA P-256.
+KEY_TYPE_OF = {i: i.split("-", 1)[1] for i in KEY_TYPE_IDS}
+KEY_CLASSES = {
+    "ecdsa-p256": ec.EllipticCurvePrivateKey,
+    "ecdsa-p384": ec.EllipticCurvePrivateKey,
+    "rsa-2048": rsa.RSAPrivateKey,
+    "rsa-3072": rsa.RSAPrivateKey,
+    "rsa-pss": rsa.RSAPrivateKey,
+    "ed25519": ed25519.Ed25519PrivateKey,
+}
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
+@pytest.mark.parametrize("cred_id", EXTENDED_IDS)
+def test_key_type_read_back_and_in_manifest(ext, cred_id):
+    cert = load_cert(ext[cred_id].cert)
+    want = KEY_TYPE_OF.get(cred_id, "ecdsa-p256")
+    key = cert.public_key()
+    if want.startswith("ecdsa"):
+        assert key.curve.name == {"ecdsa-p256": "secp256r1", "ecdsa-p384": "secp384r1"}[want]
+    elif want in ("rsa-2048", "rsa-3072"):
+        assert key.key_size == int(want[4:])
+    elif want == "rsa-pss":  # an RSA key whose certificate is signed with RSASSA-PSS
+        assert key.key_size == 2048
+        assert cert.signature_algorithm_oid.dotted_string == "1.2.840.113549.1.1.10"
+    else:
+        assert isinstance(key, ed25519.Ed25519PublicKey)
+    row = next(r for r in json.loads(ext.manifest.read_text())["certs"] if r["id"] == cred_id)
+    assert row["key_type"] == want == ext[cred_id].key_type
+
+
+@pytest.mark.parametrize("key_type", ["ed25519", "rsa-pss"])
+def test_key_type_of_a_whole_set(tmp_path, key_type):
+    certs = certs_gen.generate(tmp_path, key_type=key_type)
+    assert certs.key_type == key_type == json.loads(certs.manifest.read_text())["key_type"]
+    ca = load_cert(certs["ca"].cert)
+    for cred in certs:
+        cert = load_cert(cred.cert)
+        assert cred.key_type == key_type, cred.id
+        if cred.issuer == "ca":
+            assert verifies(cert, ca), cred.id
+        if key_type == "rsa-pss":
+            assert cert.signature_algorithm_oid.dotted_string == "1.2.840.113549.1.1.10"
+    assert "reused" in certs_gen.generate(tmp_path, key_type=key_type).origin
+    again = certs_gen.generate(tmp_path)  # the default key type: not the set that is there
+    assert again.origin.startswith("regenerated") and again["ca"].key_type == "ecdsa-p256"
+
+
+def test_cli_key_type(tmp_path):
+    result = run_cli(str(tmp_path / "k"), "--key-type", "rsa-3072")
+    assert result.returncode == 0, result.stderr
+    assert "rsa-3072" in result.stdout
+    bad = run_cli(str(tmp_path / "b"), "--key-type", "dsa")
+    assert bad.returncode == 2 and "invalid choice: 'dsa'" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "b").exists()
+    with pytest.raises(certs_gen.UnknownKeyTypeError, match="unknown key type 'dsa'"):
+        certs_gen.generate(tmp_path / "c", key_type="dsa")
+
+
 @pytest.mark.filterwarnings("ignore:Parsed a serial number")
 @pytest.mark.parametrize("cred_id", EXTENDED_IDS)
 def test_key_matches_certificate_and_manifest(ext, cred_id):
     cred = ext[cred_id]
     cert = load_cert(cred.cert)
     key = serialization.load_pem_private_key(cred.key.read_bytes(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert isinstance(key, KEY_CLASSES[KEY_TYPE_OF.get(cred_id, "ecdsa-p256")])
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER
     assert key.public_key().public_bytes(der, spki) == cert.public_key().public_bytes(der, spki)
@@ -242,7 +333,9 @@ def test_key_matches_certificate_and_manifest(ext, cred_id):
         assert combined.startswith(cred.key.read_bytes())
         certs_in_combined = x509.load_pem_x509_certificates(combined)
         assert certs_in_combined[0] == cert
-        assert (len(certs_in_combined) == 2) is (cred_id == "chain")
+        assert (len(certs_in_combined) == 2) is (
+            cred_id in ("chain", "key-rsa-pss", "server-rsa-pss")
+        )
         assert os.stat(cred.key_and_chain).st_mode & 0o077 == 0
 
 

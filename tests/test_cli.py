@@ -266,6 +266,24 @@ def test_start_raising_is_a_finding_recorded_per_case(user):
     assert "OSError: address already in use" in result.stdout  # the failure says why
 
 
+def test_one_mistake_in_a_target_prints_one_block_not_one_per_case(user):
+    """start() raising fails every case (a finding each, in the results), but the terminal
+    shows the mistake once and one line for the rest (it printed 7 lines a case)."""
+    result = mtls_matrix(user, "run", "--target", "targets:start_fails", "--out", "out")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    assert result.stdout.count("OSError: address already in use") == 1, result.stdout[-3000:]
+    assert result.stdout.count("\ncase     ") == 1
+    more = [line for line in result.stdout.splitlines() if " more cases failed as " in line]
+    assert more == [
+        "mtls-matrix: 459 more cases failed as builtin-ignore-bind:localhost-connect:localhost"
+        "-client:none did (server could not start: OSError); each is in the results"
+    ]
+    assert len(result.stdout.splitlines()) < 40
+    assert "460 failed" in result.stdout  # pytest's counts are the real ones
+    cases = json.loads((user / "out" / "results.json").read_text())["cases"]
+    assert len(cases) == 460 and all(c["status"] == "fail" for c in cases)
+
+
 def test_a_target_gets_only_its_own_adapters_cases(user):
     result = mtls_matrix(user, "run", "--target", "targets:stdlib_only", "--out", "out", "-n", "2")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -357,6 +375,23 @@ def test_out_that_is_a_file_is_refused(user):
     result = mtls_matrix(user, "run", "--target", "targets:good", "--out", "notes.txt")
     assert_one_line(result, 2, "exists and is not a directory")
     assert files(user) == before
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("builtin-nonsense", ("unknown case id 'builtin-nonsense'",)),
+        (ONE_CASE.replace("builtin", "pyopenssl"), ("which target 'good' does not run",)),
+    ],
+)
+def test_an_unknown_case_is_refused_before_anything_is_written(user, case, words):
+    before = files(user)
+    result = mtls_matrix(
+        user, "run", "--target", "targets:stdlib_only", "--out", "out", "--case", case
+    )
+    assert_one_line(result, 2, *words)
+    assert files(user) == before  # no output directory, no certificates
+    assert not (user / "out").exists()
 
 
 def test_certs_dir_of_the_users_is_refused(user):

@@ -80,6 +80,42 @@ MEASURED = {
             f'{{ serialNumber 1081068823710317150, issuer rdnSequence:"{ISSUER}" }}'
         ),
     },
+    # Every attribute mod_ssl names: UID is userId (not x500UniqueIdentifier), and 2.4.71
+    # also exports SerialNumber (measured 2026-12-03).
+    "dn-every-attribute": {
+        "SSL_CLIENT_S_DN": (
+            "emailAddress=ada@example.test,CN=dn-every-attribute,pseudonym=lady,"
+            "street=Main 1,serialNumber=SN-0042,x500UniqueIdentifier=x5uid,UID=ada,"
+            "description=every attribute,SN=Lovelace,GN=Ada,initials=AL,title=engineer,"
+            "L=Mitte,ST=Berlin,C=DE,OU=client,O=mtls-matrix"
+        ),
+        "SSL_CLIENT_S_DN_C": "DE",
+        "SSL_CLIENT_S_DN_CN": "dn-every-attribute",
+        "SSL_CLIENT_S_DN_D": "every attribute",
+        "SSL_CLIENT_S_DN_Email": "ada@example.test",
+        "SSL_CLIENT_S_DN_G": "Ada",
+        "SSL_CLIENT_S_DN_I": "AL",
+        "SSL_CLIENT_S_DN_L": "Mitte",
+        "SSL_CLIENT_S_DN_O": "mtls-matrix",
+        "SSL_CLIENT_S_DN_OU": "client",
+        "SSL_CLIENT_S_DN_S": "Lovelace",
+        "SSL_CLIENT_S_DN_ST": "Berlin",
+        "SSL_CLIENT_S_DN_SerialNumber": "SN-0042",
+        "SSL_CLIENT_S_DN_T": "engineer",
+        "SSL_CLIENT_S_DN_UID": "ada",
+    },
+    # A T61String's UTF-8 bytes read as Latin-1; BMPString and UniversalString as text.
+    "dn-string-types": {
+        "SSL_CLIENT_S_DN": (
+            "CN=dn-string-types,title=Universal \U0001f600,ST=BMP \u6771\u4eac,"
+            "L=ia5 Mitte,OU=T61 \u00c3\u00a9t\u00c3\u00a9,O=mtls-matrix"
+        ),
+        "SSL_CLIENT_S_DN_L": "ia5 Mitte",
+        "SSL_CLIENT_S_DN_OU": "T61 \u00c3\u00a9t\u00c3\u00a9",
+        "SSL_CLIENT_S_DN_ST": "BMP \u6771\u4eac",
+        "SSL_CLIENT_S_DN_T": "Universal \U0001f600",
+    },
+    "not-after-odd": {"SSL_CLIENT_V_END": "Jul 14 13:37:42 2999 GMT"},
     "localhost": {
         "SSL_CLIENT_S_DN": "CN=localhost,OU=client,O=mtls-matrix",
         "SSL_CLIENT_I_DN": ISSUER,
@@ -171,3 +207,18 @@ def test_mod_ssl_extras_are_format_checked_and_unknown_ones_reported():
     assert extra_variable_differences({"SSL_MADE_UP": "1"}) != []
     # A target that does not claim a variable is not held to it.
     assert extra_variable_differences({"SSL_MADE_UP": "1"}, lambda name: False) == []
+
+
+def test_days_left_count_from_the_current_whole_second(extended_certs):
+    """mod_ssl's SSL_CLIENT_V_REMAIN counts whole days from time(NULL), whole seconds (httpd
+    2.4.71 measured against notAfter at every hour and second offset, docs/spec.md section
+    5): a quarter second past the moment exactly ten days before notAfter is still 10."""
+    cred = extended_certs["not-after-odd"]
+    not_after = dt.datetime(2999, 7, 14, 13, 37, 42, tzinfo=dt.timezone.utc)
+    now = not_after - dt.timedelta(days=10) + dt.timedelta(microseconds=250_000)
+    expected = expected_certificate_variables(cred.cert, [], (now,))
+    assert expected["SSL_CLIENT_V_REMAIN"] == {"10"}
+    assert client_variables(_der(cred.cert), None, now)["SSL_CLIENT_V_REMAIN"] == "10"
+    later = now + dt.timedelta(seconds=1)
+    assert expected_certificate_variables(cred.cert, [], (later,))["SSL_CLIENT_V_REMAIN"] == {"9"}
+    assert client_variables(_der(cred.cert), None, later)["SSL_CLIENT_V_REMAIN"] == "9"

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.install
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "### Testing your own server"
 SKIP_COPY = shutil.ignore_patterns(
-    ".git", ".tox", "build", "*.egg-info", "__pycache__", ".venv", "venv", ".*_cache"
+    ".git", ".tox", "build", "*.egg-info", "__pycache__", ".venv", "venv", ".ci-venv", ".*_cache"
 )
 INSTALL_TIMEOUT = 300
 RUN_TIMEOUT = 240
@@ -139,6 +139,25 @@ def test_the_recipe_runs_green_from_a_fresh_install(venv, user_dir):
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout + where.stderr
 
 
+def test_the_installed_package_carries_the_mit_license_text(venv):
+    """pyproject's license-files: the LICENSE text travels in the wheel (the MIT terms ask
+    for it), and the metadata names the licence by its SPDX expression."""
+    code = (
+        "from importlib.metadata import distribution as d; m = d('mtls-matrix');"
+        "f = [p for p in m.files if p.name == 'LICENSE'];"
+        "print(m.metadata['License-Expression']); print(f[0].read_text() if f else '')"
+    )
+    shown = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        env=clean_env(venv), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    expression, _, text = shown.stdout.partition("\n")
+    assert expression == "MIT", shown.stdout + shown.stderr
+    assert text.strip() == (REPO / "LICENSE").read_text().strip()
+    assert "Copyright (c) 2026 the mtls-matrix authors" in text
+    assert "Permission is hereby granted, free of charge" in text
+
+
 def test_the_plugin_runs_from_the_users_own_pytest(venv, user_dir):
     result = subprocess.run(
         [str(venv / "bin" / "pytest"), "--pyargs", "matrix", "--target", "mytarget:target",
@@ -158,17 +177,16 @@ def test_the_plugin_runs_from_the_users_own_pytest(venv, user_dir):
 
 def test_an_editable_install_and_the_conftest_register_the_plugin_once(tmp_path):
     """tox's way: the package installed editable, pytest run in the clone, whose conftest
-    also names the plugin. One registration, no 'Plugin already registered' error."""
+    also names the plugin. One registration, no 'Plugin already registered' error.
+
+    The virtualenv is made without the base interpreter's site-packages and the editable
+    install brings the project's dependencies itself: on a machine holding nothing but
+    Python and tox, the base interpreter has none of them (issue 18)."""
     source, venv = tmp_path / "clone", tmp_path / "venv"
     shutil.copytree(REPO, source, ignore=SKIP_COPY)
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-        check=True,
-        timeout=120,
-    )
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-         "-e", str(source)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-e", str(source)],
         capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=clean_env(venv),
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-3000:]

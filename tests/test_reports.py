@@ -259,6 +259,25 @@ def test_no_failures_is_said_plainly() -> None:
     assert not section.find_all("li")
 
 
+def test_the_findings_heading_counts_every_entry_it_lists() -> None:
+    """Failing causes and unsupported configurations are both listed under "Findings": the
+    heading counts both (issue 18: "Findings (3)" stood over 4 entries)."""
+    unsupported = make_case(
+        "builtin", "required+host", status="skip", unsupported="no check of the host name"
+    )
+    data = results([*copy.deepcopy(list(SMALL.values())), unsupported])
+    parsed = reports.parse_results(data)
+    dom = parse_html(reports.render_html(parsed))
+    section = dom.find("section", id="findings")
+    entries = section.find_all("li", data_finding=True)
+    assert len(entries) == 5  # the 4 failing causes of SMALL, and the unsupported one
+    assert section.find("h2").text() == "Findings (4 failing, 1 unsupported)"
+    text = reports.render_markdown(parsed)
+    assert "### Findings (4 failing, 1 unsupported)" in text
+    listed = [line for line in text.splitlines() if line.startswith("- ") and "**" in line]
+    assert len(listed) == 5
+
+
 def test_results_text_is_escaped(page: str) -> None:
     assert "<script>alert('x')</script>" not in page
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page

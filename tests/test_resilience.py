@@ -17,10 +17,15 @@ import json
 import logging
 import re
 import select
+import signal
 import socket
 import ssl
+import stat
 import struct
+import subprocess
+import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +62,7 @@ class Listener:
 
 @contextlib.contextmanager
 def attacking(
-    kind: str, certs, *, pace_s: float = 0.0
+    kind: str, certs, *, pace_s: float = 0.0, **options
 ) -> Iterator[tuple[Listener, hostile.Attacker, threading.Thread]]:
     listener = Listener()
     attacker = hostile.Attacker(
@@ -67,6 +72,7 @@ def attacking(
         else None,
         pace_s=pace_s,
         hold_s=WAIT * 3,
+        **options,
     )
     thread = threading.Thread(target=hostile.KINDS[kind], args=(attacker,), daemon=True)
     thread.start()
@@ -157,15 +163,33 @@ def tls_accept(listener: Listener, certs) -> ssl.SSLSocket:
 # -- what each kind sends -----------------------------------------------------------------
 
 
+def spec_section_7() -> str:
+    """docs/spec.md section 7 as one line of words (no backticks, single spaces)."""
+    text = (Path(__file__).parent.parent / "docs" / "spec.md").read_text()
+    section = text[text.index("## 7.") : text.index("## 8.")]
+    return " ".join(section.replace("`", "").split())
+
+
 def test_every_kind_of_spec_section_7_is_declared_once():
-    assert len(hostile.KINDS) == 19
+    assert len(hostile.KINDS) == 25
+    spec = spec_section_7()
+    paces = (hostile.AT_ONCE, hostile.TRICKLE, hostile.FLOOD, hostile.STREAM, hostile.SLOW_READ)
     for name, kind in hostile.KINDS.items():
         assert kind.name == name and kind.description and kind.sends
-        assert kind.pace in (hostile.AT_ONCE, hostile.TRICKLE, hostile.FLOOD)
+        assert kind.pace in paces
         assert kind.flood == (kind.pace == hostile.FLOOD)
+        assert kind.counts == (hostile.FIRST if kind.flood else hostile.EVERY)
+        assert kind.spec and kind.spec in spec, name  # the spec's own words
     trickles = {n for n, k in hostile.KINDS.items() if k.pace == hostile.TRICKLE}
     assert trickles == {"trickle-hello", "trickle-headers", "trickle-body"}
     assert {n for n, k in hostile.KINDS.items() if k.flood} == {"huge-headers", "endless-body"}
+    streams = {n for n, k in hostile.KINDS.items() if k.pace == hostile.STREAM}
+    assert streams == {"key-update-flood", "renegotiation-flood"}
+    # every item of the spec's list (its "; "-separated clauses) has a kind
+    items = spec[spec.index("- connects") : spec.index("One connection must never")]
+    clauses = [c.strip(" -.;") for c in re.split(r"; | - ", items) if c.strip(" -.;")]
+    covered = " ".join(k.spec for k in hostile.KINDS.values())
+    assert [c for c in clauses if c not in covered] == []
 
 
 def test_silent_sends_nothing_and_holds_until_released(certs):
@@ -603,7 +627,7 @@ def test_gthread_target_command(certs):
     assert sync[sync.index("--worker-class") + 1] == "sync"
 
 
-def fake_matrix(command, timeout):
+def fake_matrix(command, timeout, env=None):
     """The compat driver's pytest run, replaced: a results file with one passing case."""
     path = Path(command[command.index("--results") + 1])
     case = {"id": "x", "status": "pass", "detail": ""}
@@ -651,7 +675,8 @@ class FragileServer:
     with its traceback on the reference server's logger, and (``dies``) stops serving
     after the first one: what the battery must count and notice."""
 
-    def __init__(self, spec, dies: bool) -> None:
+    def __init__(self, spec, dies: bool, how: str = "reference-log") -> None:
+        self.how = how
         self.context = server_context_for(spec)
         self.listener = socket.create_server((spec.bind, 0))
         self.host, self.port = spec.bind, self.listener.getsockname()[1]
@@ -677,7 +702,12 @@ class FragileServer:
                 if data:
                     tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
         except OSError:
-            logging.getLogger(resilience.LOG).exception("handshake failed")
+            if self.how == "stderr":  # as tornado's fallback does: the traceback to stderr
+                traceback.print_exc()
+            elif self.how == "other-logger":  # a logger of its own, left to propagate
+                logging.getLogger("fragile.general").exception("handshake failed")
+            else:
+                logging.getLogger(resilience.LOG).exception("handshake failed")
             conn.close()
             if self.dies:
                 with contextlib.suppress(OSError):
@@ -702,14 +732,15 @@ class FragileTarget:
     name = "fragile"
     workers = None
 
-    def __init__(self, dies: bool = False) -> None:
+    def __init__(self, dies: bool = False, how: str = "reference-log") -> None:
         self.dies = dies
+        self.how = how
 
     def unsupported(self, spec):
         return None if spec.adapter == "builtin" else "stdlib ssl only"
 
     def start(self, spec):
-        return FragileServer(spec, self.dies)
+        return FragileServer(spec, self.dies, self.how)
 
     def provides(self, adapter, variable):
         return False
@@ -727,6 +758,21 @@ def test_tracebacks_in_an_in_process_server_log_are_counted(certs):
     assert by_kind["reset-after-hello"]["tracebacks"] == 1  # one attacker, one traceback
     assert by_kind["handshake-then-silent"]["tracebacks"] == 0  # it leaves cleanly
     assert all(e["alive"] for e in measured["kinds"])
+
+
+@pytest.mark.parametrize("how", ["stderr", "other-logger"])
+def test_tracebacks_an_in_process_server_prints_or_logs_anywhere_are_counted(certs, how, capsys):
+    """Issue 18: a tornado-like server printing tracebacks to stderr, or logging them on
+    a logger of its own, has them counted, and they do not bury the battery's output."""
+    measured = resilience.run_battery(
+        FragileTarget(how=how), certs, kinds=["reset-after-hello", "handshake-then-silent"],
+        counts=[1], cap_s=2.0,
+    )  # fmt: skip
+    by_kind = {e["kind"]: e for e in measured["kinds"]}
+    assert by_kind["reset-after-hello"]["tracebacks"] == 1
+    assert by_kind["reset-after-hello"]["log_lines"] >= 1
+    assert by_kind["handshake-then-silent"]["tracebacks"] == 0
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_a_server_that_stops_serving_is_not_alive_and_is_replaced(certs):
@@ -752,3 +798,62 @@ def test_tracebacks_in_a_server_process_output_are_counted(certs):
     )
     (entry,) = measured["kinds"]
     assert entry["tracebacks"] >= 1 and entry["log_lines"] >= entry["tracebacks"]
+
+
+# -- the results file and Ctrl-C (issue 18) --------------------------------------------------
+
+
+def test_a_rewritten_results_file_keeps_its_mode_and_a_new_one_gets_the_usual_mode(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"run": {"target": "reference"}, "cases": []}))
+    path.chmod(0o640)
+    resilience.merge_into(path, resilience.read_results(path), "reference", {"version": 1})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert json.loads(path.read_text())["run"]["resilience"] == {"version": 1}
+    probe = tmp_path / "probe"
+    probe.write_text("")  # what any new file of this process gets
+    new = tmp_path / "new.json"
+    resilience.merge_into(new, None, "reference", {"version": 1})
+    assert stat.S_IMODE(new.stat().st_mode) == stat.S_IMODE(probe.stat().st_mode)
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_the_results_file_as_it_was(certs, tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": 2, "run": {"target": "reference"}, "cases": []}))
+    path.chmod(0o640)
+    before = path.read_bytes()
+    command = [
+        sys.executable, "-m", "matrix.resilience", "--target", REFERENCE,
+        "--results", str(path), "--certs-dir", str(certs.root), "--attackers", "1", "64",
+        "--kinds", "silent", "hello-then-silent", "trickle-hello", "handshake-then-silent",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=Path(__file__).parent.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if " alone " in line:  # the good client measured alone: the attacks begin
+                started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(60), "the battery never started"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert err.splitlines() == [f"matrix.resilience: interrupted; {path} left as it was"]
+    assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]

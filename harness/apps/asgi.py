@@ -15,8 +15,10 @@ when the server provides it:
   certificate that failed verification shows ``FAILED:<error>`` (mod_ssl's form).
 
 The cipher suite is an IANA number in the extension, not OpenSSL's name, so
-``SSL_CIPHER`` is not derived. ``scope["scheme"]``, the extension and nothing
-else: what is absent stays absent.
+``SSL_CIPHER`` is not derived. ``REMOTE_ADDR`` is ``scope["client"]``'s host (uvicorn
+puts ``X-Forwarded-For`` there when it trusts the peer: SPEC section 9).
+``scope["scheme"]``, ``scope["client"]``, the extension and nothing else: what is
+absent stays absent.
 """
 
 from __future__ import annotations
@@ -34,8 +36,13 @@ def tls_keys(scope: dict[str, Any]) -> dict[str, str]:
     if scheme in ("https", "wss"):
         shown["HTTPS"] = "on"
         shown["wsgi.url_scheme"] = "https"
-    elif scheme:
+    elif scheme in ("http", "ws"):
         shown["wsgi.url_scheme"] = "http"
+    elif scheme:
+        shown["wsgi.url_scheme"] = str(scheme)  # as the server gave it
+    client = scope.get("client")
+    if isinstance(client, (list, tuple)) and client:
+        shown["REMOTE_ADDR"] = str(client[0])  # the peer, or what the server took for it
     tls = (scope.get("extensions") or {}).get("tls")
     if not isinstance(tls, dict):
         return shown

@@ -20,8 +20,14 @@ import sys
 
 
 def variables(environ: dict[str, str]) -> dict[str, str]:
-    """HTTPS, wsgi.url_scheme (from REQUEST_SCHEME) and the SSL_* variables, values unchanged."""
-    shown = {k: v for k, v in environ.items() if k == "HTTPS" or k.startswith("SSL_")}
+    """HTTPS, wsgi.url_scheme (from REQUEST_SCHEME), the SSL_* variables, and the
+    connection facts of SPEC section 9 (REMOTE_ADDR; MTLS_VIRTUAL_HOST, which the apache
+    target sets per virtual host with SetEnv), values unchanged."""
+    shown = {
+        k: v
+        for k, v in environ.items()
+        if k in ("HTTPS", "REMOTE_ADDR", "MTLS_VIRTUAL_HOST") or k.startswith("SSL_")
+    }
     if "REQUEST_SCHEME" in environ:
         shown["wsgi.url_scheme"] = environ["REQUEST_SCHEME"]
     return shown

@@ -32,7 +32,7 @@ class Root:
         shown = {
             key: value
             for key, value in environ.items()
-            if key in ("HTTPS", "wsgi.url_scheme") or key.startswith("SSL_")
+            if key in ("HTTPS", "wsgi.url_scheme", "REMOTE_ADDR") or key.startswith("SSL_")
         }
         cherrypy.response.headers["Content-Type"] = "application/json"
         cherrypy.response.headers["Connection"] = "close"

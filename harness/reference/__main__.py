@@ -9,7 +9,7 @@ import sys
 import threading
 
 from .errors import ConfigError
-from .policy import CLIENT_CHECKS, DEFAULT_HANDSHAKE_TIMEOUT
+from .policy import CLIENT_CHECKS, DEFAULT_HANDSHAKE_TIMEOUT, TLS_VERSIONS
 from .server import (
     ADAPTERS,
     DEFAULT_MAX_REQUEST_BODY,
@@ -59,6 +59,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--bind", required=True, help="HOST:PORT or [IPv6]:PORT; port 0 picks a free port"
     )
     parser.add_argument(
+        "--require-path",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="paths under PREFIX are served only to a client verified after the handshake "
+        "(TLS 1.3 post-handshake authentication on builtin, TLS 1.2 renegotiation on "
+        "pyopenssl); repeatable",
+    )
+    parser.add_argument("--tls-version", choices=TLS_VERSIONS, help="offer only this version")
+    parser.add_argument(
         "--handshake-timeout",
         type=float,
         default=DEFAULT_HANDSHAKE_TIMEOUT,
@@ -99,6 +109,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             client_check=args.client_check,
             client_check_host=args.check_host,
             handshake_timeout=args.handshake_timeout,
+            path_policies=tuple((prefix, "required") for prefix in args.require_path),
+            tls_version=args.tls_version,
         )
         server = ReferenceServer(
             adapter,

@@ -9,8 +9,10 @@ up the accept loop.
 from __future__ import annotations
 
 import abc
+import re
 import socket
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from cheroot.makefile import MakeFile
 from cheroot.ssl import Adapter
@@ -18,8 +20,24 @@ from cheroot.ssl import Adapter
 from .connection import Session, TLSConnection
 from .errors import ConfigError
 from .policy import DEFAULT_HANDSHAKE_TIMEOUT, TLSSettings, validate
+from .vhosts import DEFAULT_HOST, HostSelectingSession, normalise_name
 
 INTERFACE_VERSION = "mtls-matrix/0.1.0"
+# An SNI host_name: ASCII letters, digits, hyphens and dots (RFC 6066 section 3: a DNS
+# hostname in its A-label form, no trailing dot; RFC 1123 labels).
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+class VirtualHost(NamedTuple):
+    """A name the server answers as its own host, with its own verification (SPEC
+    section 9): a client sending ``name`` in its SNI is verified under these settings."""
+
+    name: str
+    client_check: str = "ignore"
+    client_check_host: bool = False
+    client_CA: str | None = None
 
 
 class ClientCertAdapter(Adapter, abc.ABC):
@@ -40,6 +58,9 @@ class ClientCertAdapter(Adapter, abc.ABC):
         client_check: str = "ignore",
         client_check_host: bool = False,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        path_policies: Any = (),
+        tls_version: str | None = None,
+        sni_hosts: Iterable[VirtualHost | tuple] = (),
     ) -> None:
         if private_key_password is not None:
             raise ConfigError("encrypted private keys are not supported; pass an unencrypted key")
@@ -53,8 +74,14 @@ class ClientCertAdapter(Adapter, abc.ABC):
                 client_check=client_check,
                 client_check_host=client_check_host,
                 handshake_timeout=handshake_timeout,
+                path_policies=path_policies,
+                tls_version=tls_version,
             )
         )
+        # Set by perpath.PathPolicyApp when it wraps the application: a connection on an
+        # adapter with path policies is served only then (fail-safe: a plain Cheroot
+        # server given this adapter would otherwise serve /secure/ to anyone).
+        self.path_policies_enforced = False
         super().__init__(certificate, private_key, certificate_chain, ciphers)
         try:
             self.context = self.build_context()
@@ -66,14 +93,51 @@ class ClientCertAdapter(Adapter, abc.ABC):
             ).__module__.startswith("OpenSSL"):
                 raise
             raise ConfigError(f"the TLS library refused this configuration: {_why(exc)}") from None
+        self.host_name = DEFAULT_HOST
+        self.hosts: dict[str, ClientCertAdapter] = {}
+        for given in sni_hosts:
+            vhost = VirtualHost(*given)
+            if not isinstance(vhost.name, str) or not _HOST_NAME.match(vhost.name):
+                raise ConfigError(f"SNI host name {vhost.name!r} is not a DNS host name")
+            key = normalise_name(vhost.name)
+            if key in self.hosts:
+                raise ConfigError(f"SNI host name {vhost.name!r} is given twice")
+            # Each host a whole adapter of this back-end: its own context, so its own
+            # verify mode, CA, session cache and ticket keys (vhosts.py says why).
+            host = type(self)(
+                certificate,
+                private_key,
+                certificate_chain,
+                ciphers,
+                client_CA=vhost.client_CA,
+                client_check=vhost.client_check,
+                client_check_host=vhost.client_check_host,
+                handshake_timeout=handshake_timeout,
+            )
+            host.host_name = vhost.name
+            self.hosts[key] = host
+
+    def host_for(self, server_name: str | None) -> ClientCertAdapter:
+        """The adapter (host) a client sending ``server_name`` gets: the named virtual
+        host, else this one, the default host."""
+        if not server_name or not self.hosts:
+            return self
+        return self.hosts.get(normalise_name(server_name), self)
+
+    def open_session(self, sock: socket.socket) -> Session:
+        """Wrap an accepted socket; no I/O happens here. With SNI hosts the back-end
+        session is chosen on the first handshake step (vhosts.py)."""
+        if self.hosts:
+            return HostSelectingSession(self, sock)
+        return self.open_backend_session(sock)
 
     @abc.abstractmethod
     def build_context(self) -> Any:
         """The back-end's context, configured once for every connection."""
 
     @abc.abstractmethod
-    def open_session(self, sock: socket.socket) -> Session:
-        """Wrap an accepted socket; no I/O happens here."""
+    def open_backend_session(self, sock: socket.socket) -> Session:
+        """Wrap an accepted socket in this back-end's session; no I/O happens here."""
 
     @abc.abstractmethod
     def library_version(self) -> str:
@@ -87,8 +151,18 @@ class ClientCertAdapter(Adapter, abc.ABC):
         return conn, conn.environ
 
     def get_environ(self) -> dict[str, str]:
+        """The connection's own keys; Cheroot merges them over the request's (last).
+
+        ``wsgi.url_scheme`` is pinned here: Cheroot takes the scheme from an
+        absolute-form request target (``OPTIONS http://x/ HTTP/1.1`` made it ``http``,
+        ``evil://x/`` made it ``evil``, next to ``HTTPS=on``), and SPEC section 5 says
+        ``https`` always. Cheroot's ``Gateway_10.get_environ`` applies ``ssl_env``
+        after every other key, request headers included (those only ever become
+        ``HTTP_*``), so nothing a client writes can change a key set here.
+        """
         return {
             "HTTPS": "on",
+            "wsgi.url_scheme": "https",
             "SSL_VERSION_INTERFACE": INTERFACE_VERSION,
             "SSL_VERSION_LIBRARY": self.library_version(),
         }

@@ -8,9 +8,11 @@ import selectors
 import socket
 import ssl
 import tempfile
+import time
 
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import PostHandshakeBudget, Refused, Reset, Want
+from .connection import CannotAsk, PostHandshakeBudget, Refused, Reset, Want
+from .errors import ConfigError
 
 # OpenSSL's strict checks (X509_V_FLAG_X509_STRICT) on top of CPython's defaults:
 # decided with the x509-limbo suite, figures in docs/limbo.md.
@@ -22,6 +24,34 @@ VERIFY_MODES = {
 }
 
 
+TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def _ask_after_handshake(ctx: ssl.SSLContext, client_check: str, tls_version: str | None) -> None:
+    """Per-path policies on the stdlib: TLS 1.3 only, and post-handshake authentication
+    under ``ignore``.
+
+    The stdlib cannot renegotiate, so a TLS 1.2 connection could never be asked after
+    its handshake: such a server speaks TLS 1.3 only. Under ``ignore`` the context is
+    ``CERT_REQUIRED`` with ``post_handshake_auth``: OpenSSL then sets
+    SSL_VERIFY_POST_HANDSHAKE and asks nothing in a TLS 1.3 handshake (python/cpython#81609,
+    the trap a plain ``required`` server falls into; here it is what ``ignore`` means),
+    and a post-handshake answer without a certificate is refused by OpenSSL itself
+    with ``certificate_required``, as Apache's is. Under ``optional`` the handshake asks
+    (no ``post_handshake_auth``: it would silence that request) and a client that sent
+    nothing then is not asked again (``BuiltinSession.ask_for_certificate``).
+    """
+    if tls_version == "TLSv1.2":
+        raise ConfigError(
+            "path_policies on the stdlib need TLS 1.3 (post-handshake authentication): "
+            "Python's ssl module cannot renegotiate a TLS 1.2 connection"
+        )
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    if client_check == "ignore":
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.post_handshake_auth = True
+
+
 class BuiltinClientCertAdapter(ClientCertAdapter):
     backend = "builtin"
 
@@ -29,6 +59,8 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
         s = self.settings
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if s.tls_version is not None:
+            ctx.minimum_version = ctx.maximum_version = TLS_VERSIONS[s.tls_version]
         if s.certificate_chain:
             # The stdlib only sends intermediates that sit in the certificate file, and
             # the chain must not become a trust store (Cheroot's builtin adapter does
@@ -54,13 +86,21 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
         if s.client_CRL:  # the CAfile loader takes CRLs too; check the leaf's issuer's CRL
             ctx.load_verify_locations(cafile=s.client_CRL)
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        if s.path_policies:
+            _ask_after_handshake(ctx, s.client_check, s.tls_version)
+        ctx.sni_callback = _note_server_name  # the only way the stdlib shows a server the SNI
         return ctx
 
-    def open_session(self, sock: socket.socket) -> BuiltinSession:
+    def open_backend_session(self, sock: socket.socket) -> BuiltinSession:
         return BuiltinSession(self.context, sock)
 
     def library_version(self) -> str:
         return openssl_version_string(ssl.OPENSSL_VERSION)
+
+
+def _note_server_name(sock: ssl.SSLSocket, name: str | None, context: ssl.SSLContext) -> None:
+    """OpenSSL's servername callback: remember the SNI on the socket (SSL_TLS_SNI)."""
+    sock.mtls_server_name = name
 
 
 class BuiltinSession:
@@ -162,6 +202,35 @@ class BuiltinSession:
     def peer_certificate(self) -> bytes | None:
         return self.sock.getpeercert(binary_form=True)
 
+    def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
+        """The server's own certificate request is not counted against the client's
+        post-handshake budget (the messages of the answer it asked for)."""
+        self.budget.armed = False
+        try:
+            return self._ask_for_certificate(timeout, max_bytes)
+        finally:
+            self.budget.armed = True
+
+    def _ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
+        """TLS 1.3 post-handshake authentication (RFC 8446 section 4.6.2), bounded by
+        ``timeout``; returns application data that arrived meanwhile (at most
+        ``max_bytes``). CannotAsk when it cannot be done (no TLS 1.3, no
+        ``post_handshake_auth`` context, or the client did not offer it); Refused when
+        the client's answer is refused (OpenSSL sent the alert)."""
+        if self.sock.version() != "TLSv1.3":
+            raise CannotAsk(
+                "the stdlib cannot renegotiate: no certificate request after a TLS 1.2 handshake"
+            )
+        if not self.sock.context.post_handshake_auth:
+            raise CannotAsk("the handshake asked for a certificate already (policy optional)")
+        try:
+            self.sock.verify_client_post_handshake()
+        except ssl.SSLError as exc:  # EXTENSION_NOT_RECEIVED: the client cannot answer
+            raise CannotAsk(
+                f"the client cannot answer a certificate request ({exc.reason})"
+            ) from None
+        return _pump(self, timeout, max_bytes, lambda: self.sock.getpeercert() is not None)
+
     def peer_chain(self) -> list[bytes] | None:
         """What the client sent beyond its own certificate; None before Python 3.13."""
         get_chain = getattr(self.sock, "get_unverified_chain", None)
@@ -176,6 +245,10 @@ class BuiltinSession:
     def protocol(self) -> str:
         return self.sock.version() or ""
 
+    def openssl_server_name(self) -> str | None:
+        """The SNI host_name as OpenSSL read it (None: none was sent)."""
+        return getattr(self.sock, "mtls_server_name", None)
+
     def cipher(self) -> str:
         cipher = self.sock.cipher()
         return cipher[0] if cipher else ""
@@ -188,6 +261,47 @@ def _count_post_handshake(conn, direction, version, content_type, msg_type, data
         budget = getattr(conn, "_mtls_budget", None)
         if budget is not None:
             budget.seen()
+
+
+def _pump(session: BuiltinSession, timeout: float, max_bytes: int, done) -> bytes:
+    """Send the certificate request and read until ``done()``, an error or the deadline."""
+    deadline = time.monotonic() + timeout
+    extra = bytearray()
+    sock = session.sock
+    sock.setblocking(False)
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_READ)
+        sent = False
+        while True:  # ends: done, an error, max_bytes, or the deadline
+            try:
+                if not sent:
+                    sock.do_handshake()  # writes the CertificateRequest
+                    sent = True
+                if done():
+                    return bytes(extra)
+                data = sock.recv(65536)
+                if not data:
+                    raise Refused(
+                        "closed the connection instead of answering the certificate request"
+                    )
+                extra += data
+                if len(extra) > max_bytes:
+                    raise Refused("sent more than a request while asked for a certificate")
+                continue
+            except ssl.SSLWantReadError:
+                event = selectors.EVENT_READ
+            except (ssl.SSLWantWriteError, BlockingIOError):
+                event = selectors.EVENT_WRITE
+            except Refused:
+                raise
+            except Exception as exc:
+                raise _handshake_refusal(exc) from None
+            if sent and done():  # the answer was processed by the read that wants more
+                return bytes(extra)
+            sel.modify(sock, event)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                raise Refused(f"no answer to the certificate request within {timeout:g}s")
 
 
 def _handshake_refusal(exc: Exception) -> Refused:

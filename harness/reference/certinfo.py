@@ -11,63 +11,22 @@ OpenSSL long names, and the variables mod_ssl adds for the client certificate
 OpenSSL's printers are not reachable from Python (neither ``ssl``, pyOpenSSL
 nor cryptography exposes ``X509_NAME_print_ex``), and cryptography's
 ``rfc4514_string`` differs from it (attribute order inside a multi-valued RDN,
-control characters, emailAddress), so the DN formatting is written out here.
+control characters, emailAddress, string types), so the DN formatting is written
+out, from the DER, in ``x509name``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import warnings
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
+
+from .x509name import components, rfc2253, subject_and_issuer
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-# DN components mod_ssl exposes as SSL_CLIENT_S_DN_<suffix> (its ssl_var_lookup_ssl_cert_dn_rec
-# table); the second value of one is <suffix>_1, the third <suffix>_2, in DER order.
-_DN_PARTS = {
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.COMMON_NAME: "CN",
-    NameOID.TITLE: "T",
-    NameOID.INITIALS: "I",
-    NameOID.GIVEN_NAME: "G",
-    NameOID.SURNAME: "S",
-    x509.ObjectIdentifier("2.5.4.13"): "D",  # description
-    NameOID.X500_UNIQUE_IDENTIFIER: "UID",
-    NameOID.EMAIL_ADDRESS: "Email",
-}
-
-# Labels in DN strings: OpenSSL's short names (XN_FLAG_FN_SN); other OIDs print dotted.
-_LABELS = {
-    NameOID.COMMON_NAME: "CN",
-    NameOID.SURNAME: "SN",
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.TITLE: "title",
-    x509.ObjectIdentifier("2.5.4.13"): "description",
-    NameOID.GIVEN_NAME: "GN",
-    NameOID.INITIALS: "initials",
-    NameOID.X500_UNIQUE_IDENTIFIER: "x500UniqueIdentifier",
-    NameOID.EMAIL_ADDRESS: "emailAddress",
-    NameOID.DOMAIN_COMPONENT: "DC",
-    NameOID.USER_ID: "UID",
-}
-
-# OpenSSL's escapes (crypto/asn1/a_strex.c do_esc_char): control characters (below 0x20
-# and 0x7F) as backslash + two uppercase hex digits, the backslash doubled.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_RFC2253_SPECIAL = re.compile(r'([,+"\\<>;])')
 
 # OpenSSL long names (OBJ_nid2ln) for the signature algorithms certificates use.
 _SIGNATURE_LONG_NAMES = {
@@ -92,11 +51,15 @@ def client_variables(
         warnings.filterwarnings("ignore", message="Parsed a serial number")
         cert = x509.load_der_x509_certificate(leaf_der)
         serial = cert.serial_number
-    now = now or dt.datetime.now(dt.timezone.utc)
+    # mod_ssl counts from the current time in whole seconds (ASN1_TIME_diff against
+    # time(NULL)); a fraction of a second would lose a day when notAfter is a whole
+    # number of days away.
+    now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    subject, issuer = subject_and_issuer(cert.tbs_certificate_bytes)
     env = {
         "SSL_CLIENT_CERT": _pem(cert),
-        "SSL_CLIENT_S_DN": rfc2253(cert.subject),
-        "SSL_CLIENT_I_DN": rfc2253(cert.issuer),
+        "SSL_CLIENT_S_DN": rfc2253(subject),
+        "SSL_CLIENT_I_DN": rfc2253(issuer),
         "SSL_CLIENT_M_SERIAL": serial_hex(serial),
         "SSL_CLIENT_M_VERSION": str(cert.version.value + 1),
         "SSL_CLIENT_V_START": asn1_time(cert.not_valid_before_utc),
@@ -107,11 +70,11 @@ def client_variables(
         ),
         "SSL_CLIENT_A_KEY": _key_long_name(cert.public_key()),
         "SSL_CLIENT_CERT_RFC4523_CEA": (
-            f'{{ serialNumber {serial}, issuer rdnSequence:"{rfc2253(cert.issuer)}" }}'
+            f'{{ serialNumber {serial}, issuer rdnSequence:"{rfc2253(issuer)}" }}'
         ),
     }
-    for side, name in (("S", cert.subject), ("I", cert.issuer)):
-        env.update(dn_components(f"SSL_CLIENT_{side}_DN_", name))
+    for side, entries in (("S", subject), ("I", issuer)):
+        env.update(components(f"SSL_CLIENT_{side}_DN_", entries))
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -124,60 +87,6 @@ def client_variables(
     for i, der in enumerate(chain_ders or ()):
         env[f"SSL_CLIENT_CERT_CHAIN_{i}"] = _pem(x509.load_der_x509_certificate(der))
     return env
-
-
-def rfc2253(name: x509.Name) -> str:
-    """``name`` as mod_ssl prints it: X509_NAME_print_ex, XN_FLAG_RFC2253 & ~ESC_MSB.
-
-    OpenSSL walks the entries last to first (XN_FLAG_DN_REV), so the attributes of a
-    multi-valued RDN also come out in reverse order, joined by ``+``; RDNs are joined
-    by ``,``. Values are escaped as RFC 2253 asks (``_escape_2253``), UTF-8 kept as is.
-    """
-    entries = [(i, attr) for i, rdn in enumerate(name.rdns) for attr in rdn]
-    out = []
-    previous = None
-    for rdn_index, attr in reversed(entries):
-        if previous is not None:
-            out.append("+" if rdn_index == previous else ",")
-        label = _LABELS.get(attr.oid, attr.oid.dotted_string)
-        out.append(f"{label}={_escape_2253(str(attr.value))}")
-        previous = rdn_index
-    return "".join(out)
-
-
-def dn_components(prefix: str, name: x509.Name) -> dict[str, str]:
-    """``prefix`` + CN, O, OU, OU_1 ...: each attribute's value on its own, as mod_ssl sets
-    them (ASN1_STRFLGS_ESC_CTRL|UTF8_CONVERT: only control characters and the backslash
-    are escaped; measured on httpd 2.4.71)."""
-    out: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    for attr in name:  # x509.Name iterates its attributes in DER order
-        suffix = _DN_PARTS.get(attr.oid)
-        if suffix is None:
-            continue
-        n = counts.get(suffix, 0)
-        counts[suffix] = n + 1
-        out[prefix + suffix + (f"_{n}" if n else "")] = _escape_controls(str(attr.value))
-    return out
-
-
-def _escape_controls(value: str) -> str:
-    return _CONTROL.sub(_hex_escape, value.replace("\\", "\\\\"))
-
-
-def _hex_escape(match: re.Match[str]) -> str:
-    return f"\\{ord(match.group()):02X}"
-
-
-def _escape_2253(value: str) -> str:
-    """RFC 2253 section 2.4 as OpenSSL applies it: specials get a backslash, so do a
-    leading ``#`` or space and a trailing space; control characters become ``\\XX``."""
-    escaped = _CONTROL.sub(_hex_escape, _RFC2253_SPECIAL.sub(r"\\\1", value))
-    if value[:1] in ("#", " "):
-        escaped = "\\" + escaped
-    if len(value) > 1 and value.endswith(" "):
-        escaped = escaped[:-1] + "\\ "
-    return escaped
 
 
 def serial_hex(serial: int) -> str:

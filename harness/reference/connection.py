@@ -39,6 +39,8 @@ from cheroot.errors import FatalSSLAlert
 from .certinfo import client_variables
 from .hostcheck import host_mismatch
 
+DEFAULT_HOST = "_default_"  # MTLS_VIRTUAL_HOST of a server's default host (vhosts.py)
+
 if TYPE_CHECKING:
     from .adapters import ClientCertAdapter
     from .gate import Gate
@@ -128,6 +130,16 @@ class Reset(Refused):
     """The client reset the connection (RST): nothing can be sent back."""
 
 
+class CannotAsk(Exception):
+    """A certificate cannot be asked for after the handshake on this connection (the
+    back-end, the TLS version or the client cannot do it); the message says why."""
+
+
+# The environ key under which a connection with per-path policies hands itself to
+# perpath.PathPolicyApp (a WSGI server's environ is the only way from app to connection).
+CONNECTION_KEY = "mtls_matrix.tls_connection"
+
+
 class Want(Exception):
     """A non-blocking step must wait until the socket is ready for ``event``."""
 
@@ -154,8 +166,10 @@ class Session(Protocol):
     def write_step(self, data: bytes) -> int: ...
     def close_notify(self) -> None: ...  # send a TLS close_notify, never waiting
     def peer_certificate(self) -> bytes | None: ...
+    def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes: ...
     def peer_chain(self) -> list[bytes] | None: ...  # None: this back-end cannot see it
     def protocol(self) -> str: ...
+    def openssl_server_name(self) -> str | None: ...  # the SNI sent, as OpenSSL read it
     def cipher(self) -> str: ...
 
 
@@ -185,6 +199,8 @@ class TLSConnection:
         except OSError:
             self.peer = ("unknown", 0)
         self.environ: dict[str, str] = adapter.get_environ()
+        if adapter.settings.path_policies:
+            self.environ[CONNECTION_KEY] = self  # type: ignore[assignment]
 
     @property
     def adapter(self) -> ClientCertAdapter:
@@ -425,12 +441,23 @@ class TLSConnection:
         self.handshaken = True
 
     def _after_handshake(self) -> None:
-        """Host check and SSL_* variables, once per connection, before any request."""
-        settings = self._adapter.settings
+        """Host check and SSL_* variables, once per connection, before any request.
+        The settings are the SNI virtual host's where one was chosen (vhosts.py)."""
         session = self.session
+        settings = getattr(session, "settings", None) or self._adapter.settings
+        if settings.path_policies and not self._adapter.path_policies_enforced:
+            raise Refused(  # fail-safe: nothing would ask for the certificate /secure/ needs
+                "path_policies are enforced by ReferenceServer or perpath.PathPolicyApp; "
+                "this server uses neither"
+            )
         leaf = session.peer_certificate()
         if leaf is None and settings.requires_certificate:
             raise Refused("no client certificate presented")  # back-end should have refused
+        self._check_and_record(leaf, session)
+
+    def _check_and_record(self, leaf: bytes | None, session: Session) -> None:
+        """The host check of a verified certificate, then the SSL_* variables."""
+        settings = self._adapter.settings
         if leaf is not None and settings.client_check_host:
             try:
                 mismatch = host_mismatch(leaf, str(self.peer[0]))
@@ -445,10 +472,40 @@ class TLSConnection:
             "SSL_PROTOCOL": session.protocol(),
             "SSL_CIPHER": session.cipher(),
             "SSL_CLIENT_VERIFY": "SUCCESS" if leaf is not None else "NONE",
+            # SPEC section 9: the host whose policy verified the connection (docs/state.md)
+            "MTLS_VIRTUAL_HOST": getattr(session, "host_name", None) or DEFAULT_HOST,
         }
+        server_name = session.openssl_server_name()
+        if server_name:  # mod_ssl's SSL_TLS_SNI: set only when the client sent a name
+            env["SSL_TLS_SNI"] = server_name
         if leaf is not None:
             env.update(self._client_variables(leaf, session))
         self.environ.update(env)
+
+    def request_client_certificate(self) -> None:
+        """Ask for a certificate after the handshake (SPEC section 9), on a worker.
+
+        TLS 1.3 post-handshake authentication or TLS 1.2 renegotiation, whichever the
+        back-end can (``Session.ask_for_certificate``), bounded by the handshake
+        timeout; then the host check and the SSL_* variables, as after a handshake.
+        Raises CannotAsk (nothing was sent; the connection can still answer 403) or
+        Refused (the exchange failed; the connection is unusable, logged once).
+        """
+        session = self._established()
+        try:
+            extra = session.ask_for_certificate(self.handshake_timeout, MAX_READ)
+        except Refused as exc:
+            self._refuse_on_worker(str(exc), linger=True)
+            raise
+        self.inbuf += extra
+        leaf = session.peer_certificate()
+        if leaf is None:  # the back-end's required mode should have refused it already
+            raise CannotAsk("no client certificate after the certificate request")
+        try:
+            self._check_and_record(leaf, session)
+        except Refused as exc:
+            self._refuse_on_worker(str(exc), linger=True)
+            raise
 
     def _client_variables(self, leaf: bytes, session: Session) -> dict[str, str]:
         """SSL_CLIENT_*, or as many as can be read from a certificate cryptography cannot parse.

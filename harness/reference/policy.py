@@ -21,7 +21,7 @@ import math
 import os
 import ssl
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -53,6 +53,9 @@ class TLSSettings:
     client_check: str = "ignore"
     client_check_host: bool = False
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    # (path prefix, "required") pairs: asked for after the handshake (perpath.py).
+    path_policies: tuple[tuple[str, str], ...] = ()
+    tls_version: str | None = None  # "TLSv1.2" | "TLSv1.3": the only version offered
 
     @property
     def requests_certificate(self) -> bool:
@@ -90,6 +93,8 @@ def validate(settings: TLSSettings) -> TLSSettings:
             "use client_check 'optional' or 'required', not 'ignore'"
         )
     check_timeout("handshake_timeout", settings.handshake_timeout)
+    if settings.path_policies or settings.tls_version is not None:
+        settings = replace(settings, path_policies=_check_path_policies(settings))
 
     cert = load_leaf_certificate(settings.certificate)
     key = _load_key(settings.private_key)
@@ -105,6 +110,44 @@ def validate(settings: TLSSettings) -> TLSSettings:
     if settings.client_CRL:
         load_crls(settings.client_CRL)
     return settings
+
+
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+
+
+def _check_path_policies(settings: TLSSettings) -> tuple[tuple[str, str], ...]:
+    """Per-path policies (SPEC section 9): each a path prefix starting with '/' under
+    ``required``, over a connection policy of ``ignore`` or ``optional``, with a client CA.
+
+    Only ``required`` per path: a path that merely *may* ask has nothing to enforce,
+    and the stdlib cannot ask without requiring (its verify mode is fixed per context).
+    """
+    if settings.tls_version is not None and settings.tls_version not in TLS_VERSIONS:
+        raise ConfigError(
+            f"unknown tls_version {settings.tls_version!r} (choose from: {', '.join(TLS_VERSIONS)})"
+        )
+    if not settings.path_policies:
+        return ()
+    try:
+        pairs = tuple((str(prefix), str(check)) for prefix, check in settings.path_policies)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"path_policies must be (path prefix, client_check) pairs, not "
+            f"{settings.path_policies!r:.80}"
+        ) from None
+    for prefix, check in pairs:
+        if not prefix.startswith("/") or any(ord(ch) <= 0x20 for ch in prefix):
+            raise ConfigError(f"path policy prefix must start with '/', not {prefix!r}")
+        if check != "required":
+            raise ConfigError(
+                f"path policy for {prefix!r} must be 'required', not {check!r} "
+                "(a certificate asked for by path is a required one)"
+            )
+    if settings.client_check == "required":
+        raise ConfigError("path_policies need client_check 'ignore' or 'optional', not 'required'")
+    if not settings.client_CA:
+        raise ConfigError("path_policies need client_CA (a CA file)")
+    return pairs
 
 
 def load_crls(path: str) -> list[x509.CertificateRevocationList]:

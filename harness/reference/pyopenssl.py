@@ -28,7 +28,8 @@ except ImportError:  # pragma: no cover - the log line just gets less specific
     _binding_ffi = _binding_lib = None
 
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import PostHandshakeBudget, Refused, Reset, Want
+from .connection import CannotAsk, PostHandshakeBudget, Refused, Reset, Want
+from .errors import ConfigError
 from .policy import load_crls
 
 T = TypeVar("T")
@@ -66,6 +67,14 @@ def _verify_error_text(errnum: int) -> str:
     return _binding_ffi.string(text(errnum)).decode(errors="replace")
 
 
+# OpenSSL's SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION (ssl.h: SSL_OP_BIT(16)); pyOpenSSL
+# does not export it.
+NO_SESSION_RESUMPTION_ON_RENEGOTIATION = getattr(
+    _binding_lib, "SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION", 0x00010000
+)
+TLS_VERSIONS = {"TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
+
+
 class PyOpenSSLClientCertAdapter(ClientCertAdapter):
     backend = "pyopenssl"
 
@@ -73,6 +82,24 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         s = self.settings
         ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
         ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+        if s.path_policies:
+            # pyOpenSSL has no post-handshake authentication (no binding of
+            # SSL_verify_client_post_handshake): a certificate is asked for after the
+            # handshake by renegotiation, which exists in TLS 1.2 only.
+            if s.tls_version == "TLSv1.3":
+                raise ConfigError(
+                    "path_policies on pyOpenSSL need TLS 1.2 (renegotiation): pyOpenSSL "
+                    "has no TLS 1.3 post-handshake authentication"
+                )
+            ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
+            # A renegotiation that resumed the session would be abbreviated: no
+            # CertificateRequest, the old (certificate-less) session kept. mod_ssl forces
+            # a full handshake too (a new session id context per directory).
+            ctx.set_options(NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
+        if s.tls_version is not None:
+            version = TLS_VERSIONS[s.tls_version]
+            ctx.set_min_proto_version(version)
+            ctx.set_max_proto_version(version)
         ctx.use_certificate_file(s.certificate)
         ctx.use_privatekey_file(s.private_key)
         if s.certificate_chain:
@@ -105,7 +132,7 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx
 
-    def open_session(self, sock: socket.socket) -> PyOpenSSLSession:
+    def open_backend_session(self, sock: socket.socket) -> PyOpenSSLSession:
         return PyOpenSSLSession(self.context, sock)
 
     def library_version(self) -> str:
@@ -244,6 +271,71 @@ class PyOpenSSLSession:
         cert = self.conn.get_peer_certificate()
         return None if cert is None else crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
+    def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
+        """The server's own certificate request is not counted against the client's
+        post-handshake budget (the messages of the answer it asked for)."""
+        self.budget.armed = False
+        try:
+            return self._ask_for_certificate(timeout, max_bytes)
+        finally:
+            self.budget.armed = True
+
+    def _ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
+        """A server-initiated TLS 1.2 renegotiation (RFC 5246 section 7.4.1.1) under
+        ``required``, bounded by ``timeout``; returns application data that arrived
+        meanwhile (at most ``max_bytes``). CannotAsk on TLS 1.3; Refused when the new
+        handshake fails (OpenSSL sent the alert: ``handshake_failure`` for no
+        certificate or a client that refuses to renegotiate, ``unknown_ca``...)."""
+        if self.protocol() != "TLSv1.2":
+            raise CannotAsk("pyOpenSSL has no TLS 1.3 post-handshake authentication")
+        self.conn.set_verify(VERIFY_MODES["required"], _keep_openssl_verdict)
+        self.conn.set_app_data(None)
+        # The new handshake is over when the server has sent a new Finished message
+        # (SSL_get_finished); renegotiate_pending() turns false once the HelloRequest
+        # is out, before the client has even answered.
+        finished = self.conn.get_finished()
+
+        def done() -> bool:
+            return self.conn.get_finished() != finished
+
+        if not self.conn.renegotiate():
+            raise CannotAsk("OpenSSL refused to start a renegotiation")
+        deadline = time.monotonic() + timeout
+        extra = bytearray()
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.sock, selectors.EVENT_READ)
+            sent = False
+            while True:  # ends: renegotiated, an error, max_bytes, or the deadline
+                try:
+                    if not sent:
+                        self.conn.do_handshake()  # writes the HelloRequest
+                        sent = True
+                    if done():
+                        return bytes(extra)
+                    data = self.conn.recv(65536)  # runs the client's new handshake
+                    if not data:
+                        raise Refused("closed the connection instead of renegotiating")
+                    extra += data
+                    if len(extra) > max_bytes:
+                        raise Refused("sent more than a request while asked to renegotiate")
+                    continue
+                except SSL.WantReadError:
+                    event = selectors.EVENT_READ
+                except SSL.WantWriteError:
+                    event = selectors.EVENT_WRITE
+                except Refused:
+                    raise
+                except SSL.ZeroReturnError:
+                    raise Refused("closed the connection instead of renegotiating") from None
+                except Exception as exc:
+                    raise self._handshake_refusal(exc) from None
+                if sent and done():  # done by the last read
+                    return bytes(extra)
+                sel.modify(self.sock, event)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not sel.select(remaining):
+                    raise Refused(f"no renegotiation within {timeout:g}s")
+
     def peer_chain(self) -> list[bytes]:
         leaf = self.peer_certificate()
         ders = [
@@ -254,6 +346,11 @@ class PyOpenSSLSession:
 
     def protocol(self) -> str:
         return self.conn.get_protocol_version_name()
+
+    def openssl_server_name(self) -> str | None:
+        """The SNI host_name as OpenSSL read it (None: none was sent)."""
+        name = self.conn.get_servername()
+        return None if name is None else name.decode("ascii", "replace")
 
     def cipher(self) -> str:
         return self.conn.get_cipher_name() or ""

@@ -21,6 +21,7 @@ from .builtin import BuiltinClientCertAdapter
 from .connection import TLSConnection
 from .errors import ConfigError
 from .gate import FIRST, IDLE, MAX_HEAD, Gate
+from .perpath import PathPolicyApp
 from .policy import check_timeout
 from .pyopenssl import PyOpenSSLClientCertAdapter
 
@@ -277,6 +278,8 @@ class ReferenceServer:
             raise ConfigError(f"max_waiting must be a positive number, not {max_waiting!r}")
         self.adapter = adapter
         self.requested_bind = bind
+        if adapter.settings.path_policies:  # SPEC section 9: asked for by path
+            app = PathPolicyApp(app, adapter)
         self._server = _Server(bind, app, numthreads=numthreads, timeout=timeout)
         self._server.ssl_adapter = adapter
         self._server.requests = _PromptThreadPool(self._server, min=numthreads, max=numthreads)
@@ -312,6 +315,13 @@ class ReferenceServer:
         )
         self._thread.start()
         return self
+
+    def replace_adapter(self, adapter: ClientCertAdapter) -> None:
+        """Reload (SPEC section 9): connections accepted from now on use ``adapter``;
+        those already open keep theirs. A new adapter has new contexts, so no session
+        cache or ticket key of the old one comes along: no session resumes across it."""
+        self.adapter = adapter
+        self._server.ssl_adapter = adapter
 
     @property
     def host(self) -> str:

@@ -35,6 +35,11 @@ The configuration, from the spec:
   ``User nobody`` / ``Group nogroup`` then, and the ServerRoot is readable by
   them; run as anyone else, httpd keeps that user.
 
+- Per-path policies (SPEC section 9): ``<Location PREFIX>`` with its own
+  ``SSLVerifyClient`` (mod_ssl asks after the handshake: TLS 1.3 post-handshake
+  authentication, TLS 1.2 renegotiation); ``SSLCACertificateFile`` is then set
+  under ``ignore`` too. One TLS version: ``SSLProtocol -all +TLSv1.x``.
+
 httpd has no check of the client's host name: ``+host`` is unsupported. Its
 TLS stack is OpenSSL through mod_ssl, named as its own adapter ``mod_ssl``.
 """
@@ -44,10 +49,12 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import weakref
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,6 +68,7 @@ APACHE2 = os.environ.get("MTLS_MATRIX_APACHE2", "/usr/sbin/apache2")
 MODULES = Path(os.environ.get("MTLS_MATRIX_APACHE_MODULES", "/usr/lib/apache2/modules"))
 CGI_APP = Path(__file__).resolve().parents[1] / "apps" / "cgi_env.py"
 VERIFY_CLIENT = {"ignore": "none", "optional": "optional", "required": "require"}
+DEFAULT_VHOST = "_default_"  # MTLS_VIRTUAL_HOST of the default host (docs/state.md)
 # Modules the configuration needs; unixd, log_config and so are built into Debian's httpd.
 LOAD = (
     ("mpm_event_module", "mod_mpm_event.so"),
@@ -69,6 +77,7 @@ LOAD = (
     ("alias_module", "mod_alias.so"),
     ("cgid_module", "mod_cgid.so"),
     ("ssl_module", "mod_ssl.so"),
+    ("env_module", "mod_env.so"),  # SetEnv MTLS_VIRTUAL_HOST per virtual host
 )
 # Worker pool and timeouts as Debian's apache2 package configures them (apache2.conf,
 # mods-available/mpm_event.conf and reqtimeout.conf), so that what the resilience battery
@@ -89,20 +98,61 @@ DEBIAN_DEFAULTS = (
     "RequestReadTimeout body=10,minrate=500",
 )
 # What the CGI application sees (SPEC section 5 and what mod_ssl adds; docs/apache.md).
-PROVIDED = ("HTTPS", "wsgi.url_scheme", "SSL_*")
+PROVIDED = ("HTTPS", "wsgi.url_scheme", "SSL_*", "REMOTE_ADDR", "MTLS_VIRTUAL_HOST")
+
+
+RELOAD_TIMEOUT = 30.0  # seconds for httpd to re-read its configuration and serve again
+READY = re.compile(r"AH00489: .* resuming normal operations")
 
 
 class ApacheServer:
     """A running httpd: the process handle, plus its ServerRoot removed on stop."""
 
-    def __init__(self, process: ServerProcess, root: Path) -> None:
+    def __init__(self, process: ServerProcess, root: Path, port: int | None = None) -> None:
         self.process = process
         self.root = root
+        self._port = process.port if port is None else port
         self.host = process.host
         self.port = process.port
         # A handle dropped without stop(): the process's own finaliser kills httpd, this
         # one removes the ServerRoot.
         self._remove_root = weakref.finalize(self, shutil.rmtree, root, True)
+
+    def reload(self, spec: ServerSpec) -> None:
+        """SPEC section 9: a new configuration for the running httpd, on the same port.
+
+        ``apache2 -k restart`` (SIGHUP through the PidFile: httpd's "restart now", which
+        ends its children and starts new ones with the re-read configuration, so no
+        connection after this returns meets the old one; a graceful restart lets old
+        children accept a while longer). Returns once httpd logs that it serves again.
+        Raises ServerStartError (one line) when it does not within RELOAD_TIMEOUT.
+        """
+        write_server_root(self.root, spec, self._port)
+        ready = threading.Event()
+
+        def listen(line: str) -> None:
+            if READY.search(line):
+                ready.set()
+
+        self.process.listeners.append(listen)
+        try:
+            conf = self.root / "httpd.conf"
+            done = subprocess.run(
+                [APACHE2, "-d", str(self.root), "-f", str(conf), "-k", "restart"],
+                capture_output=True,
+                text=True,
+                timeout=RELOAD_TIMEOUT,
+                check=False,
+            )
+            if done.returncode != 0:
+                why = " ".join((done.stderr or done.stdout).split())[:200]
+                raise ServerStartError(f"apache: restart failed: {why}")
+            if not ready.wait(RELOAD_TIMEOUT):
+                raise ServerStartError(
+                    f"apache: not serving within {RELOAD_TIMEOUT:g} s of a restart"
+                )
+        finally:
+            self.process.listeners.remove(listen)
 
     def stop(self) -> None:
         try:
@@ -129,7 +179,15 @@ class ApacheTarget(ProcessTarget):
     )
     chain_unsupported = None
     crl_unsupported = None
+    # name-based <VirtualHost>s with SSLVerifyClient and SSLCACertificateFile per host
+    # and a restart with a rewritten configuration (ApacheServer.reload)
+    extra_features = frozenset({"sni-hosts", "reload"})
     workers = 150  # MaxRequestWorkers (DEBIAN_DEFAULTS): the battery also tries workers + 1
+
+    @property
+    def features(self) -> frozenset[str]:
+        # Per-directory SSLVerifyClient in a <Location> per path, and SSLProtocol.
+        return super().features | {"per-path", "tls-version"}
 
     def installed(self) -> str | None:
         if not os.access(APACHE2, os.X_OK):
@@ -169,7 +227,7 @@ class ApacheTarget(ProcessTarget):
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        return ApacheServer(process, root)
+        return ApacheServer(process, root, port)
 
     def _run(self, spec: ServerSpec, root: Path, port: int) -> ServerProcess:
         return start_server(
@@ -221,26 +279,66 @@ def httpd_conf(root: Path, spec: ServerSpec, port: int, cert: Path, user: str | 
         "LogLevel notice ssl:info",
         *DEBIAN_DEFAULTS,
         f"Listen {host_port(spec.bind, port)}",
-        "SSLEngine on",
         "SSLSessionCache none",
-        f'SSLCertificateFile "{cert}"',
-        f'SSLCertificateKeyFile "{spec.private_key}"',
-        f"SSLVerifyClient {VERIFY_CLIENT[spec.client_check]}",
-        "SSLVerifyDepth 10",
-        "SSLOptions +StdEnvVars +ExportCertData",
     ]
-    if spec.client_ca is not None and spec.client_check != "ignore":
-        lines.append(f'SSLCACertificateFile "{spec.client_ca}"')
-    crl = getattr(spec, "crl", None)
-    if crl is not None:
-        lines += [f'SSLCARevocationFile "{crl}"', "SSLCARevocationCheck leaf"]
+    tls_version = getattr(spec, "tls_version", None)
+    if tls_version is not None:  # SSLProtocol's names: TLSv1.2, TLSv1.3
+        lines.append(f"SSLProtocol -all +{tls_version}")
     lines += [
-        f'ScriptAliasMatch "^/" "{root}/env.cgi"',
         f'<Directory "{root}">',
         "    Require all granted",
         "</Directory>",
     ]
+    hosts = getattr(spec, "sni_hosts", ())
+    if not hosts:
+        lines += host_lines(root, spec, cert, spec.client_check, spec.client_ca, DEFAULT_VHOST)
+        return "\n".join(lines) + "\n"
+    # SNI virtual hosts (SPEC section 9): name-based <VirtualHost>s on the one address;
+    # the first is the default host (httpd serves it for no SNI or an unknown name).
+    address = host_port(spec.bind, port)
+    default = host_lines(root, spec, cert, spec.client_check, spec.client_ca, DEFAULT_VHOST)
+    lines += [f"<VirtualHost {address}>", "ServerName localhost", *default, "</VirtualHost>"]
+    for host in hosts:
+        body = host_lines(root, spec, cert, host.client_check, host.client_ca, host.name)
+        lines += [f"<VirtualHost {address}>", f"ServerName {host.name}", *body, "</VirtualHost>"]
     return "\n".join(lines) + "\n"
+
+
+def host_lines(
+    root: Path,
+    spec: ServerSpec,
+    cert: Path,
+    client_check: str,
+    client_ca: Path | None,
+    name: str | None,
+) -> list[str]:
+    """mod_ssl and the CGI application for the main server or one virtual host; ``name``
+    goes to the application as ``MTLS_VIRTUAL_HOST`` (docs/state.md)."""
+    lines = [
+        "SSLEngine on",
+        f'SSLCertificateFile "{cert}"',
+        f'SSLCertificateKeyFile "{spec.private_key}"',
+        f"SSLVerifyClient {VERIFY_CLIENT[client_check]}",
+        "SSLVerifyDepth 10",
+        "SSLOptions +StdEnvVars +ExportCertData",
+    ]
+    path_policies = getattr(spec, "path_policies", ())
+    if client_ca is not None and (client_check != "ignore" or path_policies):
+        lines.append(f'SSLCACertificateFile "{client_ca}"')
+    crl = getattr(spec, "crl", None)
+    if crl is not None:
+        lines += [f'SSLCARevocationFile "{crl}"', "SSLCARevocationCheck leaf"]
+    if name is not None:
+        lines.append(f"SetEnv MTLS_VIRTUAL_HOST {name}")
+    lines.append(f'ScriptAliasMatch "^/" "{root}/env.cgi"')
+    for prefix, check in path_policies:  # SPEC section 9: per-directory SSLVerifyClient
+        lines += [
+            f'<Location "{prefix}">',
+            f"    SSLVerifyClient {VERIFY_CLIENT[check]}",
+            "    SSLVerifyDepth 10",
+            "</Location>",
+        ]
+    return lines
 
 
 def _run_as() -> str | None:

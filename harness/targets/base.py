@@ -27,6 +27,8 @@ from __future__ import annotations
 import fnmatch
 import importlib.util
 import re
+import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import ClassVar
 
@@ -64,6 +66,8 @@ class ProcessTarget:
         "has no option for a certificate chain file apart from the certificate file"
     )
     crl_unsupported: str | None = "has no option to check client certificates against a CRL"
+    # Further FEATURES (harness/target.py) the target expresses, e.g. {"sni-hosts"}.
+    extra_features: frozenset[str] = frozenset()
 
     # -- declarations -------------------------------------------------------------------
 
@@ -72,7 +76,7 @@ class ProcessTarget:
         """What the contract's feature gate lets through (harness/target.py FEATURES): a
         chain file and a CRL where the server has an option for them, and no client CA
         always (every server can be started without its CA option)."""
-        declared = {"no-client-ca"}
+        declared = {"no-client-ca", *self.extra_features}
         if self.chain_unsupported is None:
             declared.add("certificate-chain")
         if self.crl_unsupported is None:
@@ -105,6 +109,36 @@ class ProcessTarget:
     def versions(self) -> dict[str, str]:
         """The server package's version (the run's metadata already has Python and OpenSSL)."""
         return {self.package: _version(self.package)}
+
+    def cli_options(self) -> frozenset[str]:
+        """The ``--options`` the installed server's ``--help`` lists (measured once), for a
+        target whose command line changed between releases; empty if it cannot say."""
+        cached = getattr(self, "_cli_options", None)
+        if cached is None:
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-m", self.module, "--help"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    stdin=subprocess.DEVNULL,
+                )
+                cached = frozenset(re.findall(r"--[a-z][a-z0-9-]+", done.stdout))
+            except (OSError, subprocess.TimeoutExpired):
+                cached = frozenset()
+            self._cli_options = cached
+        return cached
+
+    def release(self) -> tuple[int, ...]:
+        """The installed server release as numbers (``(25, 1, 0)``), for command lines that
+        changed between releases (the compat run's version axis runs old ones); () unknown."""
+        numbers = []
+        for part in _version(self.package).split("."):
+            digits = re.match(r"\d+", part)
+            if not digits:
+                break
+            numbers.append(int(digits.group()))
+        return tuple(numbers)
 
     # -- running ------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Run the matrix once per server target: one results file each, and who could not run.
 
     python -m harness.targets.compat [--out build/compat] [--report DIR]
-        [--profile standard|extended] [TARGET ...] [-- PYTEST-ARGS]
+        [--profile standard|extended|state] [TARGET ...] [-- PYTEST-ARGS]
 
 For each target (default: all of ``TARGETS``) this runs, as a subprocess,
 
@@ -26,9 +26,18 @@ only those kinds; ``--no-battery`` skips the battery, and so does a partial
 matrix run (``--case`` or ``-k`` among the pytest arguments), which is for
 reproducing cases, not for a whole picture.
 
-``--profile extended`` runs the extended profile instead (its results under
-``build/compat-extended`` unless ``--out`` says otherwise); the resilience battery
-belongs to the standard run and is skipped.
+Version axis (docs/versions.md): ``--server PACKAGE==RELEASE`` (repeatable) or
+``--versions FILE`` (one such line each) runs the targets serving that package once per
+release, and ``--python 3.X`` (repeatable) once per interpreter (found on PATH or under
+pyenv; a missing one is reported and its columns skipped, not fatal). Each such column runs
+in a cached virtual environment (harness/targets/environments.py, ``--venv-cache DIR``)
+holding the project's requirements and the pinned release, and gets its own results file,
+``OUT/<target>@<release>-py<X.Y>.json``, which the compat report shows as its own column.
+
+``--profile extended`` (or ``state``, the connection-state grids of docs/state.md and
+docs/state-request.md) runs that profile instead (its results under
+``build/compat-extended`` or ``build/compat-state`` unless ``--out`` says otherwise);
+the resilience battery belongs to the standard run and is skipped.
 
 Exit status: 0 when every target ran to completion (whatever its failures),
 1 when some target was not runnable, 2 on a harness failure or bad usage.
@@ -52,7 +61,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.target import TargetLoadError
+from matrix.progress import CommandProgress
 
+from .columns import Column, columns, target_package, targets_of
+from .environments import EnvironmentError_, Pin, ensure, find_python, read_pins
 from .process import PROJECT_ROOT
 
 TARGETS = (
@@ -65,12 +77,25 @@ TARGETS = (
     "hypercorn",
     "granian",
     "werkzeug",
+    "tornado",
+    "aiohttp",
+    "sanic",
+    "sanic-multi",
+    "twisted",
+    "twisted-sni",
+    "daphne",
 )
+# targets a command line may name besides TARGETS (the reference runs in-process elsewhere)
+EXTRA_TARGETS = ("reference",)
 # a target whose factory is not harness.targets.NAME:target
-REFERENCES = {"gunicorn-gthread": "harness.targets.gunicorn:gthread_target"}
+REFERENCES = {
+    "gunicorn-gthread": "harness.targets.gunicorn:gthread_target",
+    "sanic-multi": "harness.targets.sanic:multi_target",
+    "twisted-sni": "harness.targets.twisted:sni_target",
+}
 TARGET_TIMEOUT = 900.0  # seconds for one target's whole matrix run
 BATTERY_TIMEOUT = 10.0  # seconds: the resilience battery's cap
-BATTERY_BOUND = 240.0  # seconds for the whole battery step of one target (it aims at 60)
+BATTERY_BOUND = 360.0  # seconds for the whole battery step of one target (25 kinds: 60-200 s)
 RAN, NOT_RUNNABLE, HARNESS_FAILED = "ran", "not runnable", "harness failed"
 EXIT_OK, EXIT_NOT_RUNNABLE, EXIT_HARNESS = 0, 1, 2
 _START_FAILED = "could not start"
@@ -85,6 +110,11 @@ class Outcome:
     counts: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
     idle: str = ""  # the resilience battery, in a few words ("" when it did not run)
+    server: str = ""  # the target's name when ``target`` above is a column's label
+
+    @property
+    def target_name(self) -> str:
+        return self.server or self.target
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -113,11 +143,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     parser.add_argument(
         "--profile",
         default="standard",
-        choices=("standard", "extended"),
+        choices=("standard", "extended", "state"),
         help="which matrix each target runs (default standard)",
     )
     parser.add_argument("--report", metavar="DIR", help="then write the compat report here")
     parser.add_argument("--timeout", type=float, default=TARGET_TIMEOUT, help="seconds per target")
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="deadline for each server start (the matrix's --start-timeout; default 30)",
+    )
     parser.add_argument(
         "--battery-timeout",
         "--idle-timeout",
@@ -139,23 +175,83 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
         action="store_true",
         help="skip the resilience battery (python -m matrix.resilience)",
     )
+    parser.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="PACKAGE==RELEASE",
+        help="run the targets serving PACKAGE at this release (repeatable; a column each)",
+    )
+    parser.add_argument(
+        "--versions", metavar="FILE", help="PACKAGE==RELEASE lines, as many --server options"
+    )
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="3.X",
+        help="run each target under this Python too (repeatable; a column each)",
+    )
+    parser.add_argument(
+        "--venv-cache", metavar="DIR", help="where the version axis keeps its environments"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display on a terminal"
+    )
     options = parser.parse_args(argv)
-    unknown = [t for t in options.targets if t not in TARGETS]
+    known = (*TARGETS, *EXTRA_TARGETS)
+    unknown = [t for t in options.targets if t not in known]
     if unknown:
-        parser.error(f"unknown target {unknown[0]!r} (known: {', '.join(TARGETS)})")
+        parser.error(f"unknown target {unknown[0]!r} (known: {', '.join(known)})")
+    try:
+        pins = [Pin.parse(text) for text in options.server]
+        if options.versions:
+            pins += read_pins(Path(options.versions))
+    except (ValueError, EnvironmentError_) as exc:
+        parser.error(str(exc))
+    selected = list(options.targets) or (targets_of(pins, TARGETS) if pins else list(TARGETS))
+    if pins and not selected:
+        parser.error(f"no target serves {', '.join(sorted({p.package for p in pins}))}")
+    pythons = {}
+    for version in options.python:
+        try:
+            pythons[version] = find_python(version)
+        except EnvironmentError_ as exc:
+            print(f"compat: {exc}; its columns are skipped", file=sys.stderr)
+    if options.python and not pythons:
+        parser.error("none of the --python interpreters was found")
     extended = options.profile != "standard"
     out = Path(options.out or ("build/compat" + (f"-{options.profile}" if extended else "")))
     out.mkdir(parents=True, exist_ok=True)
     if extended:
         pytest_args = ["--profile", options.profile, *pytest_args]
+    if options.start_timeout is not None:
+        pytest_args = ["--start-timeout", str(options.start_timeout), *pytest_args]
     outcomes = []
     try:
         battery = not options.no_battery and not partial_run(pytest_args) and not extended
-        for name in options.targets or TARGETS:
-            outcome = run_target(name, out, pytest_args, options.timeout)
+        planned = columns(selected, pins, list(pythons))
+        progress = CommandProgress(len(planned), "compat columns", quiet=options.quiet)
+        for column in progress_over(progress, planned, outcomes):
+            python = sys.executable
+            if column.needs_environment:
+                base = pythons[column.python] if column.python else Path(sys.executable)
+                print(f"== {column.label}: environment", flush=True)
+                try:
+                    cache, server = _cache(options.venv_cache), target_package(column.target)
+                    python = str(ensure(base, list(column.pins), cache, server))
+                except EnvironmentError_ as exc:
+                    outcomes.append(_report(Outcome(column.label, NOT_RUNNABLE, str(exc)), []))
+                    continue
+            outcome = run_target(column, out, pytest_args, options.timeout, python)
             if battery and outcome.status == RAN and outcome.results is not None:
                 battery_step(
-                    outcome, certs_dir(pytest_args), options.battery_timeout, options.battery_kinds
+                    outcome,
+                    certs_dir(pytest_args),
+                    options.battery_timeout,
+                    options.battery_kinds,
+                    python,
+                    column_env(column),
                 )
             outcomes.append(outcome)
     except KeyboardInterrupt:
@@ -175,6 +271,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.c
     return status
 
 
+def progress_over(progress: CommandProgress, planned: list[Column], outcomes: list[Outcome]):
+    """Yield the columns while the progress display counts them (and their failures)."""
+    with progress:
+        for column in planned:
+            done = len(outcomes)
+            yield column
+            new = outcomes[done:]
+            failed = any(o.status != RAN or o.counts.get("fail") for o in new)
+            progress.advance(failed=failed)
+
+
 def exit_status(outcomes: list[Outcome]) -> int:
     statuses = {o.status for o in outcomes}
     if HARNESS_FAILED in statuses:
@@ -184,27 +291,43 @@ def exit_status(outcomes: list[Outcome]) -> int:
     return EXIT_OK
 
 
-def run_target(name: str, out: Path, pytest_args: list[str], timeout: float) -> Outcome:
-    print(f"== {name}", flush=True)
-    module_name, _, factory = reference(name).partition(":")
-    try:
-        getattr(importlib.import_module(module_name), factory)()
-    except TargetLoadError as exc:  # the factory refuses a server that is not installed
-        return _report(Outcome(name, NOT_RUNNABLE, str(exc)), [])
-    results = (out / f"{name}.json").resolve()
+def _cache(option: str | None) -> Path | None:
+    return Path(option) if option else None
+
+
+def run_target(
+    column: Column | str,
+    out: Path,
+    pytest_args: list[str],
+    timeout: float,
+    python: str | None = None,
+) -> Outcome:
+    """Run one column's matrix as ``python -m pytest matrix`` (``python``: its environment's
+    interpreter, default this one) and read its results back."""
+    if isinstance(column, str):
+        column = Column(column)
+    name, label = column.target, column.label
+    print(f"== {label}", flush=True)
+    if not column.needs_environment:  # its environment is this one: is the server here?
+        module_name, _, factory = reference(name).partition(":")
+        try:
+            getattr(importlib.import_module(module_name), factory)()
+        except TargetLoadError as exc:  # the factory refuses a server that is not installed
+            return _report(Outcome(label, NOT_RUNNABLE, str(exc)), [])
+    results = (out / f"{label}.json").resolve()
     results.unlink(missing_ok=True)
     command = [
-        sys.executable, "-m", "pytest", "matrix", "-p", "no:cacheprovider", "-q", "--tb=no", "-rN",
-        "--target", reference(name), "--results", str(results), *pytest_args,
+        python or sys.executable, "-m", "pytest", "matrix", "-p", "no:cacheprovider", "-q",
+        "--tb=no", "-rN", "--target", reference(name), "--results", str(results), *pytest_args,
     ]  # fmt: skip
     started = time.monotonic()
-    code, tail = _run_streaming(command, timeout)
+    code, tail = _run_streaming(command, timeout, column_env(column))
     duration = time.monotonic() - started
     if code not in (0, 1) or not results.is_file():
         why = f"pytest exited with status {code}" + ("" if results.is_file() else ", no results")
         if code == 4:  # usage error: the target could not be loaded (e.g. not installed)
-            return _report(Outcome(name, NOT_RUNNABLE, why, None, {}, duration), tail)
-        return _report(Outcome(name, HARNESS_FAILED, why, None, {}, duration), tail)
+            return _report(Outcome(label, NOT_RUNNABLE, why, None, {}, duration), tail)
+        return _report(Outcome(label, HARNESS_FAILED, why, None, {}, duration), tail)
     cases = json.loads(results.read_text())["cases"]
     counts = dict(collections.Counter(c["status"] for c in cases))
     counts["unsupported"] = sum(
@@ -217,8 +340,18 @@ def run_target(name: str, out: Path, pytest_args: list[str], timeout: float) -> 
     if failed_starts:
         first = next(iter(failed_starts))
         why = f"{len(failed_starts)} server configuration(s) could not start; first: {first}"
-        return _report(Outcome(name, NOT_RUNNABLE, why, results, counts, duration), [])
-    return Outcome(name, RAN, "", results, counts, duration)
+        return _report(Outcome(label, NOT_RUNNABLE, why, results, counts, duration), [])
+    return Outcome(label, RAN, "", results, counts, duration, server=name)
+
+
+def column_env(column: Column) -> dict[str, str]:
+    """The environment of a column's processes: the project from its source tree (the
+    cached environments do not install it) and the column's label for ``run.column``."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MTLS_MATRIX_COLUMN=column.label)
+    if column.needs_environment:
+        path = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    return env
 
 
 def partial_run(pytest_args: list[str]) -> bool:
@@ -242,7 +375,14 @@ def reference(name: str) -> str:
     return REFERENCES.get(name, f"harness.targets.{name}:target")
 
 
-def battery_step(outcome: Outcome, certs: Path, timeout: float, kinds: str | None = None) -> None:
+def battery_step(
+    outcome: Outcome,
+    certs: Path,
+    timeout: float,
+    kinds: str | None = None,
+    python: str | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
     """Run ``python -m matrix.resilience`` on the target; it merges its figures into the results.
 
     A battery that could not measure (exit 1: the server did not start or serve) leaves
@@ -250,7 +390,8 @@ def battery_step(outcome: Outcome, certs: Path, timeout: float, kinds: str | Non
     """
     assert outcome.results is not None
     command = [
-        sys.executable, "-m", "matrix.resilience", "--target", reference(outcome.target),
+        python or sys.executable, "-m", "matrix.resilience",
+        "--target", reference(outcome.target_name),
         "--results", str(outcome.results), "--certs-dir", str(certs),
         "--timeout", f"{timeout:g}", "--quiet",
     ]  # fmt: skip
@@ -265,7 +406,7 @@ def battery_step(outcome: Outcome, certs: Path, timeout: float, kinds: str | Non
             capture_output=True,
             text=True,
             timeout=bound,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            env=env or dict(os.environ, PYTHONUNBUFFERED="1"),
         )
     except subprocess.TimeoutExpired:
         outcome.idle = "not measured"
@@ -317,9 +458,11 @@ def _report(outcome: Outcome, tail: list[str]) -> Outcome:
     return outcome
 
 
-def _run_streaming(command: list[str], timeout: float) -> tuple[int, list[str]]:
+def _run_streaming(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, list[str]]:
     """Run ``command``, echoing its output; (exit status, last lines). Killed at ``timeout``."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = env or dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -48,6 +48,18 @@ class GranianTarget(ProcessTarget):
     confirm_listening = True
     crl_unsupported = None
 
+    @property
+    def features(self) -> frozenset[str]:
+        # granian 2.x added --ssl-ca, --ssl-client-verify and --ssl-crl; 1.x has none
+        declared = super().features
+        return declared if "--ssl-crl" in self.cli_options() else declared - {"crl"}
+
+    def unsupported(self, spec: ServerSpec) -> str | None:
+        if spec.client_check != "ignore" and "--ssl-ca" not in self.cli_options():
+            release = self.versions().get(self.package, "?")
+            return f"granian {release} has no option for client certificates (no --ssl-ca)"
+        return super().unsupported(spec)
+
     def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
         port = free_port(spec.bind)
         args = [
@@ -58,8 +70,9 @@ class GranianTarget(ProcessTarget):
             "--ssl-certificate", str(spec.certificate),
             "--ssl-keyfile", str(spec.private_key),
             "--log-level", "info",
-            "--ssl-protocol-min", "tls1.2",
         ]  # fmt: skip
+        if "--ssl-protocol-min" in self.cli_options():  # absent before 2.6: TLS 1.3 only
+            args += ["--ssl-protocol-min", "tls1.2"]
         if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--ssl-ca", str(spec.client_ca)]
         if spec.client_check == "required" or (

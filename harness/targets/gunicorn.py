@@ -56,10 +56,11 @@ class GunicornTarget(ProcessTarget):
             "--certfile", str(spec.certificate),
             "--keyfile", str(spec.private_key),
             "--cert-reqs", str(STDLIB_CERT_REQS[spec.client_check]),
-            "--no-control-socket",
             "--graceful-timeout", "2",
             "--log-level", "info",
         ]  # fmt: skip
+        if self.release() >= (25, 1):  # 25.1 added a control socket (in $HOME) by default
+            args.append("--no-control-socket")
         if spec.client_check != "ignore" and spec.client_ca is not None:
             args += ["--ca-certs", str(spec.client_ca)]
         return [*args, "harness.apps.wsgi:app"], None

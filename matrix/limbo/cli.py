@@ -29,6 +29,7 @@ from OpenSSL import SSL
 
 from harness.target import ServerSpec, TargetLoadError, load_target
 from harness.targets.compat import TARGETS as COMPAT_TARGETS
+from matrix.progress import CommandProgress
 
 from .classify import CATEGORIES, plan, server_auth_only
 from .corpus import DEFAULT_CORPUS, CorpusError, LimboCase, load_corpus
@@ -184,11 +185,13 @@ def _run_all(
         cred = _credential(workdir)
         if not options.no_store:
             columns += _store_columns(cases, plans, cred, options.adapter)
-        for target in targets:
-            for adapter in _adapters(target, options.adapter):
+        pairs = [(t, a) for t in targets for a in _adapters(t, options.adapter)]
+        with CommandProgress(len(pairs), "limbo targets") as progress:
+            for target, adapter in pairs:
                 why = target.unsupported(_spec(adapter, cred, False))
                 if why:
                     skipped.append({"target": target.name, "adapter": adapter, "reason": why})
+                    progress.advance()
                     continue
                 print(f"== {target.name} / {adapter}", flush=True)
                 cols, found, skip = _live(
@@ -197,6 +200,7 @@ def _run_all(
                 columns += cols
                 anomalies += found
                 skipped += skip
+                progress.advance(failed=bool(found))
     return columns, anomalies, skipped
 
 
