@@ -696,10 +696,9 @@ def test_body_within_the_bound_is_served(certs, servers, adapter):
 # -- every kind of the resilience battery's attackers (harness.hostile) -----------------------
 
 
-NOT_HELD_YET = {  # issue 20, item 1: the reference server's fix is on its way (branch gate2)
-    "key-update-flood": "the gate reads one connection until it would block (issue 20)",
-    "renegotiation-flood": "the gate reads one connection until it would block (issue 20)",
-    "expect-then-silence": "a worker waits for a body that never comes (issue 20)",
+NOT_HELD_YET = {  # issue 20: cut at the post-handshake budget, yet 8 in-process flooding
+    # threads can still keep a good request past IO_TIMEOUT (docs/resilience.md, round two)
+    "key-update-flood": "8 in-process KeyUpdate floods at once (issue 20, open)",
 }
 
 
