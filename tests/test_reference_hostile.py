@@ -367,27 +367,21 @@ def test_body_over_the_bound_gets_413_before_it_is_read(certs, servers, log, ada
 @pytest.mark.parametrize(
     "expect",
     [b"", b"Expect: 100-continue\r\n"],
-    ids=["read-in-the-gate", "read-on-a-worker"],
+    ids=["plain", "expect-100-continue"],
 )
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_trickled_body_ends_at_the_deadline(certs, servers, log, adapter, expect):
-    """A body that stops coming: the gate reads a Content-Length body itself (no
-    worker involved); with Expect: 100-continue a worker reads it (Cheroot sends the
-    interim answer), and holds it only until the body deadline."""
+    """A body that stops coming: the gate reads it itself (no worker involved), after
+    answering ``100 Continue`` when the client asked, and answers 408 at the deadline."""
     server = servers(adapter, request_timeout=SHORT)
     with tls_connect(certs, server) as tls:
         port = tls.getsockname()[1]
         head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n" + expect + b"\r\n"
         tls.sendall(head + b"0123456789")
-        if not expect:
-            assert wait_for(lambda: server.gate.census()[BODY] >= 1), server.gate.census()
+        assert wait_for(lambda: server.gate.census()[BODY] >= 1), server.gate.census()
         answer = read_all(tls)
-    # The reference app reads no body; Cheroot drains it while it starts the answer, so
-    # on a worker it can only close at the deadline (an app that reads gets a 408 sent).
-    if expect:
-        assert answer == b"HTTP/1.1 100 Continue\r\n\r\n", answer[:100]
-    else:
-        assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" if expect else b""
+    assert answer.startswith(interim + b"HTTP/1.1 408 "), answer[:100]
     logged_once(log, port, f"request body not complete within {SHORT:g}s")
     assert wait_for(lambda: server.workers.idle == WORKERS)
     no_tracebacks(log)
@@ -702,10 +696,9 @@ def test_body_within_the_bound_is_served(certs, servers, adapter):
 # -- every kind of the resilience battery's attackers (harness.hostile) -----------------------
 
 
-NOT_HELD_YET = {  # issue 20, item 1: the reference server's fix is on its way (branch gate2)
-    "key-update-flood": "the gate reads one connection until it would block (issue 20)",
-    "renegotiation-flood": "the gate reads one connection until it would block (issue 20)",
-    "expect-then-silence": "a worker waits for a body that never comes (issue 20)",
+NOT_HELD_YET = {  # issue 20: cut at the post-handshake budget, yet 8 in-process flooding
+    # threads can still keep a good request past IO_TIMEOUT (docs/resilience.md, round two)
+    "key-update-flood": "8 in-process KeyUpdate floods at once (issue 20, open)",
 }
 
 

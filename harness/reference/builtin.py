@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import socket
@@ -10,7 +11,7 @@ import tempfile
 import time
 
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import CannotAsk, Refused, Reset, Want
+from .connection import CannotAsk, PostHandshakeBudget, Refused, Reset, Want
 from .errors import ConfigError
 
 # OpenSSL's strict checks (X509_V_FLAG_X509_STRICT) on top of CPython's defaults:
@@ -77,6 +78,7 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
             ctx.load_cert_chain(s.certificate, s.private_key)
         if self.ciphers:
             ctx.set_ciphers(self.ciphers)
+        ctx._msg_callback = _count_post_handshake  # private, but the stdlib's only hook
         ctx.verify_mode = VERIFY_MODES[s.client_check]
         ctx.verify_flags |= VERIFY_FLAGS
         if s.client_CA:
@@ -109,11 +111,14 @@ class BuiltinSession:
         self.sock: ssl.SSLSocket = context.wrap_socket(
             sock, server_side=True, do_handshake_on_connect=False
         )
+        self.budget = PostHandshakeBudget(self.sock)
+        self.sock._mtls_budget = self.budget  # found by _count_post_handshake
 
     def handshake(self, timeout: float) -> None:
         self.sock.settimeout(timeout)  # CPython applies it as a deadline for the whole handshake
         try:
             self.sock.do_handshake()
+            self.budget.armed = True
         except TimeoutError:
             raise Refused(f"handshake timed out after {timeout:g}s") from None
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):  # pragma: no cover - blocking
@@ -125,6 +130,7 @@ class BuiltinSession:
         self.sock.setblocking(False)
         try:
             self.sock.do_handshake()
+            self.budget.armed = True
         except ssl.SSLWantReadError:
             raise Want(selectors.EVENT_READ) from None
         except ssl.SSLWantWriteError:
@@ -135,6 +141,9 @@ class BuiltinSession:
             raise _handshake_refusal(exc) from None
 
     def read_step(self, nbytes: int) -> bytes:
+        return self.budget.checked(lambda: self._read_step(nbytes))
+
+    def _read_step(self, nbytes: int) -> bytes:
         self.sock.setblocking(False)
         try:
             return self.sock.recv(nbytes)
@@ -160,7 +169,17 @@ class BuiltinSession:
         except Exception as exc:
             raise _io_refusal(exc) from None
 
+    def close_notify(self) -> None:
+        """SSL_shutdown once, non-blocking: the alert goes out, the peer's is not awaited
+        (CPython's unwrap() then raises SSLWantReadError, which is expected)."""
+        self.sock.setblocking(False)
+        with contextlib.suppress(ssl.SSLError, OSError, ValueError):
+            self.sock.unwrap()
+
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
+        return self.budget.checked(lambda: self._recv_into(buffer, nbytes, timeout))
+
+    def _recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         self.sock.settimeout(timeout)
         try:
             return self.sock.recv_into(buffer, nbytes)
@@ -184,6 +203,15 @@ class BuiltinSession:
         return self.sock.getpeercert(binary_form=True)
 
     def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
+        """The server's own certificate request is not counted against the client's
+        post-handshake budget (the messages of the answer it asked for)."""
+        self.budget.armed = False
+        try:
+            return self._ask_for_certificate(timeout, max_bytes)
+        finally:
+            self.budget.armed = True
+
+    def _ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
         """TLS 1.3 post-handshake authentication (RFC 8446 section 4.6.2), bounded by
         ``timeout``; returns application data that arrived meanwhile (at most
         ``max_bytes``). CannotAsk when it cannot be done (no TLS 1.3, no
@@ -224,6 +252,15 @@ class BuiltinSession:
     def cipher(self) -> str:
         cipher = self.sock.cipher()
         return cipher[0] if cipher else ""
+
+
+def _count_post_handshake(conn, direction, version, content_type, msg_type, data) -> None:
+    """SSLContext._msg_callback: every handshake message the client sends after the
+    handshake counts against its PostHandshakeBudget."""
+    if direction == "read" and content_type == 22:  # handshake (RFC 8446 section 5.1)
+        budget = getattr(conn, "_mtls_budget", None)
+        if budget is not None:
+            budget.seen()
 
 
 def _pump(session: BuiltinSession, timeout: float, max_bytes: int, done) -> bytes:

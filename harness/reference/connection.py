@@ -31,7 +31,8 @@ import re
 import selectors
 import socket
 import time
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cheroot.errors import FatalSSLAlert
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from .gate import Gate
 
 log = logging.getLogger("mtls_matrix.reference")
+T = TypeVar("T")
 
 TLS_HANDSHAKE_RECORD = 0x16
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
@@ -60,6 +62,64 @@ LINGER_SECONDS = 0.5
 # The most one read asks of a back-end: pyOpenSSL overflows above 2 GiB, and nothing
 # is gained by reading more at once than a few TLS records.
 MAX_READ = 1 << 20
+# A response the client does not read: up to this much waits in memory (the gate
+# delivers it), so a worker never blocks on a slow or silent reader; past it, the
+# worker waits at most SEND_BOUND seconds in all, then the connection is dropped.
+PENDING_LIMIT = 256 * 1024
+SEND_BOUND = 2.0
+
+
+# Handshake messages a client may send once the handshake is done (TLS 1.3 KeyUpdate,
+# TLS 1.2 renegotiation ClientHellos, a post-handshake Certificate): a few are normal,
+# a stream is an attack on the gate thread, which OpenSSL would process inside one read.
+POST_HANDSHAKE_BUDGET = 32
+
+
+class PostHandshakeBudget:
+    """Counts a client's post-handshake messages; past the budget, stops the reading.
+
+    The back-end's message callback calls ``seen()`` from inside OpenSSL's read
+    (the stdlib's SSL_read loops over such records while the client keeps
+    sending them). Past ``POST_HANDSHAKE_BUDGET`` the socket is shut for reading
+    (SHUT_RD), so the next read of the socket returns end-of-file and OpenSSL
+    stops at once; the session then raises ``refusal()``, one log line.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.armed = False  # set once the handshake is done
+        self.count = 0
+
+    def seen(self) -> None:
+        if not self.armed:
+            return
+        self.count += 1
+        if self.count == POST_HANDSHAKE_BUDGET + 1:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(self._sock, socket.SHUT_RD)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > POST_HANDSHAKE_BUDGET
+
+    def refusal(self) -> Refused:
+        return Refused(
+            f"sent over {POST_HANDSHAKE_BUDGET} post-handshake TLS messages "
+            "(a KeyUpdate or renegotiation flood); dropped"
+        )
+
+    def checked(self, read: Callable[[], T]) -> T:
+        """``read()``, unless the budget is spent: then ``refusal()`` instead of what the
+        read says (end-of-file, an error)."""
+        try:
+            result = read()
+        except Refused:
+            if self.exceeded:
+                raise self.refusal() from None
+            raise
+        if self.exceeded:
+            raise self.refusal()
+        return result
 
 
 class Refused(Exception):
@@ -104,6 +164,7 @@ class Session(Protocol):
     def handshake_step(self) -> None: ...
     def read_step(self, nbytes: int) -> bytes: ...  # b"" at end of stream
     def write_step(self, data: bytes) -> int: ...
+    def close_notify(self) -> None: ...  # send a TLS close_notify, never waiting
     def peer_certificate(self) -> bytes | None: ...
     def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes: ...
     def peer_chain(self) -> list[bytes] | None: ...  # None: this back-end cannot see it
@@ -131,6 +192,8 @@ class TLSConnection:
         self.request_timeout: float | None = None
         self.gate: Gate | None = None
         self.linger_wanted = False  # close() hands the socket to the gate to linger
+        self.outbuf = bytearray()  # response bytes the client has not taken yet (gate mode)
+        self._notified = False  # close_notify sent
         try:
             self.peer = sock.getpeername()
         except OSError:
@@ -198,29 +261,96 @@ class TLSConnection:
         return bytes(buf[: self.recv_into(buf, len(buf))])
 
     def send(self, data, flags: int = 0) -> int:
+        session = self._established()
+        data = bytes(data[:MAX_READ])
         try:
-            return self._established().send(bytes(data[:MAX_READ]), self._timeout)
+            if self.gate is not None:
+                return self._send_buffered(session, data)
+            return session.send(data, self._timeout)
         except Refused as exc:
             self._refuse_on_worker(str(exc), linger=False)
             raise FatalSSLAlert(str(exc)) from None
+
+    def _send_buffered(self, session: Session, data: bytes) -> int:
+        """Send what the socket takes now; keep the rest for the gate to deliver.
+
+        The worker never waits for the client to read, unless more than
+        PENDING_LIMIT is waiting: then it waits at most SEND_BOUND seconds in all
+        before the connection is dropped (one log line, no traceback).
+        """
+        if not self.outbuf:
+            try:
+                sent = session.write_step(data)
+            except Want:
+                sent = 0
+            if sent == len(data):
+                return sent
+            self.outbuf += data[sent:]
+        else:
+            self.outbuf += data
+        if len(self.outbuf) > PENDING_LIMIT:
+            self._flush_on_worker(session)
+        return len(data)
+
+    def _flush_on_worker(self, session: Session) -> None:
+        deadline = time.monotonic() + SEND_BOUND
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._fd, selectors.EVENT_WRITE)
+            while len(self.outbuf) > PENDING_LIMIT:  # each pass sends or waits, until the deadline
+                try:
+                    sent = session.write_step(bytes(self.outbuf[:MAX_READ]))
+                    del self.outbuf[:sent]
+                    continue
+                except Want as want:
+                    sel.modify(self._fd, want.event)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not sel.select(remaining):
+                    why = (
+                        f"did not read its response ({len(self.outbuf) // 1024} KiB waiting) "
+                        f"within {SEND_BOUND:g}s; dropped"
+                    )
+                    self.outbuf.clear()
+                    raise Refused(why)
 
     def sendall(self, data, flags: int = 0) -> None:
         view = memoryview(bytes(data))
         while view:  # each send moves at least one byte or raises
             view = view[self.send(view) :]
 
+    def send_close_notify(self) -> None:
+        """End the TLS session cleanly (RFC 8446 section 6.1), once, never waiting.
+
+        Without it a client sees "unexpected eof", and OpenSSL drops a session
+        whose connection was not shut down (SSL_free after no SSL_shutdown), so
+        it could not be resumed by its session id.
+        """
+        if self._notified or not self.handshaken or self.refused is not None:
+            return
+        self._notified = True
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close_notify()
+
     def shutdown(self, how: int) -> None:
-        if self.linger_wanted:
-            return  # the gate shuts down the write side when it lingers
+        if self.linger_wanted or self._gate_delivers():
+            return  # the gate shuts down the write side when it lingers or has delivered
+        self.send_close_notify()
         with contextlib.suppress(OSError):
-            self.sock.shutdown(how)
+            socket.socket.shutdown(self.sock, how)
 
     def close(self) -> None:
         if self.linger_wanted:
             self.linger_wanted = False  # once: a second close() must not hand it over again
             if self.gate is not None and self.gate.linger(self):
                 return  # the gate closes it after the linger
+        elif self._gate_delivers():
+            if self.gate.deliver(self):
+                return  # the gate sends what is left, then ends the session
+            self.outbuf.clear()
         self.close_now()
+
+    def _gate_delivers(self) -> bool:
+        return self.gate is not None and bool(self.outbuf) and self.refused is None
 
     def close_now(self) -> None:
         with contextlib.suppress(OSError):

@@ -32,7 +32,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import re
 import selectors
 import socket
 import threading
@@ -45,6 +44,7 @@ from typing import Any
 from .connection import (
     DRAIN_READS,
     LINGER_SECONDS,
+    MAX_READ,
     PLAIN_HTTP_ANSWER,
     Refused,
     Reset,
@@ -52,11 +52,16 @@ from .connection import (
     Want,
     format_peer,
 )
+from .framing import ChunkedError, ChunkedScanner, framing, without_expect
 
 log = logging.getLogger("mtls_matrix.reference")
 
 MAX_HEAD = 64 * 1024  # SPEC section 7: request line and headers together
 _READ_CHUNK = 16 * 1024  # one TLS record's worth of plaintext
+# Reads of one connection per turn of the gate (at most 16 x 16 KiB): a connection with
+# more to read waits for the next turn (the socket stays readable), so one client that
+# sends fast cannot keep the single gate thread from the others (SPEC section 7).
+_READS_PER_TURN = 16
 _MAX_WAIT = 1.0  # the selector wakes at least this often (bounds stop() latency)
 _QUEUE_MARGIN = 64  # new connections queued for admission beyond max_waiting
 
@@ -66,7 +71,8 @@ HANDSHAKE = "handshake"
 HEAD = "request-head"  # handshake done, reading a request head
 BODY = "request-body"  # a whole head, reading its (Content-Length, bounded) body
 IDLE = "keep-alive"  # between two requests on a kept-alive connection
-ANSWER = "answer"  # writing a 400/408/431 before lingering
+ANSWER = "answer"  # writing a 400/408/413/431 before lingering
+DELIVER = "deliver"  # writing the rest of a response a worker left (then keep-alive or close)
 LINGER = "linger"  # refused: FIN sent, discarding input until the client closes
 
 
@@ -79,26 +85,14 @@ def _response(status: str, text: str) -> bytes:
 
 
 ANSWER_408 = _response("408 Request Timeout", "The request head did not arrive in time.")
+ANSWER_400_CHUNKED = _response("400 Bad Request", "The chunked request body is malformed.")
+ANSWER_413 = _response(
+    "413 Request Entity Too Large", "The request body is larger than this server accepts."
+)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 ANSWER_431 = _response(
     "431 Request Header Fields Too Large", "The request head is larger than 64 KiB."
 )
-
-
-_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,19})[ \t]*\r?$")
-_READ_ON_WORKER = re.compile(rb"(?im)^(?:transfer-encoding|expect):")
-
-
-def body_length(head: bytes) -> int | None:
-    """The body length the gate may read ahead, or None when the worker must read it.
-
-    None for a chunked body (its framing is Cheroot's to parse), for
-    ``Expect: 100-continue`` (the client waits for Cheroot's interim answer), and
-    for a missing, repeated or malformed Content-Length (Cheroot answers 400).
-    """
-    if _READ_ON_WORKER.search(head):
-        return None
-    lengths = _CONTENT_LENGTH.findall(head)
-    return int(lengths[0]) if len(lengths) == 1 else None
 
 
 @dataclass(eq=False)
@@ -111,7 +105,8 @@ class _Entry:
     out: bytes = b""
     out_tls: bool = True
     scan_from: int = 0
-    need: int = 0  # BODY: the buffer length that holds head and body
+    need: int = 0  # BODY, Content-Length: the buffer length that holds head and body
+    chunks: ChunkedScanner | None = None  # BODY, chunked: where the body ends
     fd: int = field(default=-1)
 
 
@@ -246,6 +241,16 @@ class Gate:
         self._wake()
         return True
 
+    def deliver(self, tls: TLSConnection) -> bool:
+        """Send what is left of ``tls``'s last response, then end the session and close;
+        False if the gate is stopping."""
+        with self._lock:
+            if self._stopping:
+                return False
+            self._inbox.append((None, tls, DELIVER))
+        self._wake()
+        return True
+
     def census(self) -> Counter:
         """How many connections wait in the gate, by state (for tests and monitoring)."""
         with self._lock:
@@ -296,10 +301,14 @@ class Gate:
                 tls.log_refusal(f"{len(self._entries)} connections already waiting (the limit)")
                 tls.close_now()
                 continue
+            if state == IDLE and tls.outbuf:
+                entry.state = state = DELIVER  # the response first, then the next request
             if state == FIRST:
                 entry.deadline = tls.accepted_at + tls.handshake_timeout
             elif state == IDLE:
                 entry.deadline = now + self.keepalive_timeout
+            elif state == DELIVER:
+                entry.deadline = now + self.request_timeout
             try:
                 self._sel.register(entry.fd, selectors.EVENT_READ, entry)
             except (OSError, ValueError, KeyError):
@@ -311,7 +320,7 @@ class Gate:
                 self._start_linger(entry)
             else:
                 self._push_deadline(entry)
-                if state == IDLE:  # a pipelined request may be buffered already
+                if state in (IDLE, DELIVER):  # a pipelined request may be buffered already
                     self._guarded(self._step, entry)
 
     def _evict(self) -> bool:
@@ -392,6 +401,7 @@ class Gate:
             BODY: self._read_head,
             IDLE: self._read_head,
             ANSWER: self._answer,
+            DELIVER: self._deliver,
             LINGER: self._drain,
         }[entry.state](entry)
 
@@ -454,9 +464,11 @@ class Gate:
 
     def _read_head(self, entry: _Entry) -> None:
         tls = entry.tls
+        if entry.state == BODY and entry.out and not self._send_continue(entry):
+            return  # the 100 Continue waits for the socket; the body cannot come before it
         if tls.inbuf and self._head_done(entry):  # a pipelined request, buffered already
             return
-        while True:  # bounded: each pass adds a byte or more, and max_head ends it
+        for _ in range(_READS_PER_TURN):  # then other connections get their turn
             try:
                 data = tls.session.read_step(_READ_CHUNK)
             except Want as want:
@@ -481,13 +493,15 @@ class Gate:
                 return
 
     def _head_done(self, entry: _Entry) -> bool:
-        """Hand off (or answer 431) once the buffer holds a whole head, and its body when
-        the gate reads that too; False: read on."""
+        """Hand off (or answer 400, 413, 431) once the buffer holds a whole head and its
+        body; False: read on.
+
+        The body is read here whatever its framing (Content-Length or chunked, with or
+        without ``Expect: 100-continue``, which the gate answers), as Cheroot will
+        frame it (framing.py), so that a worker never waits for a body.
+        """
         tls = entry.tls
-        if entry.state == BODY:
-            if len(tls.inbuf) < entry.need:
-                return False
-        else:
+        if entry.state != BODY:
             end = head_end(tls.inbuf, entry.scan_from)
             entry.scan_from = len(tls.inbuf)
             if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
@@ -498,17 +512,66 @@ class Gate:
                 return True
             if end < 0:
                 return False
-            length = body_length(bytes(tls.inbuf[:end]))
-            if length is not None and 0 < length <= self.max_body:
-                entry.need = end + length
-                if len(tls.inbuf) < entry.need:
-                    entry.state = BODY  # read the body here too: a trickle holds no worker
-                    self._set_deadline(entry, time.monotonic() + self.request_timeout)
-                    return False
+            frame = framing(bytes(tls.inbuf[:end]), self.max_body) if self.max_body else None
+            if frame is not None and frame.expect_continue:
+                head = without_expect(bytes(tls.inbuf[:end]))
+                tls.inbuf[:end] = head
+                end = entry.scan_from = len(head)
+            if frame is not None and frame.kind != "none":
+                entry.state = BODY  # read the body here too: a trickle holds no worker
+                entry.need = end + frame.length if frame.kind == "length" else 0
+                entry.chunks = (
+                    ChunkedScanner(end, self.max_body) if frame.kind == "chunked" else None
+                )
+                self._set_deadline(entry, time.monotonic() + self.request_timeout)
+                if not self._body_done(entry):
+                    if entry.state == BODY and frame.expect_continue:
+                        entry.out = CONTINUE
+                        if not self._send_continue(entry):
+                            return True  # waiting to write it (or closed): read no further
+                    return entry.state != BODY
+        elif not self._body_done(entry):
+            return entry.state != BODY
         self._forget(entry)
+        entry.chunks = None
         tls.request_timeout = self.request_timeout
         tls.body_deadline = time.monotonic() + self.request_timeout
         self._hand_off(entry.conn)
+        return True
+
+    def _body_done(self, entry: _Entry) -> bool:
+        """Whether the buffer holds the whole body; answers 400 or 413 (state ANSWER)
+        for a chunked body Cheroot would refuse or that grows past the bound."""
+        if entry.chunks is None:
+            return len(entry.tls.inbuf) >= entry.need
+        try:
+            end = entry.chunks.scan(entry.tls.inbuf)
+            if end >= 0 and entry.chunks.trailers_at < end - 2:
+                del entry.tls.inbuf[entry.chunks.trailers_at : end - 2]  # Cheroot reads none
+            return end >= 0
+        except ChunkedError as exc:
+            answer = ANSWER_413 if exc.status == "413" else ANSWER_400_CHUNKED
+            self._refuse(
+                entry, f"sent a chunked body the server refuses: {exc} (answered {exc.status})"
+            )
+            entry.chunks = None
+            self._start_answer(entry, answer)
+            return False
+
+    def _send_continue(self, entry: _Entry) -> bool:
+        """Write the pending ``100 Continue``; False while the socket cannot take it."""
+        while entry.out:
+            try:
+                sent = entry.tls.session.write_step(entry.out)
+            except Want as want:
+                self._wait(entry, want.event)
+                return False
+            except Refused as exc:
+                self._refuse(entry, str(exc))
+                self._close(entry)
+                return False
+            entry.out = entry.out[sent:]
+        self._wait(entry, selectors.EVENT_READ)
         return True
 
     def _on_deadline(self, entry: _Entry) -> None:
@@ -531,6 +594,14 @@ class Gate:
                 f"sent no complete request head within {self.request_timeout:g}s (answered 408)",
             )
             self._start_answer(entry, ANSWER_408)
+        elif entry.state == DELIVER:
+            self._refuse(
+                entry,
+                f"did not read its response ({len(tls.outbuf) // 1024} KiB waiting) "
+                f"within {self.request_timeout:g}s; dropped",
+            )
+            tls.outbuf.clear()
+            self._close(entry)
         else:  # IDLE: an unused kept-alive connection; ANSWER, LINGER: time is up
             self._close(entry)
 
@@ -561,6 +632,31 @@ class Gate:
             entry.out = entry.out[sent:]
         self._start_linger(entry)
 
+    def _deliver(self, entry: _Entry) -> None:
+        """Write what a worker left unsent; then wait for the next request (keep-alive)
+        or end the session (close_notify, FIN, linger)."""
+        tls = entry.tls
+        while tls.outbuf:  # each pass sends at least a byte, or waits
+            try:
+                sent = tls.session.write_step(bytes(tls.outbuf[:MAX_READ]))
+            except Want as want:
+                self._wait(entry, want.event)
+                return
+            except Refused as exc:
+                if not isinstance(exc, Reset):
+                    self._refuse(entry, f"{exc} (while its response was delivered)")
+                tls.outbuf.clear()
+                self._close(entry)
+                return
+            del tls.outbuf[:sent]
+        if entry.conn is None:
+            self._start_linger(entry)
+            return
+        entry.state = IDLE
+        self._set_deadline(entry, time.monotonic() + self.keepalive_timeout)
+        self._wait(entry, selectors.EVENT_READ)
+        self._read_head(entry)
+
     def _start_linger(self, entry: _Entry) -> None:
         """FIN now, then read and discard until the client closes or LINGER_SECONDS pass.
 
@@ -568,6 +664,8 @@ class Gate:
         TLS alert or an HTTP answer; the client closes once it has read them.
         """
         entry.state = LINGER
+        if entry.out_tls:
+            entry.tls.send_close_notify()  # after a response (a 408, say), not after a refusal
         entry.tls.raw_shutdown_write()
         self._set_deadline(entry, time.monotonic() + LINGER_SECONDS)
         self._wait(entry, selectors.EVENT_READ)

@@ -9,7 +9,9 @@ whole (plain-Cheroot use), later reads and writes Cheroot's socket timeout.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import selectors
 import socket
 import time
@@ -26,7 +28,7 @@ except ImportError:  # pragma: no cover - the log line just gets less specific
     _binding_ffi = _binding_lib = None
 
 from .adapters import ClientCertAdapter, openssl_version_string
-from .connection import CannotAsk, Refused, Reset, Want
+from .connection import CannotAsk, PostHandshakeBudget, Refused, Reset, Want
 from .errors import ConfigError
 from .policy import load_crls
 
@@ -41,6 +43,8 @@ VERIFY_MODES = {
     "required": SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT,
 }
 
+
+_SSL_MODE_AUTO_RETRY = 0x4  # OpenSSL ssl.h; pyOpenSSL has no name for it
 
 # OpenSSL's reason when a required client certificate did not come.
 _NO_CERTIFICATE = "peer did not return a certificate"
@@ -105,8 +109,10 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
         ctx.check_privatekey()
         if self.ciphers:
             ctx.set_cipher_list(self.ciphers.encode())
-        # Needed by OpenSSL whenever peers are verified and sessions may be cached.
-        ctx.set_session_id(b"mtls-matrix")
+        # Needed by OpenSSL whenever peers are verified and sessions may be cached; one
+        # per policy (SHA-256 of the settings, 32 bytes: SSL_MAX_SID_CTX_LENGTH), so that
+        # a session never resumes under another policy even if a cache were shared.
+        ctx.set_session_id(hashlib.sha256(repr(s).encode()).digest())
         if s.client_CA:
             # No CA names in the CertificateRequest (no load_client_ca): the stdlib
             # cannot send them, and both adapters must advertise the same
@@ -117,6 +123,11 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
             for crl in load_crls(s.client_CRL):
                 store.add_crl(crl)
             store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
+        # SSL_read returns after each record that is not application data (a KeyUpdate,
+        # a refused renegotiation) instead of looping inside OpenSSL while the client
+        # keeps sending: the gate bounds its reads per turn (gate._READS_PER_TURN).
+        ctx.clear_mode(_SSL_MODE_AUTO_RETRY)
+        ctx.set_info_callback(_count_post_handshake)
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
         ctx.get_cert_store().set_flags(VERIFY_FLAGS)
         return ctx
@@ -134,6 +145,8 @@ class PyOpenSSLSession:
         self.sock = sock
         self.conn = SSL.Connection(context, sock)
         self.conn.set_accept_state()
+        self.budget = PostHandshakeBudget(sock)
+        self.conn._mtls_budget = self.budget  # found by _count_post_handshake
 
     def _io(self, operation: Callable[..., T], *args, timeout: float | None) -> T:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -154,6 +167,7 @@ class PyOpenSSLSession:
     def handshake(self, timeout: float) -> None:
         try:
             self._io(self.conn.do_handshake, timeout=timeout)
+            self.budget.armed = True
         except TimeoutError:
             raise Refused(f"handshake timed out after {timeout:g}s") from None
         except Exception as exc:
@@ -162,6 +176,7 @@ class PyOpenSSLSession:
     def handshake_step(self) -> None:
         try:
             self.conn.do_handshake()
+            self.budget.armed = True
         except SSL.WantReadError:
             raise Want(selectors.EVENT_READ) from None
         except SSL.WantWriteError:
@@ -170,6 +185,9 @@ class PyOpenSSLSession:
             raise self._handshake_refusal(exc) from None
 
     def read_step(self, nbytes: int) -> bytes:
+        return self.budget.checked(lambda: self._read_step(nbytes))
+
+    def _read_step(self, nbytes: int) -> bytes:
         try:
             return self.conn.recv(nbytes)
         except SSL.WantReadError:
@@ -195,6 +213,12 @@ class PyOpenSSLSession:
         except Exception as exc:
             raise _io_refusal(exc) from None
 
+    def close_notify(self) -> None:
+        """SSL_shutdown once on the non-blocking socket: the alert goes out, the peer's
+        is not awaited."""
+        with contextlib.suppress(SSL.Error, OSError, ValueError):
+            self.conn.shutdown()
+
     def _handshake_refusal(self, exc: Exception) -> Refused:
         if isinstance(exc, SSL.SysCallError):
             if exc.args and exc.args[0] == -1:
@@ -217,6 +241,9 @@ class PyOpenSSLSession:
         return Refused(f"handshake failed: {type(exc).__name__}: {exc}")
 
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
+        return self.budget.checked(lambda: self._recv_into(buffer, nbytes, timeout))
+
+    def _recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         try:
             return self._io(self.conn.recv_into, buffer, nbytes, timeout=timeout)
         except SSL.ZeroReturnError:
@@ -245,6 +272,15 @@ class PyOpenSSLSession:
         return None if cert is None else crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
     def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
+        """The server's own certificate request is not counted against the client's
+        post-handshake budget (the messages of the answer it asked for)."""
+        self.budget.armed = False
+        try:
+            return self._ask_for_certificate(timeout, max_bytes)
+        finally:
+            self.budget.armed = True
+
+    def _ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
         """A server-initiated TLS 1.2 renegotiation (RFC 5246 section 7.4.1.1) under
         ``required``, bounded by ``timeout``; returns application data that arrived
         meanwhile (at most ``max_bytes``). CannotAsk on TLS 1.3; Refused when the new
@@ -318,6 +354,22 @@ class PyOpenSSLSession:
 
     def cipher(self) -> str:
         return self.conn.get_cipher_name() or ""
+
+
+_SSL_CB_WRITE_ALERT = 0x4008  # OpenSSL ssl.h: SSL_CB_ALERT | SSL_CB_WRITE
+_SSL_CB_EXIT = 0x02  # OpenSSL ssl.h
+
+
+def _count_post_handshake(conn: SSL.Connection, where: int, ret: int) -> None:
+    """Info callback: once the handshake is done, each run of OpenSSL's state machine
+    (it ends with SSL_CB_EXIT: a KeyUpdate processed, measured with OpenSSL 4.0.3),
+    each handshake started (a renegotiation) and each alert sent back (a refused
+    renegotiation: no_renegotiation) counts against the connection's
+    PostHandshakeBudget."""
+    if where & (SSL.SSL_CB_HANDSHAKE_START | _SSL_CB_EXIT) or where == _SSL_CB_WRITE_ALERT:
+        budget = getattr(conn, "_mtls_budget", None)
+        if budget is not None:
+            budget.seen()
 
 
 def _add_extra_chain_cert(ctx: SSL.Context, cert: x509.Certificate) -> None:
