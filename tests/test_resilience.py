@@ -766,10 +766,11 @@ def test_tracebacks_an_in_process_server_prints_or_logs_anywhere_are_counted(cer
     a logger of its own, has them counted, and they do not bury the battery's output."""
     measured = resilience.run_battery(
         FragileTarget(how=how), certs, kinds=["reset-after-hello", "handshake-then-silent"],
-        counts=[1], cap_s=2.0,
+        counts=[1], cap_s=5.0,
     )  # fmt: skip
     by_kind = {e["kind"]: e for e in measured["kinds"]}
-    assert by_kind["reset-after-hello"]["tracebacks"] == 1
+    # at least the attacker's (a good request given up on a loaded machine adds one)
+    assert by_kind["reset-after-hello"]["tracebacks"] >= 1
     assert by_kind["reset-after-hello"]["log_lines"] >= 1
     assert by_kind["handshake-then-silent"]["tracebacks"] == 0
     assert "Traceback" not in capsys.readouterr().err
