@@ -134,3 +134,19 @@ def test_sni_hosts_and_reload_are_declared_features(tmp_path):
     assert "sni-hosts" in checked.unsupported(spec)
     assert checked.unsupported(base) is None
     assert "reload" in checked.unsupported_features(base, ("reload",))
+
+
+def test_twisted_sni_gives_each_virtual_host_its_own_options(tmp_path):
+    """twisted-sni declares sni-hosts and hands each host's policy and CA to
+    contextForServerName (the sni grid then shows the verify mode it loses)."""
+    from harness.targets.twisted import TwistedSNITarget
+
+    target = TwistedSNITarget()
+    assert "sni-hosts" in target.features and "reload" not in target.features
+    hosts = (SNIHost("b.test", "required", False, tmp_path / "ca.pem"),)
+    spec = ServerSpec(
+        "pyopenssl", "ignore", False, "127.0.0.1", tmp_path, tmp_path, None, sni_hosts=hosts
+    )
+    args, _ = target.command(spec)
+    assert args[-4:] == ["--sni-host", "b.test", "required", str(tmp_path / "ca.pem")]
+    assert "--sni" in args

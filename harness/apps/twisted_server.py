@@ -13,7 +13,8 @@ client-authentication example (``requireCertificate=False`` is ``optional``;
 ``--sni`` uses Twisted's own server-name indication instead
 (``CertificateOptions(contextForServerName=callback)``, Twisted 26): the listening
 options carry no certificate and no verification and only dispatch, and the callback
-returns, for every name (none included), the context of the options above;
+returns, for every name (none included), the context of the options above (or, for a
+name given with ``--sni-host NAME CHECK CA``, that virtual host's own options);
 Twisted then calls ``connection.set_context(context)`` (``_sslverify.py``), which
 switches certificate and trust store but not the verify mode, which the connection
 took from the listening context (OpenSSL ``SSL_set_SSL_CTX``; pyca/pyopenssl#255,
@@ -88,23 +89,29 @@ def pem_certificates(path: str) -> list[crypto.X509]:
     return [ssl.Certificate.loadPEM(block + end + b"\n").original for block in blocks]
 
 
-def certificate_options(options: argparse.Namespace) -> ssl.CertificateOptions:
+def certificate_options(
+    options: argparse.Namespace, client_check: str | None = None, client_ca: str | None = None
+) -> ssl.CertificateOptions:
+    """The options for the command line's policy, or for ``client_check``/``client_ca``
+    (an ``--sni-host``'s)."""
+    if client_check is None:
+        client_check, client_ca = options.client_check, options.client_ca
     with open(options.cert, "rb") as f:
         certificate = ssl.Certificate.loadPEM(f.read())
     with open(options.key, "rb") as f:
         key = ssl.KeyPair.load(f.read(), crypto.FILETYPE_PEM)
     chain = pem_certificates(options.chain) if options.chain is not None else []
-    verify = options.client_check != "ignore"  # no --client-ca: an empty trust store
+    verify = client_check != "ignore"  # no --client-ca: an empty trust store
     authorities = []
-    if verify and options.client_ca is not None:
-        authorities = pem_certificates(options.client_ca)
+    if verify and client_ca is not None:
+        authorities = pem_certificates(client_ca)
     return ssl.CertificateOptions(
         privateKey=key.original,
         certificate=certificate.original,
         extraCertChain=chain,
         verify=verify,
         caCerts=authorities,
-        requireCertificate=options.client_check == "required",
+        requireCertificate=client_check == "required",
     )
 
 
@@ -120,11 +127,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--sni", action="store_true", help="Twisted's contextForServerName")
+    parser.add_argument(
+        "--sni-host",
+        action="append",
+        nargs=3,
+        default=[],
+        metavar=("NAME", "CHECK", "CA"),
+        help="with --sni: a virtual host's own policy and client CA file ('-': none)",
+    )
     options = parser.parse_args(argv)
     tls = certificate_options(options)
     if options.sni:
-        named = tls.getContext()
-        tls = ssl.CertificateOptions(contextForServerName=lambda name: named)
+        default = tls.getContext()
+        named = {
+            name.lower(): certificate_options(options, check, None if ca == "-" else ca)
+            for name, check, ca in options.sni_host
+        }
+        contexts = {name: o.getContext() for name, o in named.items()}
+
+        def context_for(name: bytes | str | None):
+            if isinstance(name, bytes):
+                name = name.decode("ascii", "replace")
+            return contexts.get((name or "").lower(), default)
+
+        tls = ssl.CertificateOptions(contextForServerName=context_for)
     port = reactor.listenSSL(options.port, Site(TLSResource()), tls, interface=options.bind)
     reactor.callWhenRunning(
         lambda: print(listening_line(options.bind, port.getHost().port), flush=True)

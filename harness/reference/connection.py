@@ -475,7 +475,8 @@ class TLSConnection:
             # SPEC section 9: the host whose policy verified the connection (docs/state.md)
             "MTLS_VIRTUAL_HOST": getattr(session, "host_name", None) or DEFAULT_HOST,
         }
-        server_name = session.openssl_server_name()
+        read_name = getattr(session, "openssl_server_name", None)  # a Session of old
+        server_name = read_name() if read_name is not None else None
         if server_name:  # mod_ssl's SSL_TLS_SNI: set only when the client sent a name
             env["SSL_TLS_SNI"] = server_name
         if leaf is not None:

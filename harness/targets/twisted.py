@@ -53,6 +53,16 @@ class TwistedTarget(ProcessTarget):
 class TwistedSNITarget(TwistedTarget):
     name = "twisted-sni"
     extra = ("--sni",)
+    # Each SNI virtual host's own CertificateOptions, returned by contextForServerName:
+    # the state profile's sni grid (docs/state.md) shows what the switch keeps.
+    extra_features = frozenset({"sni-hosts"})
+
+    def command(self, spec: ServerSpec) -> tuple[list[str], int | None]:
+        args, port = super().command(spec)
+        for host in spec.sni_hosts:
+            ca = "-" if host.client_ca is None else str(host.client_ca)
+            args += ["--sni-host", host.name, host.client_check, ca]
+        return args, port
 
 
 def _version(package: str) -> str:
