@@ -364,8 +364,9 @@ def _escape(value: str) -> str:
     """RFC 2253 escaping as OpenSSL's do_esc_char does it (ASN1_STRFLGS_ESC_2253|ESC_CTRL).
 
     ``, + " \\ < > ;`` get a backslash; ``#`` and a space at the start of a value longer
-    than one character, and a space at the end, too; control characters (below 0x20, and 0x7F) become ``\\XX`` in uppercase hex;
-    everything else, UTF-8 included, is left as it is (mod_ssl clears ESC_MSB).
+    than one character, and a space at the end, too; control characters (below 0x20, and
+    0x7F) become ``\\XX`` in uppercase hex; everything else, UTF-8 included, is left as it
+    is (mod_ssl clears ESC_MSB).
     """
     out = []
     last = len(value) - 1
