@@ -10,7 +10,7 @@ leaves.
 
 A negative serial is outside cryptography's builder too (it refuses one, as RFC
 5280 section 4.1.2.2 asks), yet real certificates carry them and OpenSSL accepts
-them, so servers must print them: ``_with_serial`` builds the certificate with a
+them, so servers must print them: ``with_serial`` builds the certificate with a
 placeholder serial, swaps the serial INTEGER inside the DER to-be-signed part
 and signs that again with the CA key. No maintained library writes a
 certificate with an arbitrary serial, hence the few lines of DER here.
@@ -168,19 +168,20 @@ def _root_ca(spec: CertSpec) -> Signer:
     return Signer(sign_certificate(builder, key, pss), key, pss)
 
 
-def _intermediate(parent: Signer, spec: CertSpec) -> tuple[Signer, bytes]:
-    """An intermediate CA under ``parent`` for ``spec``'s leaf: of the leaf's key type, so
-    that an ``rsa-pss`` leaf is signed with PSS whatever the root holds."""
-    key = generate_key(spec.key_type)
-    pss = spec.key_type == "rsa-pss"
-    unit = f"{spec.issuer} {spec.key_type} intermediate"
+def intermediate(
+    parent: Signer, unit: str, key_type: str, validity: tuple = VALID
+) -> tuple[Signer, bytes]:
+    """An intermediate CA (O, OU=``unit``) under ``parent`` holding a ``key_type`` key, and
+    its PEM; an ``rsa-pss`` one signs with PSS whatever the root holds."""
+    key = generate_key(key_type)
+    pss = key_type == "rsa-pss"
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
         ]
     )
-    builder = _ca_builder(name, parent.cert.subject, key, parent.key, spec.validity, path_length=0)
+    builder = _ca_builder(name, parent.cert.subject, key, parent.key, validity, path_length=0)
     cert = sign_certificate(builder, parent.key, parent.pss)
     return Signer(cert, key, pss), _cert_pem(cert)
 
@@ -269,7 +270,8 @@ def _key_pem(key: PrivateKey) -> bytes:
 def _build_variant(spec: CertSpec, ca: Signer) -> Material:
     intermediates: tuple[bytes, ...] = ()
     if spec.via_intermediate or (spec.key_type == "rsa-pss" and not ca.pss):
-        ca, pem = _intermediate(ca, spec)
+        unit = f"{spec.issuer} {spec.key_type} intermediate"
+        ca, pem = intermediate(ca, unit, spec.key_type, spec.validity)
         intermediates = (pem,)
     ca_cert, ca_key = ca.cert, ca.key
     key = generate_key(spec.key_type)
@@ -325,7 +327,7 @@ def _build_variant(spec: CertSpec, ca: Signer) -> Material:
     cert = sign_certificate(builder, ca_key, ca.pss)
     der = cert.public_bytes(serialization.Encoding.DER)
     if spec.serial is not None and spec.serial <= 0:
-        der = _with_serial(der, spec.serial, ca)
+        der = with_serial(der, spec.serial, ca)
     return Material(_pem(der), _key_pem(key), intermediates)
 
 
@@ -367,7 +369,7 @@ def _attribute(name: str, value: str, string_type: str | None = None) -> x509.Na
     return x509.NameAttribute(_ATTRIBUTES[name], value, _type=_ASN1Type[string_type])
 
 
-def _with_serial(cert_der: bytes, serial: int, ca: Signer) -> bytes:
+def with_serial(cert_der: bytes, serial: int, ca: Signer) -> bytes:
     """``cert_der`` with its serial replaced by ``serial`` and signed again by ``ca``.
 
     Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
@@ -376,7 +378,9 @@ def _with_serial(cert_der: bytes, serial: int, ca: Signer) -> bytes:
     """
     cert_body = _children(_content(cert_der))
     tbs_parts = _children(_content(cert_body[0]))
-    length = (serial.bit_length() + 8) // 8  # two's complement, minimal (X.690 section 8.3.2)
+    # Two's complement in the fewest octets (X.690 section 8.3.2): -128 is one octet, 0x80.
+    magnitude = serial if serial >= 0 else -serial - 1
+    length = (magnitude.bit_length() + 8) // 8
     tbs_parts[1] = _tlv(0x02, serial.to_bytes(length, "big", signed=True))
     tbs = _tlv(0x30, b"".join(tbs_parts))
     signature = sign_bytes(tbs, ca.key, ca.pss)

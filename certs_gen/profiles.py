@@ -46,7 +46,7 @@ class CertSpec:
     # for a type other than cryptography's default (a cryptography _ASN1Type name, e.g.
     # "T61String"). None: O, OU=role, CN.
     subject: tuple[tuple[tuple[str, ...], ...], ...] | None = None
-    serial: int | None = None  # None: random; may be negative (see build._with_serial)
+    serial: int | None = None  # None: random; may be negative (see build.with_serial)
     key_type: str = DEFAULT_KEY_TYPE  # keys.KEY_TYPES; the set's own unless a key-type credential
 
     @property

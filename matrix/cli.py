@@ -48,6 +48,7 @@ OUTPUTS = ("results.json", "junit.xml", "matrix.html", "summary.md")
 DELEGATES: dict[str, tuple[tuple[str, ...], str]] = {
     "compat": (("harness.targets.compat",), "run the matrix against every bundled server target"),
     "certs": (("certs_gen.__main__",), "generate (or reuse) a certificate set in DIR"),
+    "fuzz": (("matrix.fuzz.cli",), "generated client certificates against targets and Apache"),
     "serve": (("harness.reference.__main__",), "run the reference server"),
     "resilience": (("matrix.resilience",), "the hostile-client battery against a target"),
     "limbo": (

@@ -363,14 +363,16 @@ def _der_length(n: int) -> bytes:
 def _escape(value: str) -> str:
     """RFC 2253 escaping as OpenSSL's do_esc_char does it (ASN1_STRFLGS_ESC_2253|ESC_CTRL).
 
-    ``, + " \\ < > ;`` get a backslash; ``#`` and a space at the start and a space at the
-    end too; control characters (below 0x20, and 0x7F) become ``\\XX`` in uppercase hex;
-    everything else, UTF-8 included, is left as it is (mod_ssl clears ESC_MSB).
+    ``, + " \\ < > ;`` get a backslash; ``#`` and a space at the start of a value longer
+    than one character, and a space at the end, too; control characters (below 0x20, and
+    0x7F) become ``\\XX`` in uppercase hex; everything else, UTF-8 included, is left as it
+    is (mod_ssl clears ESC_MSB).
     """
     out = []
     last = len(value) - 1
     for i, ch in enumerate(value):
-        if ch in ',+"\\<>;' or (i == 0 and ch in "# ") or (i == last and ch == " "):
+        first = i == 0 and last > 0  # a one-character value is only "last" (do_buf)
+        if ch in ',+"\\<>;' or (first and ch in "# ") or (i == last and ch == " "):
             out.append("\\" + ch)
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\{ord(ch):02X}")

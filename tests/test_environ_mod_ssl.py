@@ -15,7 +15,9 @@ import warnings
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from harness.reference.certinfo import client_variables
 from matrix.environ import check_environ, expected_certificate_variables, extra_variable_differences
@@ -222,3 +224,31 @@ def test_days_left_count_from_the_current_whole_second(extended_certs):
     later = now + dt.timedelta(seconds=1)
     assert expected_certificate_variables(cred.cert, [], (later,))["SSL_CLIENT_V_REMAIN"] == {"9"}
     assert client_variables(_der(cred.cert), None, later)["SSL_CLIENT_V_REMAIN"] == "9"
+
+
+# Found by mtls-matrix fuzz (2026-12-03: httpd 2.4.71 printed `ST=#`; a leading # before more
+# text, `OU=\#client`, and one inside, `g#h`, as measured for dn-specials). OpenSSL's do_buf
+# flags the first character, then the last, so a value of one ``#`` is not escaped.
+FUZZ_FINDINGS = {"#": "ST=#", "#x": "ST=\\#x", "x#": "ST=x#"}
+
+
+@pytest.mark.parametrize("value", sorted(FUZZ_FINDINGS))
+def test_lone_hash_is_not_escaped(extended_certs, tmp_path, value):
+    ca = x509.load_pem_x509_certificate(extended_certs["ca"].cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(extended_certs["ca"].key.read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, value)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2000, 1, 1))
+        .not_valid_after(dt.datetime(3000, 1, 1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    path = tmp_path / "c.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    expected = expected_certificate_variables(path, [], (NOW,))
+    assert expected["SSL_CLIENT_S_DN"] == FUZZ_FINDINGS[value]
+    assert client_variables(_der(path), None, NOW)["SSL_CLIENT_S_DN"] == FUZZ_FINDINGS[value]

@@ -171,12 +171,15 @@ def _hex_escape(match: re.Match[str]) -> str:
 
 def _escape_2253(value: str) -> str:
     """RFC 2253 section 2.4 as OpenSSL's do_esc_char applies it: specials get a
-    backslash, so do a leading ``#`` or space and a trailing space; control characters
+    backslash, so do a leading ``#`` or space (not when it is the only character: OpenSSL
+    checks "last" after "first") and a trailing space; control characters
     become ``\\XX``; characters above 0x7F are left as they are (ESC_MSB is off)."""
     escaped = _CONTROL.sub(_hex_escape, _RFC2253_SPECIAL.sub(r"\\\1", value))
-    if value[:1] in ("#", " "):
+    # do_buf sets the "first" flag, then the "last" one for the same character when the
+    # value is one character long: a lone ``#`` is not escaped, a lone space is.
+    if len(value) > 1 and value[0] in ("#", " "):
         escaped = "\\" + escaped
-    if len(value) > 1 and value.endswith(" "):
+    if value.endswith(" "):
         escaped = escaped[:-1] + "\\ "
     return escaped
 

@@ -1,0 +1,104 @@
+"""One generated certificate's verdicts: every endpoint against the oracle, and every
+endpoint against Apache httpd variable by variable (SPEC section 11).
+
+Differences are values (``Difference``), never prose: the report and the tests read
+their fields. Apache is the truth for the environ where it is among the endpoints; the
+oracle (``predict`` for admission, ``matrix.environ`` for the variables) is checked
+against every endpoint, Apache included, so an oracle that is wrong shows too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from matrix.environ import check_environ, expected_certificate_variables
+
+from .endpoints import ADMITTED, Answer, Endpoint
+from .predict import Prediction
+
+APACHE = "apache"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``subject`` departs from ``truth`` ("oracle" or an endpoint's name) on
+    ``variable`` ("admission" for the verdict itself)."""
+
+    subject: str
+    truth: str
+    variable: str
+    expected: object
+    observed: object
+
+    def to_json(self) -> dict:
+        return {
+            "subject": self.subject,
+            "truth": self.truth,
+            "variable": self.variable,
+            "expected": self.expected,
+            "observed": self.observed,
+        }
+
+
+def differences(
+    prediction: Prediction,
+    answers: dict[str, Answer],
+    endpoints: list[Endpoint],
+    cert_file: Path,
+    sent_chain: list[str],
+    window: tuple[dt.datetime, dt.datetime],
+) -> list[Difference]:
+    """Every difference for one certificate. ``window`` is (before the first request,
+    after the last): SSL_CLIENT_V_REMAIN may be either day's count."""
+    out: list[Difference] = []
+    expected = None
+    if prediction.outcome == ADMITTED:
+        expected = expected_certificate_variables(cert_file, sent_chain, window)
+    for endpoint in endpoints:
+        answer = answers[endpoint.name]
+        if not prediction.accepts(answer.outcome):
+            out.append(
+                Difference(
+                    endpoint.name,
+                    "oracle",
+                    "admission",
+                    f"{prediction.outcome} ({prediction.reason})",
+                    f"{answer.outcome} ({answer.detail})" if answer.detail else answer.outcome,
+                )
+            )
+        elif expected is not None and answer.outcome == ADMITTED:
+            for problem in check_environ(dict(answer.environ), expected, endpoint.provides):
+                variable, want, got = problem.variable, problem.expected, problem.observed
+                out.append(Difference(endpoint.name, "oracle", variable, want, got))
+    apache = answers.get(APACHE)
+    if apache is None:
+        return out
+    same_day = window[0].date() == window[1].date()
+    for endpoint in endpoints:
+        if endpoint.name == APACHE:
+            continue
+        answer = answers[endpoint.name]
+        if answer.outcome != apache.outcome:
+            if not prediction.nonconforming:  # a strict target may refuse it (predict)
+                why = Difference(endpoint.name, APACHE, "admission", apache.outcome, answer.outcome)
+                out.append(why)
+            continue
+        want = _client_variables(apache.environ, endpoint)
+        got = _client_variables(answer.environ, endpoint)
+        if not same_day:  # whole days left: the two answers straddled midnight UTC
+            want.pop("SSL_CLIENT_V_REMAIN", None), got.pop("SSL_CLIENT_V_REMAIN", None)
+        for name in sorted(set(want) | set(got)):
+            if want.get(name) != got.get(name):
+                out.append(Difference(endpoint.name, APACHE, name, want.get(name), got.get(name)))
+    return out
+
+
+def _client_variables(environ: dict, endpoint: Endpoint) -> dict:
+    """SSL_CLIENT_* as mod_ssl would compare them: an empty SSL_CLIENT_CERT is no
+    certificate; a variable the endpoint does not provide is left out."""
+    out = {k: v for k, v in environ.items() if k.startswith("SSL_CLIENT_")}
+    if out.get("SSL_CLIENT_CERT") == "":
+        del out["SSL_CLIENT_CERT"]
+    return {k: v for k, v in out.items() if endpoint.provides(k)}
