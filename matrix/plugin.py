@@ -405,13 +405,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def last_of_configuration(request: pytest.FixtureRequest) -> bool:
     """Whether no case after this one (in this process's order) uses its configuration."""
     item = request.node
-    nextitem = item.stash.get(_next_key, None)
     mine = item.callspec.params.get("matrix_case") if hasattr(item, "callspec") else None
-    spec = getattr(nextitem, "callspec", None)
-    theirs = spec.params.get("matrix_case") if spec is not None else None
+    theirs = following_case(request)
     if mine is None or theirs is None:
         return True
     return getattr(mine, "config", None) != getattr(theirs, "config", None)
+
+
+def following_case(request: pytest.FixtureRequest) -> Any:
+    """The case this process runs next (None when none follows or it is not known)."""
+    nextitem = request.node.stash.get(_next_key, None)
+    spec = getattr(nextitem, "callspec", None)
+    return spec.params.get("matrix_case") if spec is not None else None
 
 
 def record(request: pytest.FixtureRequest, case_result: dict[str, Any]) -> None:
@@ -549,4 +554,4 @@ def failure_message(result: dict[str, Any], note: str = "") -> str:
     )
 
 
-__all__ = ["failure_message", "last_of_configuration", "record", "run_case"]
+__all__ = ["failure_message", "following_case", "last_of_configuration", "record", "run_case"]

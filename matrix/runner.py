@@ -56,7 +56,7 @@ from .canames import ca_names_problems
 from .credentials import read_credential
 from .dimensions import TRUST_ROOT, Case, ServerConfig
 from .environ import check_environ, expected_certificate_variables, pem_blocks
-from .oracle import NO_CLIENT_CERT, NOT_STARTED, Expectation, Facts, predict, survival_probe
+from .oracle import NO_CLIENT_CERT, NOT_STARTED, Expectation, Facts, predict
 from .problems import (
     AVAILABILITY,
     BOUNDS,
@@ -74,10 +74,11 @@ from .problems import (
 from .refusals import refusal_problems
 from .resolver import ResolverFacts
 from .servers import START_TIMEOUT_S, STOP_TIMEOUT_S, ServerPool, ServerStartFailed
+from .survival import Early, take_early
+from .survival import check as check_survival
 
 CASE_TIMEOUT = 5.0  # seconds, each socket operation of the case's request
 CASE_DEADLINE = 10.0  # seconds, the case's whole request (connect to the body's last byte)
-SURVIVAL_TIMEOUT = 1.0  # SPEC section 4: served again within one second
 ATTEMPTS = 10  # observations in all of a case whose first verdict may be a race
 RETRY_BUDGET = 20.0  # seconds the further observations of one case may take in all
 RACY_KINDS = (OUTCOME, REFUSAL_FORM)
@@ -207,6 +208,7 @@ class MatrixEnv:
         self.capture = OutputCapture()  # installed around each case (pytest swaps stderr)
         self._line_counters: dict[int, LineCounter] = {}
         self.on_close: list[Callable[[], None]] = []  # other profiles' own resources
+        self.early: dict[str, Early] = {}  # first requests made to prove survival (by case id)
 
     def spec(self, config: ServerConfig) -> ServerSpec:
         server = self.certs[config.server_cert]
@@ -290,18 +292,21 @@ def url_for(connect: str, port: int) -> str:
     return f"https://{host}:{port}/"
 
 
-def run_case(case: Case, env: MatrixEnv, last: bool = False) -> CaseResult:
+def run_case(
+    case: Case, env: MatrixEnv, last: bool = False, following: object = None
+) -> CaseResult:
     """The case's result; an exception of the harness's own (a bug of ours, not the
     server's) is recorded as a ``harness`` problem, so the case is kept in the results.
 
     ``last``: no later case of this process uses the case's configuration, so its server
     is stopped now and what the stop found (``stop-timeout``, ``leaked-process``) is
-    this case's too.
+    this case's too. ``following``: the case this process runs next (None if unknown);
+    its first request may prove this case's survival (matrix/survival.py).
     """
     started = time.perf_counter()
     with env.capture.window() as window:
         try:
-            result = _run_case(case, env)
+            result = _run_case(case, env, following)
         except Exception as exc:
             problem = Problem(HARNESS, AVAILABILITY, type(exc).__name__)
             result = CaseResult(
@@ -355,7 +360,7 @@ def ca_names_declared(target: Target, adapter: str) -> str | None:
     return (getattr(target, "ca_names", None) or {}).get(adapter)
 
 
-def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
+def _run_case(case: Case, env: MatrixEnv, following: object = None) -> CaseResult:
     started = time.perf_counter()
     expectation = declared_ca_names(predict(case, env.facts), case, env)
     dims = case_dims(case)
@@ -392,23 +397,40 @@ def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
     output_before = counter.counts() if counter is not None else Counts()
     url = url_for(case.connect, server.port)
     client = env.client(case.client, tls=case.tls)
-    attempts = [observe(case, env, client, url, expectation)]
+    early = take_early(case, env, server)  # made to prove the previous case's survival
+    if early is not None:
+        judged = judge(case, env, expectation, early.attempt, early.nows)
+        attempts = [(early.attempt, judged)]
+    else:
+        attempts = [observe(case, env, client, url, expectation)]
     if racy(*attempts[0]):
         budget = time.monotonic() + RETRY_BUDGET
         while len(attempts) < ATTEMPTS and time.monotonic() < budget:
             attempts.append(observe(case, env, client, url, expectation))
+    refused_at = time.perf_counter()
     attempt, problems = decide(attempts)
 
-    alive, notes = None, [attempt.detail]
+    alive, notes, survival = None, [attempt.detail], None
     if attempt.outcome != OK:
-        alive, survival_note = check_survival(case, env, url)
+        survival = check_survival(
+            case,
+            env,
+            url,
+            server,
+            refused_at,
+            following,
+            lambda later: url_for(later.connect, server.port),
+        )
+        alive = survival.alive
         if alive is False:
-            problems.append(Problem(SURVIVAL, AVAILABILITY, "server-alive", OK, survival_note[0]))
-            notes.append(survival_note[1])
+            problems.append(Problem(SURVIVAL, AVAILABILITY, "server-alive", OK, survival.got))
+            notes.append(survival.note)
     observed = observation(attempt)
     if len(attempts) > 1:
         observed["attempts"] = len(attempts)
         observed["distribution"] = distribution(a for a, _ in attempts)
+    if survival is not None and survival.by is not None:
+        observed["survival_by"] = survival.by  # a later case's id, or "probe"
     done = result(
         "fail" if problems else "pass",
         problems=problems,
@@ -419,6 +441,8 @@ def _run_case(case: Case, env: MatrixEnv) -> CaseResult:
     done.observed = observed
     if counter is not None:
         done.logs_from_output = counter.counts() - output_before
+    if early is not None:  # its request's time is this case's (its logs are not: survival.py)
+        done.duration_ms = round(done.duration_ms + early.elapsed_s * 1000, 2)
     return done
 
 
@@ -514,19 +538,3 @@ def environ_problems(
         lambda name: is_required(name) or env.target.provides(case.adapter, name),
     )
     return [Problem(ENVIRON, VISIBILITY, d.variable, d.expected, d.observed) for d in differences]
-
-
-def check_survival(case: Case, env: MatrixEnv, url: str) -> tuple[bool | None, tuple[str, str]]:
-    """(alive, (what the good client got, run-specific text)); alive None when no
-    credential is predicted to be served here, so survival cannot be probed."""
-    probe = survival_probe(case.config, case.connect, env.facts)
-    if probe is None:
-        return None, ("", "")
-    client = env.client(probe.client, probe.trust_root, probe.server_hostname, SURVIVAL_TIMEOUT)
-    started = time.perf_counter()
-    attempt = client.get(url)
-    elapsed = time.perf_counter() - started
-    if attempt.outcome == OK and elapsed <= SURVIVAL_TIMEOUT:
-        return True, ("", "")
-    got = attempt.outcome if attempt.outcome != OK else f"ok after more than {SURVIVAL_TIMEOUT} s"
-    return False, (got, f"survival probe {probe.client!r}: {elapsed:.2f}s {attempt.detail}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import selectors
 import socket
 import sys
 import threading
@@ -128,6 +129,19 @@ def parse_bind(text: str) -> tuple[str, int]:
     return (match["v6"] or match["host"], port)
 
 
+class _Waker:
+    """A socket pair whose readable end wakes Cheroot's selector (``_Server.stop``)."""
+
+    last_used = float("inf")  # Cheroot's idle-connection expiry never closes it
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair()
+
+    def close(self) -> None:  # Cheroot closes what is still registered when it stops
+        self.reader.close()
+        self.writer.close()
+
+
 class _Server(wsgi.Server):
     """Cheroot's WSGI server with the gate in front of its worker pool (gate.py)."""
 
@@ -152,6 +166,8 @@ class _Server(wsgi.Server):
     def process_conn(self, conn: Any) -> None:
         """A new connection goes to the gate, not to a worker (called on Cheroot's
         selector thread, right after accept and wrap)."""
+        if isinstance(conn, _Waker):  # stop()'s wake-up call, not a connection
+            return
         tls = conn.socket
         if self.gate is not None and isinstance(tls, TLSConnection):
             if tls.peer[0] == "unknown" and conn.remote_addr:  # reset before wrap() asked
@@ -192,9 +208,37 @@ class _Server(wsgi.Server):
         return self.ready and (limit is None or self.gate.census()[IDLE] < limit)
 
     def stop(self) -> None:
-        if self.gate is not None:
-            self.gate.stop()
-        super().stop()
+        waker = self._wake_selector()
+        try:
+            if self.gate is not None:
+                self.gate.stop()
+            super().stop()
+        finally:
+            if waker is not None:
+                waker.close()
+
+    def _wake_selector(self) -> _Waker | None:
+        """Make Cheroot's selector loop see the stop now, not at its next timeout.
+
+        Cheroot's ``stop()`` asks the loop to end and polls until it has, but the loop
+        checks only when its ``select()`` returns: after ``expiration_interval`` (0.1 s)
+        on an idle server, 0.1 s per stop (a matrix stops 50 servers). A socket pair
+        registered in the selector, with a byte written, makes that ``select()`` return
+        at once; ``process_conn`` drops the marker. Without the attributes (another
+        Cheroot) the stop just waits as before. The stop itself is unchanged.
+        """
+        connections = getattr(self, "_connections", None)
+        selector = getattr(connections, "_selector", None)
+        if not self.ready or selector is None or not hasattr(connections, "_stop_requested"):
+            return None
+        waker = _Waker()
+        connections._stop_requested = True
+        try:
+            selector.register(waker.reader, selectors.EVENT_READ, waker)
+            waker.writer.send(b"\0")
+        except (OSError, ValueError, KeyError):  # the selector closed meanwhile
+            pass
+        return waker
 
 
 def listen_backlog() -> int:
