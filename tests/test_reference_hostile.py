@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
+import json
 import logging
 import re
 import shutil
@@ -654,20 +655,36 @@ def unparseable_request(certs, server: ReferenceServer, path: str) -> tuple[int,
         return port, read_all(tls)
 
 
-@pytest.mark.parametrize("which", ["t61", "aia"])
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_certificate_cryptography_cannot_parse_is_served(
-    certs, servers, log, unparseable, adapter, which
-):
+def test_certificate_cryptography_cannot_parse_is_served(certs, servers, log, unparseable, adapter):
     """Verified by OpenSSL, so served (as mod_ssl would): SSL_CLIENT_VERIFY and
     SSL_CLIENT_CERT are set, unreadable variables left out, one WARNING line."""
     server = servers(adapter)
-    port, answer = unparseable_request(certs, server, unparseable[which])
+    port, answer = unparseable_request(certs, server, unparseable["aia"])
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 "), answer[:200]
     assert b'"SSL_CLIENT_VERIFY": "SUCCESS"' in body
     assert b'"SSL_CLIENT_CERT": "-----BEGIN CERTIFICATE-----' in body
     logged_once(log, port, "partly unreadable")
+    no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_t61_name_cryptography_cannot_decode_is_read_from_the_der(
+    certs, servers, log, unparseable, adapter
+):
+    """A T61String CN holding byte 0xE9 (not UTF-8): cryptography refuses it, but the
+    reference reads DN entries from the DER by their string type, as OpenSSL prints them
+    (T61String as Latin-1: docs/spec.md section 5), so nothing is unreadable any more:
+    served whole, the CN shown, no warning line."""
+    server = servers(adapter)
+    _port, answer = unparseable_request(certs, server, unparseable["t61"])
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), answer[:200]
+    environ = json.loads(body)
+    assert environ["SSL_CLIENT_VERIFY"] == "SUCCESS"
+    assert environ["SSL_CLIENT_S_DN_CN"] == "cl\u00e9Y"  # the byte 0xE9 as Latin-1
+    assert not [r for r in log.records if "partly unreadable" in r.getMessage()]
     no_tracebacks(log)
 
 
