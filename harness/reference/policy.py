@@ -16,6 +16,7 @@ and OpenSSL both stop at (or skip) the first bad one.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import math
 import os
@@ -296,7 +297,9 @@ def pem_blocks(data: bytes, path: str, what: str) -> list[PEMBlock]:
                     path,
                 )
             try:
-                der = binascii.a2b_base64(b"".join(body), strict_mode=True)
+                # validate=True: only the base64 alphabet and padding at the end (Python
+                # 3.10 has no binascii strict_mode; this is its portable equivalent)
+                der = base64.b64decode(b"".join(body), validate=True)
             except (binascii.Error, ValueError):
                 raise ConfigFileError(
                     f"{what} file has a corrupt PEM block at line {begun} "
