@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.target import FEATURES
+
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 240
 # A bounded slice of the extended profile that holds every kind of feature case (CRL,
@@ -120,7 +122,7 @@ TARGETS = textwrap.dedent(
 
 
     class UnknownFeature(Naive):
-        features = {"crl", "sni-hosts"}
+        features = {"crl", "session-sharing"}
 
 
     def unknown_feature():
@@ -204,7 +206,10 @@ def one_line(result: subprocess.CompletedProcess[str], code: int, *words: str) -
 @pytest.mark.parametrize(
     "factory, words",
     [
-        ("unknown_feature", ("unknown feature(s) 'sni-hosts'", "known: certificate-chain, crl")),
+        (
+            "unknown_feature",
+            ("unknown feature(s) 'session-sharing'", "known: certificate-chain, crl"),
+        ),
         ("feature_string", ("features must be a set of feature names",)),
     ],
 )
@@ -261,7 +266,7 @@ def test_the_reference_declares_every_feature_and_gets_those_cases(user):
     assert preview.returncode == 0, preview.stderr
     data = json.loads(preview.stdout)
     assert data["unsupported"] == [] and data["errors"] == []
-    assert data["features"] == ["certificate-chain", "crl", "no-client-ca"]
+    assert data["features"] == sorted(FEATURES)  # the state profile's too
     runnable = data["runnable"]
     for feature in ("crl", "certificate-chain", "no-client-ca"):
         assert [i for i in runnable if needed_feature(i) == feature], feature
@@ -290,8 +295,7 @@ def test_check_target_counts_each_verdict_and_writes_nothing(user):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("naive (targets:naive): profile extended, adapters builtin: ")
     assert lines[1] == (
-        "features declared: none (standard only); not declared: "
-        "certificate-chain, crl, no-client-ca"
+        f"features declared: none (standard only); not declared: {', '.join(sorted(FEATURES))}"
     )
     assert any(line.split()[1:2] == ["runnable"] for line in lines)
     for feature in ("crl", "certificate-chain", "no-client-ca"):
