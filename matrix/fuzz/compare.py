@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from matrix.environ import check_environ, expected_certificate_variables
 
 from .endpoints import ADMITTED, Answer, Endpoint
@@ -75,7 +77,7 @@ def differences(
     apache = answers.get(APACHE)
     if apache is None:
         return out
-    same_day = window[0].date() == window[1].date()
+    same_count = _remain_stable(cert_file, window)
     for endpoint in endpoints:
         if endpoint.name == APACHE:
             continue
@@ -87,12 +89,27 @@ def differences(
             continue
         want = _client_variables(apache.environ, endpoint)
         got = _client_variables(answer.environ, endpoint)
-        if not same_day:  # whole days left: the two answers straddled midnight UTC
+        if not same_count:  # the whole days left changed between the two answers
             want.pop("SSL_CLIENT_V_REMAIN", None), got.pop("SSL_CLIENT_V_REMAIN", None)
         for name in sorted(set(want) | set(got)):
             if want.get(name) != got.get(name):
                 out.append(Difference(endpoint.name, APACHE, name, want.get(name), got.get(name)))
     return out
+
+
+def _remain_stable(cert_file: Path, window: tuple[dt.datetime, dt.datetime]) -> bool:
+    """Whether the whole days left until notAfter are the same at both ends of ``window``.
+
+    SSL_CLIENT_V_REMAIN counts whole days to notAfter (mod_ssl's
+    ``ssl_var_lookup_ssl_cert_remain``), so it steps at notAfter's time of day, not at
+    midnight: two servers asked seconds apart can rightly differ by one around it.
+    """
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except (OSError, ValueError):
+        return False
+    not_after = cert.not_valid_after_utc
+    return (not_after - window[0]).days == (not_after - window[1]).days
 
 
 def _client_variables(environ: dict, endpoint: Endpoint) -> dict:
