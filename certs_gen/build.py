@@ -194,7 +194,7 @@ def _ca_builder(
     validity: tuple,
     path_length: int | None = None,
 ) -> x509.CertificateBuilder:
-    usage = dict.fromkeys(_KEY_USAGE_FLAGS, False)
+    usage = dict.fromkeys(KEY_USAGE_FLAGS, False)
     usage.update(digital_signature=True, key_cert_sign=True, crl_sign=True)
     return (
         x509.CertificateBuilder()
@@ -214,7 +214,8 @@ def _ca_builder(
     )
 
 
-_KEY_USAGE_FLAGS = (
+# x509.KeyUsage's keyword arguments, in RFC 5280 section 4.2.1.3 bit order
+KEY_USAGE_FLAGS = (
     "digital_signature",
     "content_commitment",
     "key_encipherment",

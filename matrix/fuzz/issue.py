@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certs_gen.build import Signer, intermediate, with_serial
+from certs_gen.build import KEY_USAGE_FLAGS, Signer, intermediate, with_serial
 from certs_gen.keys import PrivateKey, generate_key, sign_certificate
 
 from .plan import ATTRIBUTES, CertPlan
@@ -31,17 +31,6 @@ _EKU = {
     "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH,
     "anyExtendedKeyUsage": ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
 }
-_USAGES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-    "encipher_only",
-    "decipher_only",
-)
 
 
 @dataclass(frozen=True)
@@ -153,7 +142,7 @@ def extensions(plan: CertPlan) -> list[tuple[x509.ExtensionType, bool]]:
         ca = ext.basic_constraints.startswith("CA:TRUE")
         out.append((x509.BasicConstraints(ca, None), ext.basic_constraints.endswith("critical")))
     if ext.key_usage is not None:
-        flags = dict.fromkeys(_USAGES, False)
+        flags = dict.fromkeys(KEY_USAGE_FLAGS, False)
         flags.update(dict.fromkeys(ext.key_usage, True))
         out.append((x509.KeyUsage(**flags), True))
     if ext.eku is not None:
