@@ -30,31 +30,14 @@ from harness.client import (
     RESPONSE,
     TLS_VERSIONS,
     Attempt,
+    _Observer,
+    _Wire,
     classify_exception,
 )
-from harness.tlsnames import certificate_request_ca_names
 
 from .oracle import MISDIRECTED
 
 MAX_BODY = 1 << 20  # the application's JSON answer is a few KiB
-_HANDSHAKE, _SERVER_HELLO, _CERTIFICATE_REQUEST = 22, 2, 13
-_WIRE_VERSIONS = {0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
-
-
-@dataclass
-class _Wire:
-    """What the connection showed on the way (the fields classify_exception reads)."""
-
-    tls_version: str | None = None
-    handshake_done: bool = False
-    response_started: bool = False
-    ca_names: tuple[str, ...] | None = None
-
-    @property
-    def stage(self) -> str:
-        if self.response_started:
-            return RESPONSE
-        return "first-read" if self.handshake_done else "handshake"
 
 
 @dataclass
@@ -92,21 +75,11 @@ class StepClient:
             context.options |= ssl.OP_NO_TICKET
         if credential is not None:
             context.load_cert_chain(str(credential))
-        self._wire = _Wire()
+        self._observer = _Observer()  # harness.client's: server hello version, CA names
         if OBSERVES_HANDSHAKE:
-            context._msg_callback = self._message
+            context._msg_callback = self._observer.message
         self.context = context
         self.timeout = timeout
-
-    def _message(
-        self, conn: Any, direction: str, version: int, content_type: int, msg_type: int, data: bytes
-    ) -> None:
-        if direction != "read" or content_type != _HANDSHAKE:
-            return
-        if msg_type == _SERVER_HELLO:
-            self._wire.tls_version = _WIRE_VERSIONS.get(int(version), self._wire.tls_version)
-        elif msg_type == _CERTIFICATE_REQUEST:
-            self._wire.ca_names = certificate_request_ca_names(bytes(data), self._wire.tls_version)
 
     def get(
         self,
@@ -123,7 +96,7 @@ class StepClient:
         """GET ``path`` from ``address``:``port`` over a fresh connection. ``host``: the
         Host header (default: ``sni``, else ``address``:``port``); ``source``: the local
         address to connect from (None: the system's choice)."""
-        wire = self._wire = _Wire()
+        wire = self._observer.wire = _Wire()
         host_header = host or sni or (f"[{address}]" if ":" in address else address)
         if host is None and sni is None:
             host_header += f":{port}"
