@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Any
 
 import cherrypy
+from cheroot.server import HTTPConnection
 from cherrypy._cpwsgi_server import CPWSGIServer
 
 from harness.reference import adapter_from_config
@@ -75,6 +76,12 @@ def server_config(server: Any) -> dict[str, Any]:
     }
 
 
+class _CherryPyConnection(HTTPConnection):
+    """Where ``CPWSGIServer.__init__`` installs CherryPy's request class (proxy mode,
+    CherryPy's own choice): on a class of this server's own, not on the reference
+    server's connection class, which pins an origin server's request."""
+
+
 class ClientCertWSGIServer(GatedServer, CPWSGIServer):
     """CherryPy's WSGI server, with the reference adapter when client keys are set.
 
@@ -86,6 +93,8 @@ class ClientCertWSGIServer(GatedServer, CPWSGIServer):
     smaller) are read in the gate too; larger ones go to a thread as CherryPy reads
     them, within its own limits. The listen backlog is the system's maximum.
     """
+
+    ConnectionClass = _CherryPyConnection
 
     def __init__(self, server_adapter: Any = cherrypy.server) -> None:
         super().__init__(server_adapter)  # CherryPy's: GatedServer adds no __init__

@@ -23,6 +23,17 @@ from harness.reference.server import listen_backlog  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _cheroot_left_as_found():
+    """CherryPy's CPWSGIServer switches every Cheroot server in the process to proxy
+    mode (a shared class attribute): put it back for the tests that follow."""
+    from cheroot import server as cheroot_server
+
+    shared = cheroot_server.HTTPConnection.RequestHandlerClass
+    yield
+    cheroot_server.HTTPConnection.RequestHandlerClass = shared
+
+
 class FakeServer:
     """Stands for ``cherrypy.server``: only the attributes CherryPy's config sets."""
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.workers.threadpool import ThreadPool, WorkerThread
 
@@ -142,10 +143,42 @@ class _Waker:
         self.writer.close()
 
 
+class OriginRequest(cheroot_server.HTTPRequest):
+    """Cheroot's request, always as an origin server: ``proxy_mode`` off, ``strict_mode`` on.
+
+    Cheroot reads both from ``HTTPConnection.RequestHandlerClass``, a class attribute
+    every Cheroot server in a process shares, and CherryPy's ``CPWSGIServer.__init__``
+    (CherryPy 18.10) sets it to a request class with ``proxy_mode=True``. After any
+    CherryPy server was built in the process, every Cheroot server then accepts an
+    absolute-form target on any method (``GET http://x/`` is served, not 400) and takes
+    the path from it, so ``GET //secure/`` is read as host ``secure``, path ``/``, past a
+    per-path policy on ``/secure/`` (RFC 9112 section 3.2: an origin server gets
+    origin-form; absolute-form is for proxies). Measured: the state grid's ``slashes``
+    and ``absolute-get`` cases failed as ``security`` after tests/test_cherrypy.py ran
+    in the same process.
+    """
+
+    def __init__(self, server: Any, conn: Any, proxy_mode: bool = False, strict_mode: bool = True):
+        super().__init__(server, conn, proxy_mode=False, strict_mode=True)
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    """Cheroot's connection with its request class pinned (``OriginRequest``), on the
+    instance: a class attribute can be reassigned by any code in the process (a server
+    class deriving from ours and CherryPy's does exactly that)."""
+
+    RequestHandlerClass = OriginRequest
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.RequestHandlerClass = OriginRequest
+
+
 class _Server(wsgi.Server):
     """Cheroot's WSGI server with the gate in front of its worker pool (gate.py)."""
 
     gate: Gate | None = None
+    ConnectionClass = _Connection
 
     _fd_exhausted_at = 0.0
 
