@@ -6,30 +6,36 @@ with ``sk_X509_OBJECT_find``, which sorts the whole store again after every
 insertion (crypto/x509/x509_lu.c, ``x509_store_add``), and its ``d2i_X509`` costs
 about 250 us a certificate on top. Measured in one process (OpenSSL 3.0.22, loaded
 machine, CPU seconds): 1,024 certificates 0.27, 2,048 0.77, 10,001 11.8 through
-``load_verify_locations(cafile=)`` and 19 through ``cadata=``; pyOpenSSL's OpenSSL
-4.0 loads the same 10,001 in 0.3. No option of the stdlib avoids it, so a file of
-more than ``CAFILE_MAX_CERTIFICATES`` certificates goes through the one other
-loader the stdlib has: ``load_verify_locations(capath=)``, OpenSSL's
-``X509_LOOKUP_hash_dir``. That one reads a certificate only when a chain needs an
-issuer of that subject, from ``<subject hash>.<n>`` (the layout ``openssl rehash``
-writes; ``n`` counts certificates whose subjects share a hash), so start-up costs
-one file per certificate: about 20 us each on tmpfs (``/dev/shm``, used when
-present; 50-150 us on ext4).
+``load_verify_locations(cafile=)`` and 19 through ``cadata=``. No option of the
+stdlib avoids it, so on the builtin adapter a file of more than
+``CAFILE_MAX_CERTIFICATES`` certificates goes through the one other loader the
+stdlib has: ``load_verify_locations(capath=)``, OpenSSL's ``X509_LOOKUP_hash_dir``.
+That one reads a certificate only when a chain needs an issuer of that subject,
+from ``<subject hash>.<n>`` (the layout ``openssl rehash`` writes; ``n`` counts
+certificates whose subjects share a hash), so start-up costs one small file per
+certificate: about 20 us each on tmpfs (``/dev/shm``, used when present; 50-150 us
+on ext4). pyOpenSSL's OpenSSL (4.0) loads the same 10,001 certificates as a file
+in about 0.3 s, no slower than the directory is written, so the pyopenssl adapter
+keeps the file.
 
 What is checked does not change: ``policy.check_ca_file`` has already parsed every
 block and found a CA, and what is written is exactly those blocks. The directory
-is used only when every certificate is one cryptography reads (its subject DER is
-taken from the certificate) and no block carries RFC 1421 headers; anything else
-falls back to ``cafile`` (slow, and exactly as before). The subject hash is
-OpenSSL's own ``X509_NAME_hash`` (SHA-1 of the canonical name, the format of every
+is used only when every certificate is one cryptography reads (cryptography is
+stricter than OpenSSL, policy.py) and no block carries RFC 1421 headers; anything
+else is loaded as a file (slow, and exactly as before). Should OpenSSL still fail
+to read a file of the directory when a handshake needs it, that issuer is not
+found and the client is refused: it fails closed. The subject hash is OpenSSL's
+own ``X509_NAME_hash`` (SHA-1 of the canonical name: the format of every
 ``/etc/ssl/certs``, read alike by OpenSSL 1.0 to 4.0), called through the
-cryptography binding pyOpenSSL itself uses; no public API of ``ssl``, pyOpenSSL or
-cryptography computes it, hence this module.
+cryptography binding pyOpenSSL's ``X509Name.hash()`` uses; no public API of ``ssl``,
+pyOpenSSL or cryptography computes it from a name, hence this module.
 
-Lifetime: the directory is private (``mkdtemp``, mode 0700) and belongs to the
-SSLContext that reads it (set as an attribute on it): it is removed when that
-context is released (the adapter and every connection that used it), or at
-interpreter exit, so a reloaded server's old connections keep their CAs.
+Lifetime: the directory is private (``mkdtemp``, mode 0700) and set on the
+SSLContext that reads it. ``ReferenceServer.stop()`` removes it
+(``ClientCertAdapter.close()``); otherwise it goes when the context is released,
+or at interpreter exit (Cheroot keeps every server it made in
+``logging.statistics``, so a stopped server's context is never released). A
+process killed with SIGKILL leaves it behind (``mtls-capath-*``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import math
 import os
 import ssl
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from cryptography import x509
@@ -285,7 +286,19 @@ def pem_blocks(data: bytes, path: str, what: str) -> list[PEMBlock]:
     begun = 0
     body: list[bytes] = []
     headers = False
-    for number, raw in enumerate(data.splitlines(), start=1):
+    for number, raw, run in _segments(data):
+        if run is not None:  # lines without a marker: a block's body, or text between blocks
+            if label is None:
+                continue
+            if b":" not in run:
+                body.append(b"".join(map(bytes.strip, run.split(b"\n"))))
+                continue
+            for piece in map(bytes.strip, run.split(b"\n")):
+                if b":" in piece:  # RFC 1421 headers carry a colon
+                    headers = True
+                else:
+                    body.append(piece)
+            continue
         line = raw.strip()
         if line.startswith(b"-----BEGIN ") and line.endswith(b"-----"):
             if label is not None:
@@ -324,6 +337,34 @@ def pem_blocks(data: bytes, path: str, what: str) -> list[PEMBlock]:
     if label is not None:
         raise ConfigFileError(_truncated(what, path, label, begun), path)
     return blocks
+
+
+def _segments(data: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
+    """``data`` as (line number, line, None) for each line holding ``-----`` and
+    (first line number, b"", run) for each run of lines between them (joined by
+    ``\\n``), so that a body is handled a run at a time, not a line at a time
+    (10,001 certificates: 190,000 lines). Lines as ``bytes.splitlines`` cuts them:
+    at ``\\n``, ``\\r\\n`` or a lone ``\\r``."""
+    if b"\r" in data:  # one \n per line break keeps every line and its number
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if data.endswith(b"\n"):
+        data = data[:-1]  # splitlines makes no empty line after the last break
+    number, at, size = 1, 0, len(data)
+    while at <= size and data:
+        marker = data.find(b"-----", at)
+        if marker < 0:
+            yield number, b"", data[at:]
+            return
+        newline = data.rfind(b"\n", at, marker)
+        start = at if newline < 0 else newline + 1
+        if start > at:
+            run = data[at : start - 1]
+            yield number, b"", run
+            number += run.count(b"\n") + 1
+        end = data.find(b"\n", marker)
+        end = size if end < 0 else end
+        yield number, data[start:end], None
+        number, at = number + 1, end + 1
 
 
 def _truncated(what: str, path: str, label: str, line: int) -> str:
