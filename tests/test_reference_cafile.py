@@ -28,12 +28,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter
 from harness.reference.bench_cafile import filler_ca_certificates
 from harness.reference.capath import CAFILE_MAX_CERTIFICATES, subject_name_hash
 from harness.reference.errors import ConfigFileError
+from harness.reference.policy import pem_blocks
 from harness.reference.x509name import subject_der
 from tests.polling import IO_TIMEOUT
 
@@ -251,3 +254,54 @@ def test_subject_hash_is_openssl_s(odd_cas, tmp_path):
         ).stdout.strip()
         der = ca.public_bytes(serialization.Encoding.DER)
         assert f"{subject_name_hash(subject_der(der)):08x}" == printed, label
+
+
+# -- PEM bodies read a run of lines at a time (policy._segments) ------------------------------
+
+_LABELS = ("CERTIFICATE", "X509 CRL", "PRIVATE KEY")
+_BREAKS = ("\n", "\r\n", "\r")
+
+
+@st.composite
+def _pem_files(draw):
+    """(file bytes, expected blocks as (label, BEGIN line, DER, headers), truncated
+    block's (label, line) or None), the expectation made from how the file was built."""
+    lines: list[str] = []
+    expected = []
+    for _ in range(draw(st.integers(0, 4))):
+        lines += draw(st.lists(st.text(st.sampled_from("ab :#\t"), max_size=12), max_size=2))
+        label = draw(st.sampled_from(_LABELS))
+        der = draw(st.binary(min_size=1, max_size=120))
+        width = draw(st.integers(4, 76))
+        pad = draw(st.sampled_from(("", " ", "\t ")))
+        headers = draw(st.booleans())
+        expected.append((label, len(lines) + 1, der, headers))
+        lines.append(f"{pad}-----BEGIN {label}-----")
+        if headers:
+            lines += ["Proc-Type: 4,ENCRYPTED", ""]
+        body = base64.b64encode(der).decode()
+        lines += [pad + body[i : i + width] + pad for i in range(0, len(body), width)]
+        lines.append(f"-----END {label}-----{pad}")
+    truncated = None
+    if expected and draw(st.booleans()):  # drop the last END line
+        label, line, _, _ = expected.pop()
+        lines.pop()
+        truncated = (label, line)
+    end = draw(st.sampled_from(_BREAKS))  # one kind a file: "\r" + "\n" would be one break
+    text = "".join(line + end for line in lines)
+    if lines and not draw(st.booleans()):
+        text = text[: -len(end)]  # no break after the last line
+    return text.encode(), expected, truncated
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pem_files())
+def test_pem_blocks_by_runs(case):
+    data, expected, truncated = case
+    if truncated is not None:
+        label, line = truncated
+        with pytest.raises(ConfigFileError, match=f"{label!r} begun at line {line} has no END"):
+            pem_blocks(data, "f.pem", "client CA")
+        return
+    blocks = pem_blocks(data, "f.pem", "client CA")
+    assert [(b.label, b.line, b.der, b.headers) for b in blocks] == expected
