@@ -35,7 +35,7 @@ from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter
 from harness.reference.bench_cafile import filler_ca_certificates
 from harness.reference.capath import CAFILE_MAX_CERTIFICATES, subject_name_hash
-from harness.reference.errors import ConfigFileError
+from harness.reference.errors import ConfigError, ConfigFileError
 from harness.reference.policy import pem_blocks
 from harness.reference.x509name import subject_der
 from tests.polling import IO_TIMEOUT
@@ -305,3 +305,25 @@ def test_pem_blocks_by_runs(case):
         return
     blocks = pem_blocks(data, "f.pem", "client CA")
     assert [(b.label, b.line, b.der, b.headers) for b in blocks] == expected
+
+
+def _outcome(certs, adapter: str, path: Path) -> str:
+    try:
+        built = _adapter(certs, adapter, path)
+    except ConfigError as exc:
+        return f"refused: {str(exc).replace(str(path), 'FILE')}"
+    with ReferenceServer(built, numthreads=2) as server:
+        return _get(server, certs["ca"].cert, certs["localhost"].key_and_chain).outcome
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_block_with_headers_is_as_in_a_small_file(certs, tmp_path, adapter):
+    """A CERTIFICATE block with an RFC 1421 header: whatever the back-end makes of it
+    in a one-CA file, it makes of it after 300 fillers too (the builtin adapter then
+    loads the file, not a directory)."""
+    lines = certs["ca"].cert.read_bytes().splitlines(keepends=True)
+    with_header = lines[0] + b"Comment: the issuing CA\n\n" + b"".join(lines[1:])
+    small, big = tmp_path / "small.pem", tmp_path / "big.pem"
+    small.write_bytes(with_header)
+    big.write_bytes(filler_ca_certificates(CAFILE_MAX_CERTIFICATES + 44) + with_header)
+    assert _outcome(certs, adapter, big) == _outcome(certs, adapter, small)

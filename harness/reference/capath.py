@@ -68,7 +68,7 @@ _FAST_TMP = "/dev/shm"  # tmpfs on Linux: 10,001 small files in ~0.12 s, not ~0.
 
 def subject_name_hash(name_der: bytes) -> int | None:
     """OpenSSL's X509_NAME_hash of a DER Name (what ``openssl x509 -subject_hash``
-    prints, as an int), or None if OpenSSL cannot read the name."""
+    prints, as an int), or None if OpenSSL cannot read or hash the name."""
     if not _HASH_AVAILABLE:
         return None
     data = _ffi.from_buffer(name_der)
@@ -77,9 +77,12 @@ def subject_name_hash(name_der: bytes) -> int | None:
     if name == _ffi.NULL:
         return None
     try:
-        return _lib.X509_NAME_hash(name) & 0xFFFFFFFF
+        value = _lib.X509_NAME_hash(name) & 0xFFFFFFFF
     finally:
         _lib.X509_NAME_free(name)
+    # 0 is also what X509_NAME_hash_ex returns when it cannot hash (no SHA-1): then, and
+    # for the one name in 2**32 whose hash is 0, the file is loaded as a file instead.
+    return value or None
 
 
 class HashedCADirectory:
