@@ -725,6 +725,51 @@ def test_keyupdate_flood_is_cut_at_the_budget(certs, servers, log, adapter):
     no_tracebacks(log)
 
 
+STREAM = 1_000_000  # KeyUpdates, about 30 MB: more than loopback's socket buffers hold
+
+
+FLOODS = 6  # more floods than workers, at once
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_many_keyupdate_streams_at_once_are_each_cut(certs, servers, log, adapter):
+    """Several never-pausing KeyUpdate streams at once (each OpenSSL on its own thread):
+    every one is cut with its own line, before its stream ends, a good client is served
+    while they stream, and every worker is idle afterwards. (When the budget only shut
+    the socket for reading, Linux still returned the input that kept coming: OpenSSL
+    read on, the gate thread stayed with one stream, and the good client timed out.)"""
+    server = servers(adapter)
+    clients = [LibSSLClient(certs, server) for _ in range(FLOODS)]
+    ports = [c.sock.getsockname()[1] for c in clients]
+    sent: dict[int, int] = {}
+    threads = [
+        threading.Thread(target=lambda c=c: sent.update({id(c): c.key_updates(STREAM)}))
+        for c in clients
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        attempt = good_get(certs, server)
+        for thread in threads:
+            thread.join(IO_TIMEOUT * 2)
+        assert wait_for(lambda: all(refusals(log, port) for port in ports))
+    finally:
+        for client in clients:  # ends a write still blocked, before OpenSSL's objects go
+            with contextlib.suppress(OSError):
+                client.sock.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(IO_TIMEOUT * 2)
+        for client in clients:
+            client.close()
+    assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+    assert len(sent) == FLOODS and all(n < STREAM for n in sent.values()), sent
+    for port in ports:
+        lines = refusals(log, port)
+        assert len(lines) == 1 and "post-handshake TLS messages" in lines[0], lines
+    assert wait_for(lambda: server.workers.idle == WORKERS)
+    no_tracebacks(log)
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_few_keyupdates_are_served(certs, servers, log, adapter):
     """Below the budget a KeyUpdate is what TLS 1.3 allows: the request is served."""

@@ -31,13 +31,21 @@ import re
 import selectors
 import socket
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 from cheroot.errors import FatalSSLAlert
 
+from .budget import POST_HANDSHAKE_BUDGET, PostHandshakeBudget
 from .certinfo import client_variables
 from .hostcheck import host_mismatch
+from .session import (
+    CONNECTION_KEY,
+    CannotAsk,
+    Refused,
+    Reset,
+    Session,
+    Want,
+)
 
 DEFAULT_HOST = "_default_"  # MTLS_VIRTUAL_HOST of a server's default host (vhosts.py)
 
@@ -46,7 +54,6 @@ if TYPE_CHECKING:
     from .gate import Gate
 
 log = logging.getLogger("mtls_matrix.reference")
-T = TypeVar("T")
 
 TLS_HANDSHAKE_RECORD = 0x16
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
@@ -69,108 +76,18 @@ PENDING_LIMIT = 256 * 1024
 SEND_BOUND = 2.0
 
 
-# Handshake messages a client may send once the handshake is done (TLS 1.3 KeyUpdate,
-# TLS 1.2 renegotiation ClientHellos, a post-handshake Certificate): a few are normal,
-# a stream is an attack on the gate thread, which OpenSSL would process inside one read.
-POST_HANDSHAKE_BUDGET = 32
-
-
-class PostHandshakeBudget:
-    """Counts a client's post-handshake messages; past the budget, stops the reading.
-
-    The back-end's message callback calls ``seen()`` from inside OpenSSL's read
-    (the stdlib's SSL_read loops over such records while the client keeps
-    sending them). Past ``POST_HANDSHAKE_BUDGET`` the socket is shut for reading
-    (SHUT_RD), so the next read of the socket returns end-of-file and OpenSSL
-    stops at once; the session then raises ``refusal()``, one log line.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.armed = False  # set once the handshake is done
-        self.count = 0
-
-    def seen(self) -> None:
-        if not self.armed:
-            return
-        self.count += 1
-        if self.count == POST_HANDSHAKE_BUDGET + 1:
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(self._sock, socket.SHUT_RD)
-
-    @property
-    def exceeded(self) -> bool:
-        return self.count > POST_HANDSHAKE_BUDGET
-
-    def refusal(self) -> Refused:
-        return Refused(
-            f"sent over {POST_HANDSHAKE_BUDGET} post-handshake TLS messages "
-            "(a KeyUpdate or renegotiation flood); dropped"
-        )
-
-    def checked(self, read: Callable[[], T]) -> T:
-        """``read()``, unless the budget is spent: then ``refusal()`` instead of what the
-        read says (end-of-file, an error)."""
-        try:
-            result = read()
-        except Refused:
-            if self.exceeded:
-                raise self.refusal() from None
-            raise
-        if self.exceeded:
-            raise self.refusal()
-        return result
-
-
-class Refused(Exception):
-    """The connection must be dropped; the message says why, for the log."""
-
-
-class Reset(Refused):
-    """The client reset the connection (RST): nothing can be sent back."""
-
-
-class CannotAsk(Exception):
-    """A certificate cannot be asked for after the handshake on this connection (the
-    back-end, the TLS version or the client cannot do it); the message says why."""
-
-
-# The environ key under which a connection with per-path policies hands itself to
-# perpath.PathPolicyApp (a WSGI server's environ is the only way from app to connection).
-CONNECTION_KEY = "mtls_matrix.tls_connection"
-
-
-class Want(Exception):
-    """A non-blocking step must wait until the socket is ready for ``event``."""
-
-    def __init__(self, event: int) -> None:
-        super().__init__(event)
-        self.event = event
-
-
-class Session(Protocol):
-    """What each back-end provides once it has wrapped the accepted socket.
-
-    Blocking methods take a timeout (the worker's side); ``*_step`` methods never
-    block and raise ``Want`` instead (the gate's side); both raise ``Refused``
-    when the connection cannot go on.
-    """
-
-    sock: socket.socket
-
-    def handshake(self, timeout: float) -> None: ...
-    def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int: ...
-    def send(self, data: bytes, timeout: float | None) -> int: ...
-    def handshake_step(self) -> None: ...
-    def read_step(self, nbytes: int) -> bytes: ...  # b"" at end of stream
-    def write_step(self, data: bytes) -> int: ...
-    def close_notify(self) -> None: ...  # send a TLS close_notify, never waiting
-    def peer_certificate(self) -> bytes | None: ...
-    def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes: ...
-    def peer_chain(self) -> list[bytes] | None: ...  # None: this back-end cannot see it
-    def protocol(self) -> str: ...
-    def openssl_server_name(self) -> str | None: ...  # the SNI sent, as OpenSSL read it
-    def cipher(self) -> str: ...
+# Re-exported: the back-ends, vhosts.py and tests import these from here.
+__all__ = [
+    "CONNECTION_KEY",
+    "POST_HANDSHAKE_BUDGET",
+    "CannotAsk",
+    "PostHandshakeBudget",
+    "Refused",
+    "Reset",
+    "Session",
+    "TLSConnection",
+    "Want",
+]
 
 
 class TLSConnection:
