@@ -31,10 +31,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from harness import hostile
 from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.errors import ConfigFileError
-from harness.reference.gate import BODY, DELIVER
+from harness.reference.gate import BODY, DELIVER, HEAD
 from tests.polling import IO_TIMEOUT, wait_for
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -767,6 +768,33 @@ def test_many_keyupdate_streams_at_once_are_each_cut(certs, servers, log, adapte
         lines = refusals(log, port)
         assert len(lines) == 1 and "post-handshake TLS messages" in lines[0], lines
     assert wait_for(lambda: server.workers.idle == WORKERS)
+    no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_renegotiation_streams_are_each_cut_in_one_line(certs, servers, log, adapter):
+    """The battery's renegotiation flood (TLS 1.2 ClientHello after ClientHello, each
+    refused with no_renegotiation): each connection is cut at the budget with its own
+    line and leaves the gate. (The stdlib's read said want-read on the reset socket,
+    which polls readable: the connection stayed in the gate, stepped again and again,
+    and was closed without a line once the client went.)"""
+    server = servers(adapter)
+    with hostile.run_attackers(
+        hostile.KINDS["renegotiation-flood"],
+        ("127.0.0.1", server.port),
+        3,
+        credential=certs["localhost"].key_and_chain,
+        hold_s=IO_TIMEOUT,
+    ) as attack:
+        assert wait_for(lambda: all(a.sock is not None for a in attack.attackers))
+        ports = [a.sock.getsockname()[1] for a in attack.attackers]
+        assert wait_for(lambda: all(refusals(log, port) for port in ports))
+        assert wait_for(lambda: server.gate.census()[HEAD] == 0)
+        attempt = good_get(certs, server)
+    assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+    for port in ports:
+        lines = refusals(log, port)
+        assert len(lines) == 1 and "post-handshake TLS messages" in lines[0], lines
     no_tracebacks(log)
 
 

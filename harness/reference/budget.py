@@ -112,10 +112,13 @@ class PostHandshakeBudget:
 
     def checked(self, read: Callable[[], T]) -> T:
         """``read()``, unless the budget is spent: then ``refusal()`` instead of what the
-        read says (end-of-file, a reset, an error)."""
+        read says (end-of-file, a reset, an error, or "would block": after a refused
+        TLS 1.2 renegotiation whose alert could not be sent, the stdlib's ``SSL_read``
+        says want-read on the reset socket, which polls readable, so the gate would
+        step it again and again)."""
         try:
             result = read()
-        except Refused:
+        except Exception:
             if self.exceeded:
                 raise self.refusal() from None
             raise
