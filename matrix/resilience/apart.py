@@ -8,7 +8,8 @@ process; this tool starts it as a child (``serve``), loads it from other childre
 in a loop, or ``--burn K`` processes that only burn CPU: the baseline), and times
 the battery's good client from this process meanwhile. It prints one JSON line: the
 good client's median and max alone and during the load, the server's CPU share, each
-gate thread's CPU seconds (``time.thread_time`` at the gate's end) and, for a
+gate thread's CPU seconds (``time.thread_time`` at the gate's end), the attackers'
+process's CPU seconds and, for a
 handshake flood, handshakes per second and the clients' CPU per handshake.
 
 ``--gates N`` puts N gates in front of the workers (round robin over new
@@ -212,7 +213,10 @@ def _measure(args: argparse.Namespace, server_log: Any) -> dict[str, Any]:
         for process in loads:
             process.wait(args.seconds + CAP_S)
         wall, server_cpu = time.monotonic() - t0, _cpu_s(server.pid) - cpu0
+        attackers_cpu = None
         if attack is not None:
+            assert attack.process is not None
+            attackers_cpu = _cpu_s(attack.process.pid)
             attack.release()
         server.stdin.close()
         gate_cpu = json.loads(server.stdout.readline() or "[]")
@@ -253,6 +257,7 @@ def _measure(args: argparse.Namespace, server_log: Any) -> dict[str, Any]:
         out["gate_cpu_ms_per_handshake"] = round(sum(gate_cpu) * 1000 / max(count, 1), 2)
     if attack is not None:
         out["attacker_errors"] = attack.errors()
+        out["attackers_cpu_s"] = attackers_cpu  # the attackers' process, start-up included
     return out
 
 
