@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import re
 import selectors
 import socket
 import time
@@ -37,6 +36,15 @@ from cheroot.errors import FatalSSLAlert
 
 from .budget import POST_HANDSHAKE_BUDGET, PostHandshakeBudget
 from .certinfo import client_variables
+from .firstbytes import (
+    DRAIN_READS,
+    LINGER_SECONDS,
+    PLAIN_HTTP_ANSWER,
+    TLS_HANDSHAKE_RECORD,
+    classify_first_bytes,
+    expect_tls_record,
+    linger,
+)
 from .hostcheck import host_mismatch
 from .session import (
     CONNECTION_KEY,
@@ -55,17 +63,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mtls_matrix.reference")
 
-TLS_HANDSHAKE_RECORD = 0x16
-_HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
-PLAIN_HTTP_ANSWER = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-    b"Content-Length: 40\r\n\r\nThis port speaks HTTPS, not plain HTTP.\n"
-)
-
-# How many non-blocking 64 KiB reads a plain-HTTP request may take before we answer.
-DRAIN_READS = 16
-# How long a refused client gets to read our alert and close (see linger()).
-LINGER_SECONDS = 0.5
 # The most one read asks of a back-end: pyOpenSSL overflows above 2 GiB, and nothing
 # is gained by reading more at once than a few TLS records.
 MAX_READ = 1 << 20
@@ -79,7 +76,11 @@ SEND_BOUND = 2.0
 # Re-exported: the back-ends, vhosts.py and tests import these from here.
 __all__ = [
     "CONNECTION_KEY",
+    "DRAIN_READS",
+    "LINGER_SECONDS",
+    "PLAIN_HTTP_ANSWER",
     "POST_HANDSHAKE_BUDGET",
+    "TLS_HANDSHAKE_RECORD",
     "CannotAsk",
     "PostHandshakeBudget",
     "Refused",
@@ -87,6 +88,7 @@ __all__ = [
     "Session",
     "TLSConnection",
     "Want",
+    "linger",
 ]
 
 
@@ -307,11 +309,7 @@ class TLSConnection:
     # -- what the gate calls ------------------------------------------------------------
     def classify_first_bytes(self, head: bytes) -> str:
         """'tls', 'http' or 'other' for the first bytes a client sent."""
-        if head[:1] == bytes([TLS_HANDSHAKE_RECORD]):
-            return "tls"
-        if _HTTP_METHOD.match(head):
-            return "http"
-        return "other"
+        return classify_first_bytes(head)
 
     def open_session(self) -> Session:
         """Wrap the socket in the back-end's TLS object; Reset if the peer is gone already
@@ -348,7 +346,7 @@ class TLSConnection:
     def _blocking_handshake(self) -> None:
         """The handshake on a worker, for adapters used in a plain Cheroot server."""
         try:
-            self._expect_tls_record(self.handshake_timeout)
+            expect_tls_record(self._raw, self.handshake_timeout)
             self.open_session().handshake(self.handshake_timeout)
         except Refused as exc:
             self.log_refusal(str(exc))
@@ -460,65 +458,6 @@ class TLSConnection:
             left_out,
         )
         return env
-
-    def _expect_tls_record(self, timeout: float) -> None:
-        """Tell plain HTTP and garbage apart from TLS before a back-end sees them."""
-        self._raw.settimeout(timeout)
-        try:
-            head = self._raw.recv(8, socket.MSG_PEEK)
-        except TimeoutError:
-            raise Refused(f"sent nothing within {timeout:g}s") from None
-        except OSError as exc:
-            raise Refused(f"connection failed before the handshake: {exc.strerror}") from None
-        if not head:
-            raise Refused("closed the connection before the handshake")
-        kind = self.classify_first_bytes(head)
-        if kind == "tls":
-            return
-        if kind == "http":
-            self._answer_plain_http()
-            raise Refused("spoke plain HTTP to the TLS port (answered 400)")
-        raise Refused(f"sent bytes that are not TLS (starting {head[:4].hex()})")
-
-    def _answer_plain_http(self) -> None:
-        """Send the 400 so that the client can read it (blocking, on a worker).
-
-        Closing a socket with unread input makes the kernel send RST, and a client
-        that receives RST may discard the answer before reading it; so first read
-        what the client has sent so far (never waiting), then answer and send FIN.
-        """
-        with contextlib.suppress(OSError):
-            self._raw.setblocking(False)
-            for _ in range(DRAIN_READS):
-                if not self._raw.recv(65536):
-                    break
-        with contextlib.suppress(OSError):
-            self._raw.settimeout(self.handshake_timeout)
-            self._raw.sendall(PLAIN_HTTP_ANSWER)
-            self._raw.shutdown(socket.SHUT_WR)
-
-
-def linger(sock: socket.socket, grace: float = LINGER_SECONDS) -> None:
-    """Half-close and discard what the client still sends, briefly (blocking; the
-    plain-Cheroot path — in ReferenceServer the gate does this on its own thread).
-
-    Closing with unread input (under TLS 1.3 the client may already have sent
-    its request) makes the kernel answer with RST, which can overtake the TLS
-    alert: the client would see a reset instead of "unknown ca". Sending FIN
-    and reading until the client closes (it does, on reading the alert) lets
-    the alert arrive, whatever the timing. Bounded by ``grace`` seconds.
-    """
-    deadline = time.monotonic() + grace
-    with contextlib.suppress(OSError), selectors.DefaultSelector() as sel:
-        socket.socket.shutdown(sock, socket.SHUT_WR)
-        sel.register(sock, selectors.EVENT_READ)
-        for _ in range(DRAIN_READS):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sel.select(remaining):
-                break
-            # Raw bytes only: after a refusal nothing is decrypted any more.
-            if not socket.socket.recv(sock, 65536):
-                break
 
 
 def der_to_pem(der: bytes) -> str:
