@@ -9,7 +9,8 @@ certificates, TLS 1.3) waits for the GIL behind them, and the server's handshake
 down for a reason that is the test's, not the server's. Measured (3 December 2026,
 loaded 2-core machine; server and 64 KeyUpdate floods in one process, good client in
 another): a good request waited 10 s on builtin and 3.3 s on pyopenssl; with the
-attackers in their own process, 21 ms and 117 ms at most.
+attackers in a child process, the battery's largest good request was 11 and 12 ms
+(docs/resilience.md, "The 64-flood rows").
 
 :class:`RemoteAttack` has :class:`Attack`'s interface (``start``, ``wait_in_position``,
 ``wait_done_sending``, ``release``, ``errors``). The child (``python -m
