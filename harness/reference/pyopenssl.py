@@ -128,7 +128,7 @@ class PyOpenSSLClientCertAdapter(ClientCertAdapter):
             store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
         # SSL_read returns after each record that is not application data (a KeyUpdate,
         # a refused renegotiation) instead of looping inside OpenSSL while the client
-        # keeps sending: the gate bounds its reads per turn (gate._READS_PER_TURN).
+        # keeps sending: the gate bounds its reads per turn (gate_steps.READS_PER_TURN).
         ctx.clear_mode(_SSL_MODE_AUTO_RETRY)
         ctx.set_info_callback(_count_post_handshake)
         ctx.set_verify(VERIFY_MODES[s.client_check], _keep_openssl_verdict)
