@@ -303,6 +303,10 @@ class TLSClient:
             attempt = self._get(url, wire)
         finally:
             timer.cancel()
+            # A cancelled Timer's thread exits on its own schedule: joined here, so a
+            # returned get() has left no thread behind (the reference server's leak
+            # tests count threads after one; a loaded machine showed the straggler).
+            timer.join()
             with wire.lock:
                 for sock in wire.sockets:  # the duplicates (the connection closes itself)
                     sock.close()

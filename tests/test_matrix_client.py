@@ -127,6 +127,18 @@ def test_served_client_is_ok_and_sees_the_environ(certs, adapter):
     assert attempt.environ["SSL_CLIENT_VERIFY"] == "SUCCESS"
 
 
+def test_a_returned_get_leaves_no_thread_behind(certs):
+    """The deadline's timer thread is gone once get() returns (a cancelled
+    threading.Timer exits on its own schedule unless joined): callers that count
+    threads, like the reference server's leak test, see only their own."""
+    with reference(certs, client_check="required") as url:
+        tls_client = client(certs, "localhost")
+        for _ in range(20):
+            assert tls_client.get(url).outcome == OK
+            timers = [t for t in threading.enumerate() if t.name == "mtls-matrix-deadline"]
+            assert timers == []
+
+
 def test_nothing_listening_is_an_error(certs):
     with socket.socket() as blocker:  # bound, never listening: the port refuses connections
         blocker.bind(("127.0.0.1", 0))
