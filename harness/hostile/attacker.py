@@ -68,6 +68,7 @@ class Attacker:
     sent: int = 0  # bytes written to the TCP socket
     received: int = 0  # bytes read from it
     messages: int = 0  # post-handshake messages or requests sent (streams, pipelines)
+    paced_reads: int = 0  # reads a slow reader made (each of at most READ_SIZE bytes)
     error: str | None = None  # the first OSError the server caused, e.g. "ConnectionResetError"
     started: float = field(default_factory=time.monotonic)
     # set once it has sent its opening bytes and holds or trickles (or has finished)
@@ -146,6 +147,7 @@ class Attacker:
             if not chunk:
                 return
             self.received += len(chunk)
+            self.paced_reads += 1
             if self.release.wait(min(self.read_pace_s, self.remaining())):  # pace
                 return
 
