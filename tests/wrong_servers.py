@@ -192,6 +192,17 @@ class _WatchedConnection(TLSConnection):
         self._report(refused=False)  # closed without any I/O: it refused no one
         super().close()
 
+    # The reference server's gate (harness/reference/gate.py) runs the handshake before a
+    # worker sees the connection: a client it refuses is logged and closed (``close_now``)
+    # without any read or write here. Its one refusal line is the refusal.
+    def log_refusal(self, why: str) -> None:
+        super().log_refusal(why)
+        self._report(refused=True)
+
+    def close_now(self) -> None:
+        self._report(refused=False)
+        super().close_now()
+
 
 class _TripwireServer(ReferenceServer):
     """Releases anything the tripwire holds before stopping, so stop() cannot hang."""
