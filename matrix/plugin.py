@@ -221,8 +221,36 @@ def _mistake(report: pytest.TestReport) -> str | None:
     return None
 
 
+# Plugins a run of the matrix alone has no use for, each costing time per test or per run
+# (docs: README "Speed"). hypothesis's imports all of hypothesis in its terminal summary:
+# 1-3 s on a loaded machine, which under pytest-xdist every worker spends before it reports
+# that it has finished, so the controller waits for it; and it wraps every test's call and
+# report. The matrix's tests are not hypothesis tests (matrix/fuzz runs on its own).
+UNUSED_PLUGINS = ("hypothesispytest",)
+
+
+def matrix_only(config: pytest.Config) -> bool:
+    """Whether this run collects nothing but the matrix: every argument names the matrix
+    package (``matrix``, ``matrix/test_matrix.py::...``, an absolute path to it)."""
+    here = Path(__file__).resolve().parent
+    args = [str(a).split("::")[0] for a in config.args]
+    if not args:
+        return False
+    for arg in args:
+        path = Path(arg)
+        inside = here == path.resolve() or here in path.resolve().parents
+        if not (inside or arg in ("matrix", "matrix.test_matrix")):
+            return False
+    return True
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "matrix: one case of the mTLS compatibility matrix")
+    if matrix_only(config):
+        for name in UNUSED_PLUGINS:
+            plugin = config.pluginmanager.get_plugin(name)
+            if plugin is not None:
+                config.pluginmanager.unregister(plugin)
     config.stash[_results_key] = []
     config.stash[_contract_key] = []
     config.stash[_started_key] = time.monotonic()
