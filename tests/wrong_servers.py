@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Callable
@@ -253,7 +254,10 @@ class DropsAllAfterRejection(_BreaksAfterRejection):
     name = "wrong:drops-all-after-rejection"
 
     def after_trip(self, wire: _Tripwire, sock: socket.socket) -> None:
-        return None
+        # Dropped with a reset (SO_LINGER 0): a plain close is a FIN or a reset depending
+        # on whether the client's ClientHello had arrived when it closed (a race, and the
+        # refusal form of the cases after the trip would differ from run to run).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class StallsAfterRejection(_BreaksAfterRejection):
