@@ -185,7 +185,7 @@ def expected_certificate_variables(
         "SSL_CLIENT_M_VERSION": {x509.Version.v3: "3", x509.Version.v1: "1"}[cert.version],
         "SSL_CLIENT_V_START": _asn1_time(cert.not_valid_before_utc),
         "SSL_CLIENT_V_END": _asn1_time(cert.not_valid_after_utc),
-        "SSL_CLIENT_V_REMAIN": {_days_left(cert.not_valid_after_utc, now) for now in nows},
+        "SSL_CLIENT_V_REMAIN": {days_left(cert.not_valid_after_utc, now) for now in nows},
         "SSL_CLIENT_A_SIG": _signature_long_name(cert),
         "SSL_CLIENT_A_KEY": _KEY_LONG_NAMES.get(cert.public_key_algorithm_oid.dotted_string, "?"),
         # mod_ssl: "{ serialNumber <decimal>, issuer rdnSequence:\"<issuer DN>\" }" (RFC 4523
@@ -409,7 +409,15 @@ def _asn1_time(when: dt.datetime) -> str:
     return time.strftime("%b %e %H:%M:%S %Y GMT", when.utctimetuple())
 
 
-def _days_left(not_after: dt.datetime, now: dt.datetime) -> str:
+def days_left(not_after: dt.datetime, now: dt.datetime) -> str:
+    """SSL_CLIENT_V_REMAIN at ``now`` (aware datetimes): whole days from the current whole
+    second to notAfter, rounded down, ``"0"`` when none is left.
+
+    mod_ssl reads the clock in whole seconds (``apr_time_sec(apr_time_now())``), so the
+    count steps at notAfter's time of day exactly, not one second later or earlier: measured
+    on httpd 2.4.71 with notAfter - now = 86399 s (0), 86400 s (1), 172799 s (1), 172800 s
+    (2), each request inside the whole second it was aimed at (docs/spec.md section 5).
+    """
     seconds = calendar.timegm(not_after.utctimetuple()) - calendar.timegm(now.utctimetuple())
     return str(max(0, seconds // 86400))
 

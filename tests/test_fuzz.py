@@ -65,12 +65,6 @@ def test_finds_an_admitted_weak_key(certs, tmp_path):
     assert "RSA 1024" in finding.differences[0].expected
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open divergence found at the end of the session: for some certificates whose "
-    "notAfter is about a day ahead, at some times of day, the reference says "
-    "SSL_CLIENT_V_REMAIN=1 where Apache says 0 (both adapters); under investigation",
-)
 def test_reference_shows_no_difference(certs, tmp_path):
     names = ["reference"]
     if ApacheTarget().installed() is None:

@@ -31,10 +31,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from harness import hostile
 from harness.client import TLSClient
 from harness.reference import ReferenceServer, make_adapter, tls_environ_app
 from harness.reference.errors import ConfigFileError
-from harness.reference.gate import BODY, DELIVER
+from harness.reference.gate import BODY, DELIVER, HEAD
 from tests.polling import IO_TIMEOUT, wait_for
 
 ADAPTERS = ("builtin", "pyopenssl")
@@ -722,6 +723,80 @@ def test_keyupdate_flood_is_cut_at_the_budget(certs, servers, log, adapter):
     attempt = good_get(certs, server)
     assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
     assert wait_for(lambda: server.workers.idle == WORKERS)
+    no_tracebacks(log)
+
+
+STREAM = 1_000_000  # KeyUpdates, about 30 MB: more than loopback's socket buffers hold
+
+
+FLOODS = 6  # more floods than workers, at once
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_many_keyupdate_streams_at_once_are_each_cut(certs, servers, log, adapter):
+    """Several never-pausing KeyUpdate streams at once (each OpenSSL on its own thread):
+    every one is cut with its own line, before its stream ends, a good client is served
+    while they stream, and every worker is idle afterwards. (When the budget only shut
+    the socket for reading, Linux still returned the input that kept coming: OpenSSL
+    read on, the gate thread stayed with one stream, and the good client timed out.)"""
+    server = servers(adapter)
+    clients = [LibSSLClient(certs, server) for _ in range(FLOODS)]
+    ports = [c.sock.getsockname()[1] for c in clients]
+    sent: dict[int, int] = {}
+    threads = [
+        threading.Thread(target=lambda c=c: sent.update({id(c): c.key_updates(STREAM)}))
+        for c in clients
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        attempt = good_get(certs, server)
+        for thread in threads:
+            thread.join(IO_TIMEOUT * 2)
+        assert wait_for(lambda: all(refusals(log, port) for port in ports))
+    finally:
+        for client in clients:  # ends a write still blocked, before OpenSSL's objects go
+            with contextlib.suppress(OSError):
+                client.sock.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(IO_TIMEOUT * 2)
+        for client in clients:
+            client.close()
+    assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+    assert len(sent) == FLOODS and all(n < STREAM for n in sent.values()), sent
+    for port in ports:
+        lines = refusals(log, port)
+        assert len(lines) == 1 and "post-handshake TLS messages" in lines[0], lines
+    assert wait_for(lambda: server.workers.idle == WORKERS)
+    no_tracebacks(log)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_renegotiation_streams_are_each_cut_in_one_line(certs, servers, log, adapter):
+    """The battery's renegotiation flood (TLS 1.2 ClientHello after ClientHello, each
+    refused with no_renegotiation): each connection is cut at the budget with its own
+    line and leaves the gate. (The stdlib's read said want-read on the reset socket,
+    which polls readable: the connection stayed in the gate, stepped again and again,
+    and was closed without a line once the client went.)"""
+    server = servers(adapter)
+
+    def lines() -> list[str]:  # this test's log lines (an attacker's port may be gone)
+        return [r.getMessage() for r in log.records if r.name == LOGGER]
+
+    with hostile.run_attackers(
+        hostile.KINDS["renegotiation-flood"],
+        ("127.0.0.1", server.port),
+        3,
+        credential=certs["localhost"].key_and_chain,
+        hold_s=IO_TIMEOUT,
+    ):
+        assert wait_for(lambda: len(lines()) >= 3)
+        assert wait_for(lambda: server.gate.census()[HEAD] == 0)
+        attempt = good_get(certs, server)
+    assert attempt.outcome == "ok" and attempt.status == 200, attempt.detail
+    assert len(lines()) == 3, lines()
+    assert all("refused: sent over 32 post-handshake TLS messages" in x for x in lines()), lines()
+    assert len({x.split(" refused:")[0] for x in lines()}) == 3, lines()  # one per client
     no_tracebacks(log)
 
 

@@ -713,21 +713,7 @@ def test_body_within_the_bound_is_served(certs, servers, adapter):
 # -- every kind of the resilience battery's attackers (harness.hostile) -----------------------
 
 
-NOT_HELD_YET = {  # issue 20: cut at the post-handshake budget, yet 8 in-process flooding
-    # threads can still keep a good request past IO_TIMEOUT (docs/resilience.md, round two)
-    "key-update-flood": "8 in-process KeyUpdate floods at once (issue 20, open)",
-}
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(reason=NOT_HELD_YET[k], strict=False))
-        if k in NOT_HELD_YET
-        else k
-        for k in hostile.KINDS
-    ],
-)
+@pytest.mark.parametrize("kind", list(hostile.KINDS))
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_battery_kinds_leave_the_workers_free(certs, servers, log, adapter, kind):
     """More attackers of each battery kind than workers: a good client is served while

@@ -8,7 +8,8 @@ the table (:mod:`.kinds`). The functions live by the stage where they do their h
 :mod:`.attacker` holds one connection's parameters and paces and runs many;
 :mod:`.tls` real ClientHellos and handshakes from the stdlib ``ssl`` module;
 :mod:`.records` the post-handshake records no TLS API streams (KeyUpdate,
-renegotiation requests), built with keys OpenSSL hands us.
+renegotiation requests), built with keys OpenSSL hands us; :mod:`.remote` runs an
+:class:`Attack` in a child process (for a server in the measuring process).
 
     from harness.hostile import KINDS, run_attackers
     with run_attackers(KINDS["hello-then-silent"], address, 64) as attack:

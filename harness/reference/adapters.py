@@ -19,7 +19,7 @@ from cheroot.ssl import Adapter
 
 from .connection import Session, TLSConnection
 from .errors import ConfigError
-from .policy import DEFAULT_HANDSHAKE_TIMEOUT, TLSSettings, validate
+from .policy import DEFAULT_HANDSHAKE_TIMEOUT, CAFile, TLSSettings, check_settings
 from .vhosts import DEFAULT_HOST, HostSelectingSession, normalise_name
 
 INTERFACE_VERSION = "mtls-matrix/0.1.0"
@@ -64,7 +64,10 @@ class ClientCertAdapter(Adapter, abc.ABC):
     ) -> None:
         if private_key_password is not None:
             raise ConfigError("encrypted private keys are not supported; pass an unencrypted key")
-        self.settings = validate(
+        # The client CA file as checked: a back-end may load those blocks rather than
+        # read the file again (builtin.py, capath.py); dropped once the context is built.
+        self.checked_client_CA: CAFile | None
+        self.settings, self.checked_client_CA = check_settings(
             TLSSettings(
                 certificate=certificate,
                 private_key=private_key,
@@ -93,6 +96,8 @@ class ClientCertAdapter(Adapter, abc.ABC):
             ).__module__.startswith("OpenSSL"):
                 raise
             raise ConfigError(f"the TLS library refused this configuration: {_why(exc)}") from None
+        finally:
+            self.checked_client_CA = None
         self.host_name = DEFAULT_HOST
         self.hosts: dict[str, ClientCertAdapter] = {}
         for given in sni_hosts:
@@ -116,6 +121,15 @@ class ClientCertAdapter(Adapter, abc.ABC):
             )
             host.host_name = vhost.name
             self.hosts[key] = host
+
+    def close(self) -> None:
+        """Remove what start-up made on disk (a large client CA file's hashed directory,
+        capath.py), this host's and every virtual host's. A closed adapter's context
+        finds no CA it has not looked up yet: it refuses, it never admits."""
+        for adapter in (self, *self.hosts.values()):
+            directory = getattr(adapter.context, "_mtls_capath", None)
+            if directory is not None:
+                directory.cleanup()
 
     def host_for(self, server_name: str | None) -> ClientCertAdapter:
         """The adapter (host) a client sending ``server_name`` gets: the named virtual

@@ -11,6 +11,7 @@ import tempfile
 import time
 
 from .adapters import ClientCertAdapter, openssl_version_string
+from .capath import hashed_directory
 from .connection import CannotAsk, PostHandshakeBudget, Refused, Reset, Want
 from .errors import ConfigError
 
@@ -82,7 +83,12 @@ class BuiltinClientCertAdapter(ClientCertAdapter):
         ctx.verify_mode = VERIFY_MODES[s.client_check]
         ctx.verify_flags |= VERIFY_FLAGS
         if s.client_CA:
-            ctx.load_verify_locations(cafile=s.client_CA)
+            directory = self.checked_client_CA and hashed_directory(self.checked_client_CA)
+            if directory is None:
+                ctx.load_verify_locations(cafile=s.client_CA)
+            else:  # a large file (capath.py: the stdlib's cafile loader is superlinear)
+                ctx.load_verify_locations(capath=directory.path)
+                ctx._mtls_capath = directory  # removed when the context is released
         if s.client_CRL:  # the CAfile loader takes CRLs too; check the leaf's issuer's CRL
             ctx.load_verify_locations(cafile=s.client_CRL)
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF

@@ -27,17 +27,33 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import re
 import selectors
 import socket
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 from cheroot.errors import FatalSSLAlert
 
+from .budget import POST_HANDSHAKE_BUDGET, PostHandshakeBudget
 from .certinfo import client_variables
+from .firstbytes import (
+    DRAIN_READS,
+    LINGER_SECONDS,
+    PLAIN_HTTP_ANSWER,
+    TLS_HANDSHAKE_RECORD,
+    classify_first_bytes,
+    expect_tls_record,
+    linger,
+)
 from .hostcheck import host_mismatch
+from .session import (
+    CONNECTION_KEY,
+    CannotAsk,
+    Refused,
+    Reset,
+    Session,
+    Want,
+)
 
 DEFAULT_HOST = "_default_"  # MTLS_VIRTUAL_HOST of a server's default host (vhosts.py)
 
@@ -46,19 +62,7 @@ if TYPE_CHECKING:
     from .gate import Gate
 
 log = logging.getLogger("mtls_matrix.reference")
-T = TypeVar("T")
 
-TLS_HANDSHAKE_RECORD = 0x16
-_HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
-PLAIN_HTTP_ANSWER = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-    b"Content-Length: 40\r\n\r\nThis port speaks HTTPS, not plain HTTP.\n"
-)
-
-# How many non-blocking 64 KiB reads a plain-HTTP request may take before we answer.
-DRAIN_READS = 16
-# How long a refused client gets to read our alert and close (see linger()).
-LINGER_SECONDS = 0.5
 # The most one read asks of a back-end: pyOpenSSL overflows above 2 GiB, and nothing
 # is gained by reading more at once than a few TLS records.
 MAX_READ = 1 << 20
@@ -69,108 +73,23 @@ PENDING_LIMIT = 256 * 1024
 SEND_BOUND = 2.0
 
 
-# Handshake messages a client may send once the handshake is done (TLS 1.3 KeyUpdate,
-# TLS 1.2 renegotiation ClientHellos, a post-handshake Certificate): a few are normal,
-# a stream is an attack on the gate thread, which OpenSSL would process inside one read.
-POST_HANDSHAKE_BUDGET = 32
-
-
-class PostHandshakeBudget:
-    """Counts a client's post-handshake messages; past the budget, stops the reading.
-
-    The back-end's message callback calls ``seen()`` from inside OpenSSL's read
-    (the stdlib's SSL_read loops over such records while the client keeps
-    sending them). Past ``POST_HANDSHAKE_BUDGET`` the socket is shut for reading
-    (SHUT_RD), so the next read of the socket returns end-of-file and OpenSSL
-    stops at once; the session then raises ``refusal()``, one log line.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.armed = False  # set once the handshake is done
-        self.count = 0
-
-    def seen(self) -> None:
-        if not self.armed:
-            return
-        self.count += 1
-        if self.count == POST_HANDSHAKE_BUDGET + 1:
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(self._sock, socket.SHUT_RD)
-
-    @property
-    def exceeded(self) -> bool:
-        return self.count > POST_HANDSHAKE_BUDGET
-
-    def refusal(self) -> Refused:
-        return Refused(
-            f"sent over {POST_HANDSHAKE_BUDGET} post-handshake TLS messages "
-            "(a KeyUpdate or renegotiation flood); dropped"
-        )
-
-    def checked(self, read: Callable[[], T]) -> T:
-        """``read()``, unless the budget is spent: then ``refusal()`` instead of what the
-        read says (end-of-file, an error)."""
-        try:
-            result = read()
-        except Refused:
-            if self.exceeded:
-                raise self.refusal() from None
-            raise
-        if self.exceeded:
-            raise self.refusal()
-        return result
-
-
-class Refused(Exception):
-    """The connection must be dropped; the message says why, for the log."""
-
-
-class Reset(Refused):
-    """The client reset the connection (RST): nothing can be sent back."""
-
-
-class CannotAsk(Exception):
-    """A certificate cannot be asked for after the handshake on this connection (the
-    back-end, the TLS version or the client cannot do it); the message says why."""
-
-
-# The environ key under which a connection with per-path policies hands itself to
-# perpath.PathPolicyApp (a WSGI server's environ is the only way from app to connection).
-CONNECTION_KEY = "mtls_matrix.tls_connection"
-
-
-class Want(Exception):
-    """A non-blocking step must wait until the socket is ready for ``event``."""
-
-    def __init__(self, event: int) -> None:
-        super().__init__(event)
-        self.event = event
-
-
-class Session(Protocol):
-    """What each back-end provides once it has wrapped the accepted socket.
-
-    Blocking methods take a timeout (the worker's side); ``*_step`` methods never
-    block and raise ``Want`` instead (the gate's side); both raise ``Refused``
-    when the connection cannot go on.
-    """
-
-    sock: socket.socket
-
-    def handshake(self, timeout: float) -> None: ...
-    def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int: ...
-    def send(self, data: bytes, timeout: float | None) -> int: ...
-    def handshake_step(self) -> None: ...
-    def read_step(self, nbytes: int) -> bytes: ...  # b"" at end of stream
-    def write_step(self, data: bytes) -> int: ...
-    def close_notify(self) -> None: ...  # send a TLS close_notify, never waiting
-    def peer_certificate(self) -> bytes | None: ...
-    def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes: ...
-    def peer_chain(self) -> list[bytes] | None: ...  # None: this back-end cannot see it
-    def protocol(self) -> str: ...
-    def openssl_server_name(self) -> str | None: ...  # the SNI sent, as OpenSSL read it
-    def cipher(self) -> str: ...
+# Re-exported: the back-ends, vhosts.py and tests import these from here.
+__all__ = [
+    "CONNECTION_KEY",
+    "DRAIN_READS",
+    "LINGER_SECONDS",
+    "PLAIN_HTTP_ANSWER",
+    "POST_HANDSHAKE_BUDGET",
+    "TLS_HANDSHAKE_RECORD",
+    "CannotAsk",
+    "PostHandshakeBudget",
+    "Refused",
+    "Reset",
+    "Session",
+    "TLSConnection",
+    "Want",
+    "linger",
+]
 
 
 class TLSConnection:
@@ -390,11 +309,7 @@ class TLSConnection:
     # -- what the gate calls ------------------------------------------------------------
     def classify_first_bytes(self, head: bytes) -> str:
         """'tls', 'http' or 'other' for the first bytes a client sent."""
-        if head[:1] == bytes([TLS_HANDSHAKE_RECORD]):
-            return "tls"
-        if _HTTP_METHOD.match(head):
-            return "http"
-        return "other"
+        return classify_first_bytes(head)
 
     def open_session(self) -> Session:
         """Wrap the socket in the back-end's TLS object; Reset if the peer is gone already
@@ -431,7 +346,7 @@ class TLSConnection:
     def _blocking_handshake(self) -> None:
         """The handshake on a worker, for adapters used in a plain Cheroot server."""
         try:
-            self._expect_tls_record(self.handshake_timeout)
+            expect_tls_record(self._raw, self.handshake_timeout)
             self.open_session().handshake(self.handshake_timeout)
         except Refused as exc:
             self.log_refusal(str(exc))
@@ -543,65 +458,6 @@ class TLSConnection:
             left_out,
         )
         return env
-
-    def _expect_tls_record(self, timeout: float) -> None:
-        """Tell plain HTTP and garbage apart from TLS before a back-end sees them."""
-        self._raw.settimeout(timeout)
-        try:
-            head = self._raw.recv(8, socket.MSG_PEEK)
-        except TimeoutError:
-            raise Refused(f"sent nothing within {timeout:g}s") from None
-        except OSError as exc:
-            raise Refused(f"connection failed before the handshake: {exc.strerror}") from None
-        if not head:
-            raise Refused("closed the connection before the handshake")
-        kind = self.classify_first_bytes(head)
-        if kind == "tls":
-            return
-        if kind == "http":
-            self._answer_plain_http()
-            raise Refused("spoke plain HTTP to the TLS port (answered 400)")
-        raise Refused(f"sent bytes that are not TLS (starting {head[:4].hex()})")
-
-    def _answer_plain_http(self) -> None:
-        """Send the 400 so that the client can read it (blocking, on a worker).
-
-        Closing a socket with unread input makes the kernel send RST, and a client
-        that receives RST may discard the answer before reading it; so first read
-        what the client has sent so far (never waiting), then answer and send FIN.
-        """
-        with contextlib.suppress(OSError):
-            self._raw.setblocking(False)
-            for _ in range(DRAIN_READS):
-                if not self._raw.recv(65536):
-                    break
-        with contextlib.suppress(OSError):
-            self._raw.settimeout(self.handshake_timeout)
-            self._raw.sendall(PLAIN_HTTP_ANSWER)
-            self._raw.shutdown(socket.SHUT_WR)
-
-
-def linger(sock: socket.socket, grace: float = LINGER_SECONDS) -> None:
-    """Half-close and discard what the client still sends, briefly (blocking; the
-    plain-Cheroot path — in ReferenceServer the gate does this on its own thread).
-
-    Closing with unread input (under TLS 1.3 the client may already have sent
-    its request) makes the kernel answer with RST, which can overtake the TLS
-    alert: the client would see a reset instead of "unknown ca". Sending FIN
-    and reading until the client closes (it does, on reading the alert) lets
-    the alert arrive, whatever the timing. Bounded by ``grace`` seconds.
-    """
-    deadline = time.monotonic() + grace
-    with contextlib.suppress(OSError), selectors.DefaultSelector() as sel:
-        socket.socket.shutdown(sock, socket.SHUT_WR)
-        sel.register(sock, selectors.EVENT_READ)
-        for _ in range(DRAIN_READS):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sel.select(remaining):
-                break
-            # Raw bytes only: after a refusal nothing is decrypted any more.
-            if not socket.socket.recv(sock, 65536):
-                break
 
 
 def der_to_pem(der: bytes) -> str:

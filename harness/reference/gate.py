@@ -21,6 +21,10 @@ A refused connection lingers here too (FIN sent, input discarded until the
 client closes, at most ``LINGER_SECONDS``) so that its TLS alert or HTTP answer
 arrives before any reset, without a worker waiting for it.
 
+This module is the scheduling: admission, eviction, deadlines and the selector loop.
+What one turn does for one connection is gate_steps.py; a connection's states and
+record, and the gate's own answers, are gate_entry.py (the states are re-exported here).
+
 Written by hand because Cheroot offers no hook for a non-blocking handshake and
 no asyncio server can feed Cheroot's worker pool; the TLS work itself stays in
 OpenSSL (via ``ssl`` and pyOpenSSL).
@@ -38,76 +42,45 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from .connection import (
-    DRAIN_READS,
-    LINGER_SECONDS,
-    MAX_READ,
-    PLAIN_HTTP_ANSWER,
-    Refused,
-    Reset,
-    TLSConnection,
-    Want,
-    format_peer,
+from .connection import TLSConnection, format_peer
+from .gate_entry import (
+    ANSWER,
+    BODY,
+    DELIVER,
+    FIRST,
+    HANDSHAKE,
+    HEAD,
+    IDLE,
+    LINGER,
+    MAX_HEAD,
+    Entry,
+    head_end,
 )
-from .framing import ChunkedError, ChunkedScanner, framing, without_expect
+from .gate_steps import READS_PER_TURN, ConnectionSteps
+
+# Re-exported: server.py, cherrypy_mtls.py and tests import these from here.
+__all__ = [
+    "ANSWER",
+    "BODY",
+    "DELIVER",
+    "FIRST",
+    "HANDSHAKE",
+    "HEAD",
+    "IDLE",
+    "LINGER",
+    "MAX_HEAD",
+    "READS_PER_TURN",
+    "Gate",
+    "default_max_waiting",
+    "head_end",
+]
 
 log = logging.getLogger("mtls_matrix.reference")
 
-MAX_HEAD = 64 * 1024  # SPEC section 7: request line and headers together
-_READ_CHUNK = 16 * 1024  # one TLS record's worth of plaintext
-# Reads of one connection per turn of the gate (at most 16 x 16 KiB): a connection with
-# more to read waits for the next turn (the socket stays readable), so one client that
-# sends fast cannot keep the single gate thread from the others (SPEC section 7).
-_READS_PER_TURN = 16
 _MAX_WAIT = 1.0  # the selector wakes at least this often (bounds stop() latency)
 _QUEUE_MARGIN = 64  # new connections queued for admission beyond max_waiting
-
-# States a connection can be in while it is in the gate.
-FIRST = "first-bytes"  # accepted, nothing received yet
-HANDSHAKE = "handshake"
-HEAD = "request-head"  # handshake done, reading a request head
-BODY = "request-body"  # a whole head, reading its (Content-Length, bounded) body
-IDLE = "keep-alive"  # between two requests on a kept-alive connection
-ANSWER = "answer"  # writing a 400/408/413/431 before lingering
-DELIVER = "deliver"  # writing the rest of a response a worker left (then keep-alive or close)
-LINGER = "linger"  # refused: FIN sent, discarding input until the client closes
-
-
-def _response(status: str, text: str) -> bytes:
-    body = text.encode() + b"\n"
-    return (
-        f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-ANSWER_408 = _response("408 Request Timeout", "The request head did not arrive in time.")
-ANSWER_400_CHUNKED = _response("400 Bad Request", "The chunked request body is malformed.")
-ANSWER_413 = _response(
-    "413 Request Entity Too Large", "The request body is larger than this server accepts."
-)
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-ANSWER_431 = _response(
-    "431 Request Header Fields Too Large", "The request head is larger than 64 KiB."
-)
-
-
-@dataclass(eq=False)
-class _Entry:
-    conn: Any  # cheroot.server.HTTPConnection, or None for a socket that only lingers
-    tls: TLSConnection
-    state: str
-    deadline: float = 0.0
-    event: int = selectors.EVENT_READ
-    out: bytes = b""
-    out_tls: bool = True
-    scan_from: int = 0
-    need: int = 0  # BODY, Content-Length: the buffer length that holds head and body
-    chunks: ChunkedScanner | None = None  # BODY, chunked: where the body ends
-    fd: int = field(default=-1)
 
 
 def default_max_waiting() -> int:
@@ -124,25 +97,7 @@ def default_max_waiting() -> int:
     return max(64, soft // 2 - _QUEUE_MARGIN)
 
 
-def head_end(buf: bytes | bytearray, start: int = 0) -> int:
-    """Index just past the request head in ``buf``, or -1 while it is incomplete.
-
-    The head ends at the first empty line (CRLF CRLF, RFC 9112 section 2.1). A
-    bare LF ends it early: Cheroot answers such a line with 400 without reading
-    further, so the worker never waits. ``start`` skips what an earlier call
-    already scanned.
-    """
-    i = buf.find(b"\n", max(start - 3, 0))
-    while i != -1:
-        if i == 0 or buf[i - 1] != 0x0D:
-            return i + 1
-        if i >= 3 and buf[i - 3 : i + 1] == b"\r\n\r\n":
-            return i + 1
-        i = buf.find(b"\n", i + 1)
-    return -1
-
-
-class Gate:
+class Gate(ConnectionSteps):
     """The gate thread. ``hand_off(conn)`` puts a connection on the worker queue."""
 
     def __init__(
@@ -166,8 +121,8 @@ class Gate:
         self._wake_w: socket.socket | None = None
         self._lock = threading.Lock()
         self._inbox: list[tuple[Any, TLSConnection, str]] = []
-        self._entries: dict[int, _Entry] = {}
-        self._deadlines: list[tuple[float, int, _Entry]] = []
+        self._entries: dict[int, Entry] = {}
+        self._deadlines: list[tuple[float, int, Entry]] = []
         self._seq = itertools.count()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="reference-gate", daemon=True)
@@ -281,7 +236,7 @@ class Gate:
             self._admit()
             self._expire()
 
-    def _guarded(self, action: Callable[[_Entry], None], entry: _Entry) -> None:
+    def _guarded(self, action: Callable[[Entry], None], entry: Entry) -> None:
         try:
             action(entry)
         except Exception:  # a bug here must not stop the gate; it shows with its traceback
@@ -293,7 +248,7 @@ class Gate:
             inbox, self._inbox = self._inbox, []
         now = time.monotonic()
         for conn, tls, state in inbox:
-            entry = _Entry(conn, tls, state, fd=tls.fileno())
+            entry = Entry(conn, tls, state, fd=tls.fileno())
             if entry.fd < 0 or entry.fd in self._entries:
                 tls.close_now()
                 continue
@@ -353,10 +308,10 @@ class Gate:
             heapq.heappop(self._deadlines)
         return _MAX_WAIT
 
-    def _push_deadline(self, entry: _Entry) -> None:
+    def _push_deadline(self, entry: Entry) -> None:
         heapq.heappush(self._deadlines, (entry.deadline, next(self._seq), entry))
 
-    def _set_deadline(self, entry: _Entry, deadline: float) -> None:
+    def _set_deadline(self, entry: Entry, deadline: float) -> None:
         entry.deadline = deadline
         self._push_deadline(entry)
 
@@ -373,313 +328,21 @@ class Gate:
             if entry.tls.sock.fileno() < 0:
                 self._forget(entry)
 
-    def _wait(self, entry: _Entry, event: int) -> None:
+    def _wait(self, entry: Entry, event: int) -> None:
         if entry.event != event:
             self._sel.modify(entry.fd, event, entry)
             entry.event = event
 
-    def _forget(self, entry: _Entry) -> None:
+    def _forget(self, entry: Entry) -> None:
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._sel.unregister(entry.fd)
         with self._lock:
             if self._entries.get(entry.fd) is entry:
                 del self._entries[entry.fd]
 
-    def _close(self, entry: _Entry) -> None:
+    def _close(self, entry: Entry) -> None:
         self._forget(entry)
         entry.tls.close_now()
 
-    def _refuse(self, entry: _Entry, why: str) -> None:
+    def _refuse(self, entry: Entry, why: str) -> None:
         entry.tls.log_refusal(why)
-
-    # -- one step of one connection ------------------------------------------------------------
-    def _step(self, entry: _Entry) -> None:
-        {
-            FIRST: self._first_bytes,
-            HANDSHAKE: self._handshake,
-            HEAD: self._read_head,
-            BODY: self._read_head,
-            IDLE: self._read_head,
-            ANSWER: self._answer,
-            DELIVER: self._deliver,
-            LINGER: self._drain,
-        }[entry.state](entry)
-
-    def _first_bytes(self, entry: _Entry) -> None:
-        tls = entry.tls
-        sock = tls.sock
-        try:
-            sock.setblocking(False)
-            head = sock.recv(8, socket.MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._refuse(entry, f"connection failed before the handshake: {exc.strerror or exc}")
-            self._close(entry)
-            return
-        if not head:
-            self._refuse(entry, "closed the connection before the handshake")
-            self._close(entry)
-            return
-        kind = tls.classify_first_bytes(head)
-        if kind == "tls":
-            try:
-                tls.open_session()
-            except Refused as exc:
-                self._refuse(entry, str(exc))
-                self._close(entry)
-                return
-            entry.state = HANDSHAKE
-            self._handshake(entry)
-        elif kind == "http":
-            with contextlib.suppress(OSError):  # read what came, so closing sends no RST
-                for _ in range(DRAIN_READS):
-                    if not tls.raw_recv(65536):
-                        break
-            self._refuse(entry, "spoke plain HTTP to the TLS port (answered 400)")
-            self._start_answer(entry, PLAIN_HTTP_ANSWER, tls_layer=False)
-        else:
-            self._refuse(entry, f"sent bytes that are not TLS (starting {head[:4].hex()})")
-            self._start_linger(entry)
-
-    def _handshake(self, entry: _Entry) -> None:
-        tls = entry.tls
-        try:
-            tls.session.handshake_step()
-        except Want as want:
-            self._wait(entry, want.event)
-            return
-        except Reset as exc:
-            self._refuse(entry, str(exc))
-            self._close(entry)
-            return
-        except Refused as exc:
-            self._refuse(entry, str(exc))
-            self._start_linger(entry)
-            return
-        tls.handshaken = True
-        entry.state = HEAD
-        self._set_deadline(entry, time.monotonic() + self.request_timeout)
-        self._read_head(entry)  # under TLS 1.3 the request may have come with the Finished
-
-    def _read_head(self, entry: _Entry) -> None:
-        tls = entry.tls
-        if entry.state == BODY and entry.out and not self._send_continue(entry):
-            return  # the 100 Continue waits for the socket; the body cannot come before it
-        if tls.inbuf and self._head_done(entry):  # a pipelined request, buffered already
-            return
-        for _ in range(_READS_PER_TURN):  # then other connections get their turn
-            try:
-                data = tls.session.read_step(_READ_CHUNK)
-            except Want as want:
-                self._wait(entry, want.event)
-                return
-            except Refused as exc:
-                between_requests = entry.state == IDLE and not tls.inbuf
-                if not (between_requests and isinstance(exc, Reset)):
-                    self._refuse(entry, str(exc))
-                self._close(entry)
-                return
-            if not data:
-                if tls.inbuf:
-                    self._refuse(entry, "closed the connection in the middle of a request head")
-                self._close(entry)  # closing before (another) request is not a failure
-                return
-            if entry.state == IDLE:
-                entry.state = HEAD
-                self._set_deadline(entry, time.monotonic() + self.request_timeout)
-            tls.inbuf += data
-            if self._head_done(entry):
-                return
-
-    def _head_done(self, entry: _Entry) -> bool:
-        """Hand off (or answer 400, 413, 431) once the buffer holds a whole head and its
-        body; False: read on.
-
-        The body is read here whatever its framing (Content-Length or chunked, with or
-        without ``Expect: 100-continue``, which the gate answers), as Cheroot will
-        frame it (framing.py), so that a worker never waits for a body.
-        """
-        tls = entry.tls
-        if entry.state != BODY:
-            end = head_end(tls.inbuf, entry.scan_from)
-            entry.scan_from = len(tls.inbuf)
-            if end > self.max_head or (end < 0 and len(tls.inbuf) > self.max_head):
-                self._refuse(
-                    entry, f"sent a request head over {self.max_head // 1024} KiB (answered 431)"
-                )
-                self._start_answer(entry, ANSWER_431)
-                return True
-            if end < 0:
-                return False
-            frame = framing(bytes(tls.inbuf[:end]), self.max_body) if self.max_body else None
-            if frame is not None and frame.expect_continue:
-                head = without_expect(bytes(tls.inbuf[:end]))
-                tls.inbuf[:end] = head
-                end = entry.scan_from = len(head)
-            if frame is not None and frame.kind != "none":
-                entry.state = BODY  # read the body here too: a trickle holds no worker
-                entry.need = end + frame.length if frame.kind == "length" else 0
-                entry.chunks = (
-                    ChunkedScanner(end, self.max_body) if frame.kind == "chunked" else None
-                )
-                self._set_deadline(entry, time.monotonic() + self.request_timeout)
-                if not self._body_done(entry):
-                    if entry.state == BODY and frame.expect_continue:
-                        entry.out = CONTINUE
-                        if not self._send_continue(entry):
-                            return True  # waiting to write it (or closed): read no further
-                    return entry.state != BODY
-        elif not self._body_done(entry):
-            return entry.state != BODY
-        self._forget(entry)
-        entry.chunks = None
-        tls.request_timeout = self.request_timeout
-        tls.body_deadline = time.monotonic() + self.request_timeout
-        self._hand_off(entry.conn)
-        return True
-
-    def _body_done(self, entry: _Entry) -> bool:
-        """Whether the buffer holds the whole body; answers 400 or 413 (state ANSWER)
-        for a chunked body Cheroot would refuse or that grows past the bound."""
-        if entry.chunks is None:
-            return len(entry.tls.inbuf) >= entry.need
-        try:
-            end = entry.chunks.scan(entry.tls.inbuf)
-            if end >= 0 and entry.chunks.trailers_at < end - 2:
-                del entry.tls.inbuf[entry.chunks.trailers_at : end - 2]  # Cheroot reads none
-            return end >= 0
-        except ChunkedError as exc:
-            answer = ANSWER_413 if exc.status == "413" else ANSWER_400_CHUNKED
-            self._refuse(
-                entry, f"sent a chunked body the server refuses: {exc} (answered {exc.status})"
-            )
-            entry.chunks = None
-            self._start_answer(entry, answer)
-            return False
-
-    def _send_continue(self, entry: _Entry) -> bool:
-        """Write the pending ``100 Continue``; False while the socket cannot take it."""
-        while entry.out:
-            try:
-                sent = entry.tls.session.write_step(entry.out)
-            except Want as want:
-                self._wait(entry, want.event)
-                return False
-            except Refused as exc:
-                self._refuse(entry, str(exc))
-                self._close(entry)
-                return False
-            entry.out = entry.out[sent:]
-        self._wait(entry, selectors.EVENT_READ)
-        return True
-
-    def _on_deadline(self, entry: _Entry) -> None:
-        tls = entry.tls
-        if entry.state == FIRST:
-            self._refuse(entry, f"sent nothing within {tls.handshake_timeout:g}s")
-            self._close(entry)
-        elif entry.state == HANDSHAKE:
-            self._refuse(entry, f"handshake timed out after {tls.handshake_timeout:g}s")
-            self._close(entry)
-        elif entry.state == BODY:
-            self._refuse(
-                entry,
-                f"request body not complete within {self.request_timeout:g}s (answered 408)",
-            )
-            self._start_answer(entry, ANSWER_408)
-        elif entry.state == HEAD:
-            self._refuse(
-                entry,
-                f"sent no complete request head within {self.request_timeout:g}s (answered 408)",
-            )
-            self._start_answer(entry, ANSWER_408)
-        elif entry.state == DELIVER:
-            self._refuse(
-                entry,
-                f"did not read its response ({len(tls.outbuf) // 1024} KiB waiting) "
-                f"within {self.request_timeout:g}s; dropped",
-            )
-            tls.outbuf.clear()
-            self._close(entry)
-        else:  # IDLE: an unused kept-alive connection; ANSWER, LINGER: time is up
-            self._close(entry)
-
-    def _start_answer(self, entry: _Entry, answer: bytes, *, tls_layer: bool = True) -> None:
-        entry.state = ANSWER
-        entry.out = answer
-        entry.out_tls = tls_layer
-        self._set_deadline(entry, time.monotonic() + LINGER_SECONDS)
-        self._answer(entry)
-
-    def _answer(self, entry: _Entry) -> None:
-        tls = entry.tls
-        while entry.out:
-            try:
-                if entry.out_tls:
-                    sent = tls.session.write_step(entry.out)
-                else:
-                    sent = tls.raw_send(entry.out)
-            except Want as want:
-                self._wait(entry, want.event)
-                return
-            except (BlockingIOError, InterruptedError):
-                self._wait(entry, selectors.EVENT_WRITE)
-                return
-            except (Refused, OSError):
-                self._close(entry)
-                return
-            entry.out = entry.out[sent:]
-        self._start_linger(entry)
-
-    def _deliver(self, entry: _Entry) -> None:
-        """Write what a worker left unsent; then wait for the next request (keep-alive)
-        or end the session (close_notify, FIN, linger)."""
-        tls = entry.tls
-        while tls.outbuf:  # each pass sends at least a byte, or waits
-            try:
-                sent = tls.session.write_step(bytes(tls.outbuf[:MAX_READ]))
-            except Want as want:
-                self._wait(entry, want.event)
-                return
-            except Refused as exc:
-                if not isinstance(exc, Reset):
-                    self._refuse(entry, f"{exc} (while its response was delivered)")
-                tls.outbuf.clear()
-                self._close(entry)
-                return
-            del tls.outbuf[:sent]
-        if entry.conn is None:
-            self._start_linger(entry)
-            return
-        entry.state = IDLE
-        self._set_deadline(entry, time.monotonic() + self.keepalive_timeout)
-        self._wait(entry, selectors.EVENT_READ)
-        self._read_head(entry)
-
-    def _start_linger(self, entry: _Entry) -> None:
-        """FIN now, then read and discard until the client closes or LINGER_SECONDS pass.
-
-        Closing with unread input makes the kernel send RST, which can overtake a
-        TLS alert or an HTTP answer; the client closes once it has read them.
-        """
-        entry.state = LINGER
-        if entry.out_tls:
-            entry.tls.send_close_notify()  # after a response (a 408, say), not after a refusal
-        entry.tls.raw_shutdown_write()
-        self._set_deadline(entry, time.monotonic() + LINGER_SECONDS)
-        self._wait(entry, selectors.EVENT_READ)
-        self._drain(entry)
-
-    def _drain(self, entry: _Entry) -> None:
-        for _ in range(DRAIN_READS):
-            try:
-                if not entry.tls.raw_recv(65536):
-                    break
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                break
-        else:
-            return  # still sending: more next time, until the deadline
-        self._close(entry)

@@ -354,6 +354,7 @@ class ReferenceServer:
         ):
             raise ConfigError(f"max_waiting must be a positive number, not {max_waiting!r}")
         self.adapter = adapter
+        self._adapters = [adapter]  # closed at stop (ClientCertAdapter.close)
         self.requested_bind = bind
         if adapter.settings.path_policies:  # SPEC section 9: asked for by path
             app = PathPolicyApp(app, adapter)
@@ -398,6 +399,7 @@ class ReferenceServer:
         those already open keep theirs. A new adapter has new contexts, so no session
         cache or ticket key of the old one comes along: no session resumes across it."""
         self.adapter = adapter
+        self._adapters.append(adapter)
         self._server.ssl_adapter = adapter
 
     @property
@@ -419,6 +421,8 @@ class ReferenceServer:
             self.gate.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        for adapter in self._adapters:  # a large CA file's directory (capath.py)
+            adapter.close()
 
     def __enter__(self) -> ReferenceServer:
         return self.start()

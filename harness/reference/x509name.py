@@ -119,6 +119,21 @@ def subject_and_issuer(tbs_der: bytes) -> tuple[list[Entry], list[Entry]]:
     return _entries(parts[at + 4]), _entries(parts[at + 2])
 
 
+def subject_der(certificate_der: bytes) -> bytes:
+    """The subject Name's DER, tag and length included, from a Certificate's DER (RFC 5280
+    section 4.1); IndexError or ValueError if the DER is not shaped like one."""
+    at, _ = _header(certificate_der, 0)  # Certificate: into its content
+    at, _ = _header(certificate_der, at)  # TBSCertificate: into its content
+    skip = 5 if certificate_der[at] == 0xA0 else 4  # [0] EXPLICIT version, absent for v1
+    for _ in range(skip):  # version, serialNumber, signature, issuer, validity
+        start, length = _header(certificate_der, at)
+        at = start + length
+    start, length = _header(certificate_der, at)
+    if certificate_der[at] != 0x30 or start + length > len(certificate_der):
+        raise ValueError("the subject is not a whole SEQUENCE")
+    return certificate_der[at : start + length]
+
+
 def rfc2253(entries: list[Entry]) -> str:
     """X509_NAME_print_ex(XN_FLAG_RFC2253 & ~ESC_MSB): entries last to first
     (XN_FLAG_DN_REV, so a multi-valued RDN's attributes come out reversed too), ``+``

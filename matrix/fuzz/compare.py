@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from matrix.environ import check_environ, expected_certificate_variables
+from matrix.environ import check_environ, days_left, expected_certificate_variables
 
 from .endpoints import ADMITTED, Answer, Endpoint
 from .predict import Prediction
@@ -99,11 +99,15 @@ def differences(
 
 
 def _remain_stable(cert_file: Path, window: tuple[dt.datetime, dt.datetime]) -> bool:
-    """Whether the whole days left until notAfter are the same at both ends of ``window``.
+    """Whether mod_ssl's SSL_CLIENT_V_REMAIN is the same at both ends of ``window``.
 
-    SSL_CLIENT_V_REMAIN counts whole days to notAfter (mod_ssl's
-    ``ssl_var_lookup_ssl_cert_remain``), so it steps at notAfter's time of day, not at
-    midnight: two servers asked seconds apart can rightly differ by one around it.
+    The endpoints are asked one after the other; the count steps at notAfter's time of
+    day, so two servers asked a fraction of a second apart can rightly differ by one when
+    a step falls between them. Only then is the variable left out of the comparison with
+    Apache (the oracle still holds each answer to one of the two counts). The step is
+    mod_ssl's, in whole seconds (``matrix.environ.days_left``): counted with microseconds
+    it falls one second early, and an example that crossed the real step was compared as
+    if it had not (reference 1, Apache 0, for a notAfter one day after the run's start).
     """
     try:
         with warnings.catch_warnings():  # generated serials may be negative on purpose
@@ -112,7 +116,7 @@ def _remain_stable(cert_file: Path, window: tuple[dt.datetime, dt.datetime]) -> 
     except (OSError, ValueError):
         return False
     not_after = cert.not_valid_after_utc
-    return (not_after - window[0]).days == (not_after - window[1]).days
+    return days_left(not_after, window[0]) == days_left(not_after, window[1])
 
 
 def _client_variables(environ: dict, endpoint: Endpoint) -> dict:

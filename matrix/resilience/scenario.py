@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import hostile
+from harness.hostile.remote import RemoteAttack
 from harness.target import ServerSpec, Target
 
 from .common import AFTER, BIND, OWN_THREADS, PACE_S, POSITION_S, PROBE_S, UNBOUNDED, MeasureError
@@ -211,7 +212,10 @@ def attack(
     started = time.monotonic()
     before = bench.watch.resources() if measure_resources else None
     counts = bench.watch.counts()
-    run = hostile.Attack(
+    # An in-process server would share its GIL with attacking threads: attack from a child
+    # process then (harness.hostile.remote says why and what it changed).
+    attack_class = RemoteAttack if bench.in_process else hostile.Attack
+    run = attack_class(
         kind,
         bench.address,
         count,
