@@ -42,6 +42,7 @@ from harness.target import (
 from . import interrupts
 from .dimensions import PROFILES, Case, addresses, enumerate_cases
 from .environ import SPEC_VARIABLES
+from .oracle import Facts
 from .outputs import check_results_path
 from .problems import HARNESS, START, START_TIMEOUT
 from .resolver import ResolverFacts, probe
@@ -50,6 +51,7 @@ from .runner import MatrixEnv, build_facts, run_case
 from .servers import START_TIMEOUT_S
 from .shards import ShardError, parse_shard, shard
 from .state import PROFILE as STATE_PROFILE
+from .survival import run_order
 
 DEFAULT_TARGET = "harness.targets.reference:target"
 DEFAULT_CERTS_DIR = "build/matrix-certs"  # + "-<profile>" for a profile but the default
@@ -145,6 +147,7 @@ _started_key = pytest.StashKey[float]()
 _inputs_key = pytest.StashKey[dict]()
 _summary_key = pytest.StashKey[tuple]()
 _contract_key = pytest.StashKey[list]()
+_facts_key = pytest.StashKey[Any]()
 
 
 class _Collector:
@@ -218,8 +221,36 @@ def _mistake(report: pytest.TestReport) -> str | None:
     return None
 
 
+# Plugins a run of the matrix alone has no use for, each costing time per test or per run
+# (docs: README "Speed"). hypothesis's imports all of hypothesis in its terminal summary:
+# 1-3 s on a loaded machine, which under pytest-xdist every worker spends before it reports
+# that it has finished, so the controller waits for it; and it wraps every test's call and
+# report. The matrix's tests are not hypothesis tests (matrix/fuzz runs on its own).
+UNUSED_PLUGINS = ("hypothesispytest",)
+
+
+def matrix_only(config: pytest.Config) -> bool:
+    """Whether this run collects nothing but the matrix: every argument names the matrix
+    package (``matrix``, ``matrix/test_matrix.py::...``, an absolute path to it)."""
+    here = Path(__file__).resolve().parent
+    args = [str(a).split("::")[0] for a in config.args]
+    if not args:
+        return False
+    for arg in args:
+        path = Path(arg)
+        inside = here == path.resolve() or here in path.resolve().parents
+        if not (inside or arg in ("matrix", "matrix.test_matrix")):
+            return False
+    return True
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "matrix: one case of the mTLS compatibility matrix")
+    if matrix_only(config):
+        for name in UNUSED_PLUGINS:
+            plugin = config.pluginmanager.get_plugin(name)
+            if plugin is not None:
+                config.pluginmanager.unregister(plugin)
     config.stash[_results_key] = []
     config.stash[_contract_key] = []
     config.stash[_started_key] = time.monotonic()
@@ -358,6 +389,62 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def _case_of(item: pytest.Item) -> Any:
+    """The matrix case a collected test runs (None for any other test)."""
+    spec = getattr(item, "callspec", None)
+    return spec.params.get("matrix_case") if spec is not None else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: a subset keeps the order
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Run the matrix's cases in the order that proves most refusals' survival by the next
+    case (matrix/survival.py ``run_order``): the same in every pytest-xdist worker. The
+    whole profile (or shard) is ordered before ``-k`` and ``-m`` take their subset, so a
+    subset runs in the whole run's order, and results.json (``run_cases``) lists it so.
+    Not with ``--case`` (the order given is kept), the state profile, or ``--collect-only``
+    (the order needs the oracle, hence the certificates, which a listing does not make)."""
+    if config.getoption("--case") or profile_of(config) == STATE_PROFILE:
+        return
+    if config.option.collectonly:
+        return
+    slots = [i for i, item in enumerate(items) if isinstance(_case_of(item), Case)]
+    if not slots:
+        return
+    matrix_items = [items[i] for i in slots]
+    cases = [_case_of(item) for item in matrix_items]
+    rank = {c.id: i for i, c in enumerate(run_order(cases, _facts(config)))}
+    ranked = sorted(matrix_items, key=lambda item: rank[_case_of(item).id])
+    for slot, item in zip(slots, ranked, strict=True):
+        items[slot] = item
+
+
+def run_cases(config: pytest.Config) -> list[Any]:
+    """The run's cases in the order they run in one process: ``--case``'s order, or
+    ``run_order``'s (the state profile: its own). results.json lists them so."""
+    cases = cases_for(config)
+    wanted = config.getoption("--case")
+    if wanted:
+        known = {c.id: c for c in cases}
+        return [known[w] for w in dict.fromkeys(wanted) if w in known]
+    if profile_of(config) == STATE_PROFILE:
+        return cases
+    return run_order(cases, _facts(config))
+
+
+def _facts(config: pytest.Config) -> Facts:
+    """The oracle's facts for this run (from the run's inputs), built once per process."""
+    if _facts_key not in config.stash:
+        inputs = _inputs(config)
+        config.stash[_facts_key] = build_facts(
+            certs_gen.load(inputs["certs_dir"]),
+            ResolverFacts.from_json(inputs["resolver"]),
+            dt.datetime.fromisoformat(inputs["started"]),
+        )
+    return config.stash[_facts_key]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Prepare certificates and facts before any case runs, so bad input is a usage error."""
     config = session.config
@@ -375,11 +462,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def matrix_env(pytestconfig: pytest.Config):
     inputs = _inputs(pytestconfig)
     certs = certs_gen.load(inputs["certs_dir"])
-    facts = build_facts(
-        certs,
-        ResolverFacts.from_json(inputs["resolver"]),
-        dt.datetime.fromisoformat(inputs["started"]),
-    )
+    facts = _facts(pytestconfig)
     become_subreaper()  # orphans of the target's processes stay visible (harness/processes.py)
     timeout = pytestconfig.getoption("--start-timeout")
     env = MatrixEnv(certs, facts, _target(pytestconfig), timeout)
@@ -485,7 +568,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not cases:
         return
     target = _target(config)
-    order = {c.id: i for i, c in enumerate(cases_for(config))}
+    order = {c.id: i for i, c in enumerate(run_cases(config))}
     cases.sort(key=lambda c: order.get(c["id"], len(order)))
     if config.getoption("--results") is None:
         config.stash[_summary_key] = (None, cases)

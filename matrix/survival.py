@@ -25,11 +25,20 @@ the probe's lines were: a refusal's own log line may come after the client saw t
 refusal, so the lines cannot be told apart by time, and moving them would misplace it
 (measured: 3 of 120 refusals' lines did). A target that logs each served request thus
 shows that line on the refusal's case, not on the case whose request it was.
-The matrix's order is kept as it is (cases of a configuration run together, admissions
-mostly first): reordering so that each refusal is followed by an admission would prove
-120 of the 208 refusals' survival instead of 36, but it moves the first refusal earlier,
-which changes what a server that breaks after its first refusal breaks (and how long
-such a run takes): tests/test_matrix_wrong_servers.py measures those subsets in order.
+
+The run's order (``run_order``) makes that proof as common as it can be: within each
+server configuration (cases of one configuration still run together, configurations in
+the matrix's order), the admitted cases that no refusal needs come first, then each
+refusal followed by an admitted case, then the refusals left over (they take the explicit
+probe), then the rest (refusals nobody is predicted to be served after, and cases the
+oracle predicts never reach the server come first of all). In the standard matrix that
+proves 120 of the 208 refusals' survival by the next case instead of 36, and leaves 88
+explicit probes: the configurations where refusals outnumber admissions (the +host
+policies, 48) and the server-certificate grid, where no client is admitted (40). A server
+that breaks after its first refusal breaks the cases from that refusal on, in this order:
+results.json lists the cases in the order they ran, so a reader (and
+tests/test_matrix_wrong_servers.py) sees which came after it. ``--case`` keeps the order
+given.
 """
 
 from __future__ import annotations
@@ -37,13 +46,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.client import OK, Attempt
 
 from .dimensions import Case
-from .oracle import Facts, predict, survival_probe
+from .oracle import SKIPPED, Facts, predict, survival_probe
 
 if TYPE_CHECKING:
     from .runner import MatrixEnv
@@ -79,6 +89,45 @@ class Survival:
     got: str = ""
     note: str = ""
     early: Early | None = None
+
+
+def run_order(cases: Sequence[Case], facts: Facts) -> list[Case]:
+    """``cases`` in the order that lets the most refusals' survival be proved by the next
+    case (module docstring): grouped by configuration in order of first appearance; within
+    one, never-reaching cases, admissions no refusal needs, (refusal, admission) pairs,
+    the refusals left over, the other refusals; each kind in its original order. A
+    function of the cases and the facts only, so every pytest-xdist worker (and the
+    controller, which lists results in this order) computes the same."""
+    groups: dict[Any, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(case.config, []).append(case)
+    ordered: list[Case] = []
+    for group in groups.values():
+        ordered += _interleaved(group, facts)
+    return ordered
+
+
+def _interleaved(group: list[Case], facts: Facts) -> list[Case]:
+    unreached: list[Case] = []
+    admitted: list[Case] = []
+    probed: list[Case] = []  # refusals after which survival is checked
+    other: list[Case] = []
+    for case in group:
+        outcome = predict(case, facts).outcome
+        if outcome == SKIPPED:
+            unreached.append(case)
+        elif outcome == OK:
+            admitted.append(case)
+        elif survival_probe(case.config, case.connect, facts) is not None:
+            probed.append(case)
+        else:
+            other.append(case)
+    pairs = min(len(admitted), len(probed))
+    spare = len(admitted) - pairs
+    order = unreached + admitted[:spare]
+    for refusal, admission in zip(probed[:pairs], admitted[spare:], strict=True):
+        order += [refusal, admission]
+    return order + probed[pairs:] + other
 
 
 def admitted_next(case: Case, following: object, facts: Facts) -> bool:

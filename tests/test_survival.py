@@ -9,16 +9,20 @@ that dies or hangs after a refusal fails survival either way.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
 from harness.client import OK
+from harness.target import CheckedTarget
 from harness.targets.reference import target as reference_target
 from matrix.dimensions import Case
+from matrix.oracle import SKIPPED, predict, survival_probe
+from matrix.plugin import matrix_cases
 from matrix.problems import SURVIVAL
 from matrix.resolver import probe
 from matrix.runner import MatrixEnv, build_facts, run_case
-from matrix.survival import PROBE, admitted_next
+from matrix.survival import PROBE, admitted_next, run_order
 from tests import wrong_servers
 
 LOOPBACK = "127.0.0.1"
@@ -83,7 +87,85 @@ def test_a_server_broken_by_a_refusal_fails_survival_whatever_follows(
     assert [p.kind for p in one.problems if p.kind == SURVIVAL] == [SURVIVAL]
     survival = next(p for p in one.problems if p.kind == SURVIVAL)
     assert survival.observed != OK
-    expected_by = following.id if following is ADMITTED else PROBE
+    # A stalled server's early request times out after the bound: that case's request
+    # decides. A dropping server refuses it at once, within the bound: the request is that
+    # case's own finding, and the explicit probe decides (matrix/survival.py).
+    stalled = name == "stalls_after_rejection"
+    expected_by = following.id if following is ADMITTED and stalled else PROBE
     assert one.observed["survival_by"] == expected_by
     if two is not None:  # the next case is not served either
         assert two.status == "fail"
+
+
+# -- the run's order (survival.run_order) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def standard_cases():
+    return matrix_cases(CheckedTarget(reference_target()), "standard")
+
+
+@pytest.fixture(scope="module")
+def kinds(facts, standard_cases):
+    """Each case's kind, as the order sees it (from the oracle, per case id)."""
+
+    def kind(case: Case) -> str:
+        outcome = predict(case, facts).outcome
+        if outcome == SKIPPED:
+            return "unreached"
+        if outcome == OK:
+            return "admitted"
+        return "probed" if survival_probe(case.config, case.connect, facts) else "other"
+
+    return {c.id: kind(c) for c in standard_cases}
+
+
+def _proved_by_next(cases, kinds) -> int:
+    """Refusals followed by an admitted case of their own configuration."""
+    return sum(
+        1
+        for case, after in itertools.pairwise(cases)
+        if kinds[case.id] == "probed"
+        and kinds[after.id] == "admitted"
+        and after.config == case.config
+    )
+
+
+def test_the_run_order_is_the_same_cases_with_each_configuration_together(facts, standard_cases):
+    ordered = run_order(standard_cases, facts)
+    assert sorted(c.id for c in ordered) == sorted(c.id for c in standard_cases)
+    configs = [c.config for c in ordered]
+    runs = [k for i, k in enumerate(configs) if i == 0 or configs[i - 1] != k]
+    assert len(runs) == len(set(configs))  # contiguous
+    assert runs == list(dict.fromkeys(c.config for c in standard_cases))  # in the same order
+    assert run_order(standard_cases, facts) == ordered  # a function of its input
+
+
+def test_the_run_order_follows_each_refusal_by_an_admission_where_the_server_has_one(
+    facts, standard_cases, kinds
+):
+    ordered = run_order(standard_cases, facts)
+    best = 0
+    for config in dict.fromkeys(c.config for c in standard_cases):
+        mine = [kinds[c.id] for c in standard_cases if c.config == config]
+        best += min(mine.count("admitted"), mine.count("probed"))
+    assert best > 0
+    # every refusal that can be proved by the next case is (on this host's reachable cases)
+    assert _proved_by_next(ordered, kinds) == best > _proved_by_next(standard_cases, kinds)
+
+
+def test_the_run_order_keeps_each_kinds_order_and_refuses_as_late_as_it_can(
+    facts, standard_cases, kinds
+):
+    ordered = run_order(standard_cases, facts)
+    for config in dict.fromkeys(c.config for c in standard_cases):
+        mine = [c for c in ordered if c.config == config]
+        given = [c for c in standard_cases if c.config == config]
+        for kind in ("unreached", "admitted", "probed", "other"):
+            assert [c.id for c in mine if kinds[c.id] == kind] == [
+                c.id for c in given if kinds[c.id] == kind
+            ]
+        seen = [kinds[c.id] for c in mine]
+        if "probed" in seen:  # before the first refusal: every admission no refusal needs
+            spare = max(0, seen.count("admitted") - seen.count("probed"))
+            assert seen.index("probed") == seen.count("unreached") + spare

@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Callable
@@ -192,6 +193,17 @@ class _WatchedConnection(TLSConnection):
         self._report(refused=False)  # closed without any I/O: it refused no one
         super().close()
 
+    # The reference server's gate (harness/reference/gate.py) runs the handshake before a
+    # worker sees the connection: a client it refuses is logged and closed (``close_now``)
+    # without any read or write here. Its one refusal line is the refusal.
+    def log_refusal(self, why: str) -> None:
+        super().log_refusal(why)
+        self._report(refused=True)
+
+    def close_now(self) -> None:
+        self._report(refused=False)
+        super().close_now()
+
 
 class _TripwireServer(ReferenceServer):
     """Releases anything the tripwire holds before stopping, so stop() cannot hang."""
@@ -242,7 +254,10 @@ class DropsAllAfterRejection(_BreaksAfterRejection):
     name = "wrong:drops-all-after-rejection"
 
     def after_trip(self, wire: _Tripwire, sock: socket.socket) -> None:
-        return None
+        # Dropped with a reset (SO_LINGER 0): a plain close is a FIN or a reset depending
+        # on whether the client's ClientHello had arrived when it closed (a race, and the
+        # refusal form of the cases after the trip would differ from run to run).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class StallsAfterRejection(_BreaksAfterRejection):

@@ -1,6 +1,6 @@
 """The connection-state client: one HTTPS request with a chosen SNI, Host, session and path.
 
-``harness.client.TLSClient`` (requests) cannot send an SNI other than the URL's host,
+``harness.client.TLSClient`` cannot send an SNI name it does not check the certificate for,
 a Host header of its choosing next to it, or offer a TLS session: here the handshake is
 Python's ``ssl`` (``SSLContext.wrap_socket(server_hostname=..., session=...)``, the
 session from ``SSLSocket.session``) and the request and response are ``http.client``'s
