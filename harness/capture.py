@@ -329,3 +329,20 @@ class LineCounter:
     def counts(self) -> Counts:
         with self._lock:
             return Counts(self._tracebacks, self._lines)
+
+
+@contextlib.contextmanager
+def logger_level(name: str, level: int) -> Iterator[logging.Logger]:
+    """Set logger ``name`` to ``level`` for the block and restore its own level after.
+
+    For commands that silence the reference server's refusal lines (a fuzz run or the
+    real-clients table refuses on purpose): called in-process (tests, notebooks) they
+    must not leave the server quiet for whatever runs next in that process.
+    """
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield logger
+    finally:
+        logger.setLevel(before)

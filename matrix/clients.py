@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import certs_gen
+from harness.capture import logger_level
 from harness.client import ERROR as CLIENT_ERROR
 from harness.client import OK, REJECTED, SERVER_CERT_REJECTED, alert_name
 from harness.targets.reference import ReferenceTarget
@@ -333,14 +334,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m matrix.clients") 
         "--require-all", action="store_true", help="a client that cannot run is a failure"
     )
     args = parser.parse_args(argv)
-    # The server logs each refusal; here refusals are the point, and the table says it.
-    logging.getLogger("mtls_matrix.reference").setLevel(logging.ERROR)
-
     wanted = [c for c in REAL_CLIENTS if not args.client or c.name in args.client]
     not_run = {c.name: why for c in wanted if (why := c.unavailable())}
     selected = [c for c in wanted if c.name not in not_run]
     try:
-        runs = run_all(Path(args.certs_dir), selected)
+        # The server logs each refusal; here refusals are the point, and the table says it.
+        with logger_level("mtls_matrix.reference", logging.ERROR):
+            runs = run_all(Path(args.certs_dir), selected)
     except certs_gen.CertsGenError as exc:
         print(f"matrix.clients: --certs-dir: {exc}", file=sys.stderr)
         return 2

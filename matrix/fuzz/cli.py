@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import certs_gen
+from harness.capture import logger_level
 from harness.target import TargetLoadError
 
 from .endpoints import resolve
@@ -66,27 +67,27 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         args.budget = 60.0
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     # The reference server logs every refusal; a fuzz run refuses thousands on purpose.
-    logging.getLogger("mtls_matrix").setLevel(logging.CRITICAL)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        certs = certs_gen.generate(out / "certs")
-        endpoints = resolve(args.target)
-    except (certs_gen.CertsGenError, TargetLoadError, OSError) as exc:
-        parser.error(str(exc).splitlines()[0])
-    outcome = run(
-        endpoints,
-        (certs["server"].cert, certs["server"].key),
-        (certs["ca"].cert, certs["ca"].key),
-        out,
-        budget=args.budget,
-        examples=args.examples,
-        seed_value=seed,
-    )
-    report = to_json(outcome, seed, [e.name for e in endpoints], args)
-    (out / REPORT).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    print(summary(report, out / REPORT))
-    return 1 if outcome.finding else 0
+    with logger_level("mtls_matrix", logging.CRITICAL):
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            certs = certs_gen.generate(out / "certs")
+            endpoints = resolve(args.target)
+        except (certs_gen.CertsGenError, TargetLoadError, OSError) as exc:
+            parser.error(str(exc).splitlines()[0])
+        outcome = run(
+            endpoints,
+            (certs["server"].cert, certs["server"].key),
+            (certs["ca"].cert, certs["ca"].key),
+            out,
+            budget=args.budget,
+            examples=args.examples,
+            seed_value=seed,
+        )
+        report = to_json(outcome, seed, [e.name for e in endpoints], args)
+        (out / REPORT).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        print(summary(report, out / REPORT))
+        return 1 if outcome.finding else 0
 
 
 def to_json(outcome: Outcome, seed: int, targets: list[str], args: argparse.Namespace) -> dict:
