@@ -44,4 +44,6 @@ def test_a_flood_measured_apart_is_cut_and_the_good_client_served(certs):
     assert figures["failed"] == 0 and figures["during_n"] == 3
     assert figures["server_log_lines"] == 2 and figures["tracebacks"] == 0
     assert len(figures["gate_cpu_s"]) == 2
-    assert sum(figures["attacker_errors"].values()) == 2, figures["attacker_errors"]
+    # The server's two lines prove both cuts. Whether an attacker notices its cut
+    # before the run releases it races with the good client's last request (CI saw
+    # one of two), so the attackers' own errors are not counted here.
