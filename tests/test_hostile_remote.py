@@ -91,3 +91,33 @@ def test_remote_attackers_leave_when_the_parent_goes(listener):
             attack.release()
         for conn in conns:
             conn.close()
+
+
+def test_a_child_whose_parent_went_away_leaves_quietly(listener):
+    """The parent interrupted before the child said "started" (its stdout pipe closed):
+    the child releases its attack and exits 1 without a traceback on the terminal the
+    parent shares with it (CI saw a BrokenPipeError traceback after Ctrl-C). SIGINT,
+    which a terminal sends to the whole group, does not end it either: only its stdin."""
+    import signal
+    import subprocess
+    import sys
+
+    host, port = listener.getsockname()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "harness.hostile.remote", "silent", host, str(port), "1", "-",
+         "0.5", "5"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        child.stdout.close()  # the parent is gone before any answer
+        conn, _ = listener.accept()  # the attack started: then it writes "started"
+        conn.close()
+        child.send_signal(signal.SIGINT)  # ignored: the group's Ctrl-C is the parent's
+        err = child.stderr.read()
+        child.wait(IO_TIMEOUT)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert b"Traceback" not in err, err.decode()
+    assert child.returncode == 1

@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -153,8 +154,8 @@ def main(argv: list[str]) -> int:
         pace_s=float(pace_s),
         hold_s=float(hold_s),
     ).start()
-    print("started", flush=True)
     try:
+        print("started", flush=True)
         for line in sys.stdin:  # ends with the parent's pipe
             command, _, value = line.partition(" ")
             timeout = float(value or 0)
@@ -171,5 +172,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _child(argv: list[str]) -> int:
+    """``main`` as a child process: the parent alone decides when it ends.
+
+    SIGINT is ignored: a Ctrl-C at a terminal reaches the whole process group, and the
+    parent answers it by closing this child's stdin (the loop above ends, the attack is
+    released). A parent gone before an answer is written (interrupted) is a broken
+    pipe: the attack is released on the way out and nothing is printed, so the
+    parent's one interrupted line stays the only one on the terminal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return main(argv)
+    except BrokenPipeError:
+        # stdout's buffer would fail again at exit: point it at /dev/null first
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(_child(sys.argv[1:]))
