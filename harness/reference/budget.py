@@ -34,7 +34,7 @@ import contextlib
 import ctypes
 import functools
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from .session import Refused
@@ -91,6 +91,16 @@ class PostHandshakeBudget:
         self._sock = sock
         self.armed = False
         self.count = 0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Not counting for the block: the server's own certificate request, whose
+        answer is messages the server asked for, not the client's flood."""
+        self.armed = False
+        try:
+            yield
+        finally:
+            self.armed = True
 
     def seen(self) -> None:
         """One post-handshake message (called from inside OpenSSL's read)."""

@@ -209,15 +209,6 @@ class BuiltinSession:
         return self.sock.getpeercert(binary_form=True)
 
     def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
-        """The server's own certificate request is not counted against the client's
-        post-handshake budget (the messages of the answer it asked for)."""
-        self.budget.armed = False
-        try:
-            return self._ask_for_certificate(timeout, max_bytes)
-        finally:
-            self.budget.armed = True
-
-    def _ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
         """TLS 1.3 post-handshake authentication (RFC 8446 section 4.6.2), bounded by
         ``timeout``; returns application data that arrived meanwhile (at most
         ``max_bytes``). CannotAsk when it cannot be done (no TLS 1.3, no

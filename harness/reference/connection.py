@@ -409,7 +409,8 @@ class TLSConnection:
         """
         session = self._established()
         try:
-            extra = session.ask_for_certificate(self.handshake_timeout, MAX_READ)
+            with session.budget.paused():  # the answer asked for is not a flood
+                extra = session.ask_for_certificate(self.handshake_timeout, MAX_READ)
         except Refused as exc:
             self._refuse_on_worker(str(exc), linger=True)
             raise

@@ -275,15 +275,6 @@ class PyOpenSSLSession:
         return None if cert is None else crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
     def ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
-        """The server's own certificate request is not counted against the client's
-        post-handshake budget (the messages of the answer it asked for)."""
-        self.budget.armed = False
-        try:
-            return self._ask_for_certificate(timeout, max_bytes)
-        finally:
-            self.budget.armed = True
-
-    def _ask_for_certificate(self, timeout: float, max_bytes: int) -> bytes:
         """A server-initiated TLS 1.2 renegotiation (RFC 5246 section 7.4.1.1) under
         ``required``, bounded by ``timeout``; returns application data that arrived
         meanwhile (at most ``max_bytes``). CannotAsk on TLS 1.3; Refused when the new

@@ -8,7 +8,10 @@ non-blocking ``*_step`` methods and a worker's blocking ones (connection.py).
 from __future__ import annotations
 
 import socket
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .budget import PostHandshakeBudget
 
 
 class Refused(Exception):
@@ -46,6 +49,7 @@ class Session(Protocol):
     """
 
     sock: socket.socket
+    budget: PostHandshakeBudget  # the client's post-handshake messages (budget.py)
 
     def handshake(self, timeout: float) -> None: ...
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int: ...
