@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import re
@@ -33,6 +34,7 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_REQUEST_BODY = 1024 * 1024  # the reference app reads no body at all
 MAX_REQUEST_BODY_LIMIT = 1024**3
 _ACCEPT_BACKOFF = 0.05  # seconds between accept() attempts while file descriptors run out
+_PROMPT_STOP_WAIT = 5.0  # seconds stop() waits for the woken selector loop (then Cheroot polls)
 
 ADAPTERS: dict[str, type[ClientCertAdapter]] = {
     "builtin": BuiltinClientCertAdapter,
@@ -240,8 +242,10 @@ class _Server(wsgi.Server):
         limit = self.keep_alive_conn_limit
         return self.ready and (limit is None or self.gate.census()[IDLE] < limit)
 
+    serving_thread: threading.Thread | None = None  # the thread in serve() (ReferenceServer)
+
     def stop(self) -> None:
-        waker = self._wake_selector()
+        waker = self._prompt_stop()
         try:
             if self.gate is not None:
                 self.gate.stop()
@@ -250,27 +254,51 @@ class _Server(wsgi.Server):
             if waker is not None:
                 waker.close()
 
-    def _wake_selector(self) -> _Waker | None:
-        """Make Cheroot's selector loop see the stop now, not at its next timeout.
+    def _prompt_stop(self) -> _Waker | None:
+        """Make Cheroot's selector loop end as soon as its ``stop()`` asks, without a poll.
 
-        Cheroot's ``stop()`` asks the loop to end and polls until it has, but the loop
-        checks only when its ``select()`` returns: after ``expiration_interval`` (0.1 s)
-        on an idle server, 0.1 s per stop (a matrix stops 50 servers). A socket pair
-        registered in the selector, with a byte written, makes that ``select()`` return
-        at once; ``process_conn`` drops the marker. Without the attributes (another
-        Cheroot) the stop just waits as before. The stop itself is unchanged.
+        Cheroot's ``ConnectionManager.stop()`` sets ``_stop_requested`` and then polls
+        (``time.sleep(0.01)``) until the selector loop has seen it, which it does only
+        when its ``select()`` returns: after ``expiration_interval`` on an idle server.
+        Here, for this one stop, that ``stop()`` is replaced on the instance by one that
+        sets the flag, writes a byte to a socket pair registered in the selector (so the
+        ``select()`` returns at once; ``process_conn`` drops the marker) and waits for
+        the serving thread to end, then runs Cheroot's own (which finds the loop over).
+
+        The flag is set only from there, after Cheroot's ``stop()`` has cleared
+        ``ready``: set earlier, ``serve()``'s ``while self.ready`` loop re-enters the
+        finished selector loop at once, a spin that held the GIL for a switch interval
+        (5 ms) against every thread the stop waits for. Measured (50 stops of an idle
+        server, CPython 3.11, median): 13.7 ms a stop before, 1.9 ms after.
+        Without the attributes (another Cheroot) the stop is Cheroot's, unchanged.
         """
         connections = getattr(self, "_connections", None)
         selector = getattr(connections, "_selector", None)
-        if not self.ready or selector is None or not hasattr(connections, "_stop_requested"):
+        plain_stop = getattr(connections, "stop", None)
+        if (
+            not self.ready
+            or selector is None
+            or plain_stop is None
+            or not hasattr(connections, "_stop_requested")
+        ):
             return None
         waker = _Waker()
-        connections._stop_requested = True
         try:
             selector.register(waker.reader, selectors.EVENT_READ, waker)
-            waker.writer.send(b"\0")
         except (OSError, ValueError, KeyError):  # the selector closed meanwhile
-            pass
+            waker.close()
+            return None
+
+        def stop_now() -> None:
+            connections._stop_requested = True
+            with contextlib.suppress(OSError):
+                waker.writer.send(b"\0")
+            thread = self.serving_thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(_PROMPT_STOP_WAIT)
+            plain_stop()
+
+        connections.stop = stop_now
         return waker
 
 
@@ -391,6 +419,7 @@ class ReferenceServer:
         self._thread = threading.Thread(
             target=self._server.serve, name=f"reference-server-{self.port}", daemon=True
         )
+        self._server.serving_thread = self._thread
         self._thread.start()
         return self
 
