@@ -4,9 +4,17 @@ The floor is the median cost of the least a case can do: one stdlib-ssl TLS
 handshake with a client certificate plus one HTTP request, against the same
 reference server the matrix uses. The matrix time is the full run of the
 chosen profile (``--profile``: standard, 460 cases, or extended), as
-results.json records it: from pytest's configure to its finish. The
-last line, ``ratio R``, is matrix time / (cases x floor); R near 1.5 means
-the harness adds almost nothing beyond the survival probes.
+results.json records it: from pytest's configure to its finish (with ``-n``,
+the controller's: the workers' start-up is in it). ``ratio R`` is matrix time /
+(cases x floor), one line per mode.
+
+By default one run times both modes the issue-23 goal names, single process and
+``-n 2``, and measures the floor twice, before the first matrix run and after the
+last, taking the median of all its samples: on a shared machine whose speed
+drifts, ratios from one run are comparable, figures from different runs are not.
+Each mode's line also splits the matrix time into the cases' own time (the sum of
+``duration_ms``: requests, survival probes, server starts and stops, checks) and
+the rest (pytest's collection and per-test hooks, xdist's workers starting).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import certs_gen
 from harness.reference import ReferenceServer, make_adapter
 
 
-def floor_ms(certs: certs_gen.CertSet, samples: int) -> float:
+def floor_samples(certs: certs_gen.CertSet, samples: int) -> list[float]:
+    """``samples`` timings (seconds) of one handshake + request, after ten not counted."""
     adapter = make_adapter(
         "builtin",
         certificate=str(certs["server"].cert),
@@ -56,12 +65,13 @@ def floor_ms(certs: certs_gen.CertSet, samples: int) -> float:
                 raise SystemExit(f"floor request failed: {response[:80]!r}")
             if i >= 10:
                 timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000
+    return timings
 
 
 def matrix_seconds(
     workers: int, results: Path, profile: str = "standard", certs_dir: Path | None = None
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, float]:
+    """(matrix s, wall clock s with start-up, cases, sum of the cases' own s)."""
     command = [sys.executable, "-m", "pytest", "matrix", "-q", "-p", "no:cacheprovider"]
     command += ["--results", str(results), "--profile", profile]
     if certs_dir is not None:
@@ -75,7 +85,8 @@ def matrix_seconds(
         tail = "\n".join(proc.stdout.splitlines()[-15:])
         raise SystemExit(f"matrix run failed (exit {proc.returncode}):\n{tail}")
     data = json.loads(results.read_text())
-    return data["run"]["duration_s"], wall, len(data["cases"])
+    in_cases = sum(c.get("duration_ms") or 0.0 for c in data["cases"]) / 1000
+    return data["run"]["duration_s"], wall, len(data["cases"]), in_cases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m matrix.bench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--samples", type=int, default=200, help="floor requests (default 200)")
-    parser.add_argument("-n", "--workers", type=int, default=1, help="pytest-xdist workers")
+    parser.add_argument(
+        "-n",
+        "--workers",
+        type=int,
+        action="append",
+        help="pytest-xdist workers, 1 for a single process; repeat for several modes "
+        "(default: 1 and 2)",
+    )
     parser.add_argument(
         "--profile",
         default="standard",
@@ -91,20 +109,30 @@ def main(argv: list[str] | None = None) -> int:
         help="which matrix to time (default standard)",
     )
     args = parser.parse_args(argv)
+    modes = args.workers or [1, 2]
+    if args.samples < 1 or any(n < 1 for n in modes):
+        parser.error("--samples and -n take whole numbers of at least 1")
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         certs = certs_gen.generate(Path(tmp) / "certs", profile=args.profile)
-        floor = floor_ms(certs, args.samples)
-        matrix, wall, count = matrix_seconds(
-            args.workers, Path(tmp) / "results.json", args.profile, certs.root
+        timings = floor_samples(certs, args.samples)
+        for workers in modes:
+            results = Path(tmp) / f"results-{workers}.json"
+            runs.append((workers, *matrix_seconds(workers, results, args.profile, certs.root)))
+        timings += floor_samples(certs, args.samples)
+    floor = statistics.median(timings) * 1000
+    print(f"floor: {floor:.2f} ms (median of {len(timings)} handshakes + requests, half before")
+    print("       the matrix runs and half after)")
+    for workers, matrix, wall, count, in_cases in runs:
+        mode = "single process" if workers <= 1 else f"-n {workers}"
+        ratio = matrix / (count * floor / 1000)
+        print(
+            f"matrix: {matrix:.2f} s for {count} cases ({args.profile}), {mode} "
+            f"(wall clock with startup {wall:.2f} s; in the cases {in_cases:.2f} s"
+            + (f" across {workers} workers" if workers > 1 else "")
+            + ")"
         )
-    ratio = matrix / (count * floor / 1000)
-    mode = "single process" if args.workers <= 1 else f"-n {args.workers}"
-    print(f"floor: {floor:.2f} ms (median of {args.samples} handshakes + requests)")
-    print(
-        f"matrix: {matrix:.2f} s for {count} cases ({args.profile}), {mode} "
-        f"(wall clock with startup {wall:.2f} s)"
-    )
-    print(f"ratio {ratio:.2f}")
+        print(f"ratio {ratio:.2f} ({mode})")
     return 0
 
 

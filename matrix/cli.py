@@ -38,6 +38,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.usage import OneLineParser
+
 from . import interrupts
 
 PROG = "mtls-matrix"
@@ -70,13 +72,6 @@ class UsageError(Exception):
     """Bad input to a subcommand; the message is one line."""
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """A usage error is one line and exit status 2, not the whole usage block."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATES:
@@ -102,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Mutual-TLS compatibility matrix for Python HTTP servers.",
         epilog="'mtls-matrix COMMAND --help' describes each command.",

@@ -22,7 +22,6 @@ A client program that is not installed is reported "not run" with the reason;
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -40,6 +39,7 @@ from harness.capture import logger_level
 from harness.client import ERROR as CLIENT_ERROR
 from harness.client import OK, REJECTED, SERVER_CERT_REJECTED, alert_name
 from harness.targets.reference import ReferenceTarget
+from harness.usage import OneLineParser
 
 from .dimensions import ADAPTERS, CLIENTS, POLICIES, TRUST_ROOT, Case
 from .oracle import NO_CLIENT_CERT, predict
@@ -313,15 +313,8 @@ def _one(env: MatrixEnv, case: Case, client: RealClient) -> ClientRun:
     )
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line (exit 2), without argparse's usage block first."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None, prog: str = "python -m matrix.clients") -> int:
-    parser = _OneLineParser(prog=prog, description=__doc__)
+    parser = OneLineParser(prog=prog, description=__doc__)
     parser.add_argument("--out", default="build/clients.json", help="results file (JSON)")
     parser.add_argument("--certs-dir", default="build/matrix-certs", help="certificate set")
     parser.add_argument(

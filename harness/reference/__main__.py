@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
 import threading
+
+from harness.usage import OneLineParser
 
 from .errors import ConfigError
 from .policy import CLIENT_CHECKS, DEFAULT_HANDSHAKE_TIMEOUT, TLS_VERSIONS
@@ -23,23 +24,10 @@ from .server import (
 PROG = "harness.reference"
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line and exit status 2, like configuration errors.
-
-    argparse would print the whole usage block first; a caller (a test harness, a
-    service manager) should see just the problem.
-    """
-
-    name = PROG  # the error lines' prefix; ``mtls-matrix serve`` passes its own
-
-    def error(self, message: str):
-        self.exit(2, f"{self.name}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """``prog``: the command's name in usage and error lines (default: the module's)."""
     name = prog or PROG
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=prog or "python -m harness.reference",
         description="Serve HTTPS with client-certificate verification; the app returns the "
         "request's TLS environ as JSON.",

@@ -47,7 +47,6 @@ Exit status: 0 when every target ran to completion (whatever its failures),
 
 from __future__ import annotations
 
-import argparse
 import collections
 import importlib
 import json
@@ -61,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.target import TargetLoadError
+from harness.usage import OneLineParser
 from matrix.progress import CommandProgress
 
 from .columns import Column, columns, target_package, targets_of
@@ -117,20 +117,13 @@ class Outcome:
         return self.server or self.target
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line (exit 2), without argparse's usage block first."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None, prog: str = "python -m harness.targets.compat") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     pytest_args: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, pytest_args = argv[:cut], argv[cut + 1 :]
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=prog,
         description="Run the mTLS matrix against each server target; one results file each.",
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 import certs_gen
 from harness.capture import logger_level
 from harness.target import TargetLoadError
+from harness.usage import OneLineParser
 
 from .endpoints import resolve
 from .runner import Finding, Outcome, run
@@ -29,11 +30,6 @@ from .runner import Finding, Outcome, run
 PROG = "mtls-matrix fuzz"
 DEFAULT_OUT = "build/fuzz"
 REPORT = "fuzz.json"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line and status 2, not the usage block
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _positive(kind: type):
@@ -50,7 +46,7 @@ def _positive(kind: type):
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    parser = _Parser(prog=prog, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument(
         "--target",
         action="append",

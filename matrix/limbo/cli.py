@@ -29,6 +29,7 @@ from OpenSSL import SSL
 
 from harness.target import ServerSpec, TargetLoadError, load_target
 from harness.targets.compat import TARGETS as COMPAT_TARGETS
+from harness.usage import OneLineParser
 from matrix.progress import CommandProgress
 
 from .classify import CATEGORIES, plan, server_auth_only
@@ -50,13 +51,8 @@ CORPUS_SOURCE = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         description="x509-limbo path-validation cases as client certificates against mTLS servers.",
     )

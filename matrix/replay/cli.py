@@ -9,25 +9,20 @@ one; 1 otherwise; 2 on bad usage or a malformed corpus (one line).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from harness.targets import compat
+from harness.usage import OneLineParser
 from matrix.progress import CommandProgress
 
 from .corpus import CorpusError, Entry, load_corpus
 from .run import AFFECTED, FIXED, Verdict, replay
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None, prog: str = "python -m matrix.replay") -> int:
-    parser = _Parser(prog=prog, description="Replay public server bugs on their releases.")
+    parser = OneLineParser(prog=prog, description="Replay public server bugs on their releases.")
     parser.add_argument("--only", nargs="+", metavar="ID", help="these entries only")
     parser.add_argument("--out", default="build/replay", help="results (default build/replay)")
     parser.add_argument("--corpus", help="another corpus file (default: the shipped one)")

@@ -15,7 +15,6 @@ reports.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 
 import certs_gen
 from harness.target import CheckedTarget, ServerSpec, TargetLoadError, load_target
+from harness.usage import OneLineParser
 
 from ..problems import AVAILABILITY, START, Problem
 from . import perpath, request
@@ -156,13 +156,10 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"cases": len(results), **statuses, "severities": dict(severities), "kinds": dict(kinds)}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, as the other commands
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m matrix.state.standalone", description=__doc__.split("\n")[0])
+    parser = OneLineParser(
+        prog="python -m matrix.state.standalone", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--target", default="harness.targets.reference:target")
     parser.add_argument("--grid", choices=(*GRIDS, "all"), default="all")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
