@@ -28,6 +28,7 @@ from harness.client import (
     OBSERVES_HANDSHAKE,
     OK,
     RESPONSE,
+    SEND_REFUSED,
     TLS_VERSIONS,
     Attempt,
     _Observer,
@@ -115,7 +116,7 @@ class StepClient:
             request = [f"GET {path} HTTP/1.1", f"Host: {host_header}", "Connection: close"]
             request += [f"{name}: {value}" for name, value in headers]
             # Refused after the handshake (TLS 1.3): the alert waits to be read below.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            with contextlib.suppress(*SEND_REFUSED):
                 tls.sendall(("\r\n".join(request) + "\r\n\r\n").encode("latin-1"))
             response = http.client.HTTPResponse(tls)
             response.begin()

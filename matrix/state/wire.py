@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.client import alert_name
+from harness.client import SEND_REFUSED, alert_name
 
 DEADLINE = 10.0  # seconds for one whole exchange
 MAX_RESPONSE = 1 << 20  # bytes; an environ with a certificate chain is a few KiB
@@ -108,7 +108,8 @@ def exchange(host: str, port: int, setup: ClientSetup, request: bytes) -> Exchan
         with contextlib.closing(tls):
             out.tls_version = tls.version()
             try:
-                tls.sendall(request)
+                with contextlib.suppress(*SEND_REFUSED):  # the refusal may wait to be read
+                    tls.sendall(request)
                 while len(data) <= MAX_RESPONSE:  # bounded by the cap and the deadline
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
