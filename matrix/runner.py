@@ -536,5 +536,6 @@ def environ_problems(
         attempt.environ,
         expected,
         lambda name: is_required(name) or env.target.provides(case.adapter, name),
+        protocol=attempt.tls_version,
     )
     return [Problem(ENVIRON, VISIBILITY, d.variable, d.expected, d.observed) for d in differences]
