@@ -149,6 +149,7 @@ class _Wire:
     tls_version: str | None = None
     handshake_done: bool = False
     response_started: bool = False
+    status: int | None = None  # the final response's status, once its status line was read
     ca_names: tuple[str, ...] | None = None
     interim: int = 0  # interim (1xx) status lines read
     expired: bool = False  # the whole-request deadline passed; the socket was shut down
@@ -241,6 +242,7 @@ class _Connection(http.client.HTTPSConnection):
     def getresponse(self) -> http.client.HTTPResponse:
         response = super().getresponse()
         self._wire.response_started = True
+        self._wire.status = response.status
         return response
 
 
@@ -493,9 +495,10 @@ def classify_exception(exc: BaseException, wire: _Wire | None = None) -> Attempt
 
     def refused(form: str, alert: str | None = None) -> Attempt:
         # SPEC section 4: a refusal comes before any HTTP response; after it started,
-        # an alert, close or reset is an error (the form is still recorded).
+        # an alert, close or reset is an error (the form is still recorded, and the
+        # status, so that a 2xx cut short still counts as served: matrix.runner.served).
         outcome = ERROR if wire.response_started else REJECTED
-        return Attempt(outcome, text, stage=wire.stage, form=form, alert=alert, **seen)
+        return Attempt(outcome, text, wire.status, stage=wire.stage, form=form, alert=alert, **seen)
 
     chain = list(_causes(exc))
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
