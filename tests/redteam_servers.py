@@ -307,6 +307,36 @@ class AdmitsWithLoginPage(RedTarget):
         return ReferenceServer(self.adapter(lenient), (spec.bind, 0), app=app, numthreads=4).start()
 
 
+def _cut_short(environ: dict[str, Any], start_response: Callable[..., Any]):
+    """200 and a Content-Length, then the application fails after the first bytes."""
+    if environ.get("SSL_CLIENT_VERIFY") == "SUCCESS" or not environ.get("MTLS_REQUIRED"):
+        return tls_environ_app(environ, start_response)
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "1000")])
+
+    def body():
+        yield b'{"HTTPS": "on",'
+        raise RuntimeError("the application needs SSL_CLIENT_S_DN")
+
+    return body()
+
+
+class AdmitsCutShort(RedTarget):
+    """``required`` downgraded to ``optional``; a client without a certificate gets a
+    200 whose body the application fails to finish (the connection is closed)."""
+
+    name = "redteam:admits-cut-short"
+
+    def start(self, spec: ServerSpec) -> ReferenceServer:
+        required = spec.client_check == "required"
+        lenient = dataclasses.replace(spec, client_check="optional") if required else spec
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]):
+            environ["MTLS_REQUIRED"] = required
+            return _cut_short(environ, start_response)
+
+        return ReferenceServer(self.adapter(lenient), (spec.bind, 0), app=app, numthreads=4).start()
+
+
 class _CountingWire(_Tripwire):
     """Tripped from the ``limit``-th refusal on (the reference wire trips at the first)."""
 
@@ -393,6 +423,8 @@ class Mini:
             try:
                 tls.do_handshake()
             except OSError:  # refused: close once the client has read the alert
+                if self.target.naive_close:
+                    return  # closed at once, the client's unread bytes answered by a reset
                 socket.socket.shutdown(tls, socket.SHUT_WR)
                 for _ in range(16):
                     if not socket.socket.recv(tls, 65536):
@@ -431,6 +463,7 @@ MODES = {"ignore": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl
 class MiniTarget:
     name = "redteam:plain-stdlib"
     adapters = ("builtin",)
+    naive_close = False  # close a refused connection at once (http.server's way)
 
     def unsupported(self, spec: ServerSpec) -> str | None:
         return "no check of the client's host name" if spec.check_host else None
@@ -485,6 +518,24 @@ class ChunkedChatty(MiniTarget):
             b"Strict-Transport-Security: max-age=63072000\r\nVary: Accept-Encoding\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
         )
+
+
+class NaiveClose(MiniTarget):
+    """Correct, common: a refused handshake is closed at once, as Python's socketserver
+    and http.server do, without reading what the client still sends."""
+
+    name = "redteam:naive-close"
+    naive_close = True
+
+
+class CipherPinned(MiniTarget):
+    """Tells the application the first cipher of its context, not the negotiated one."""
+
+    name = "redteam:cipher-pinned"
+
+    def respond(self, server: Mini, tls: ssl.SSLSocket, env: dict[str, str], der) -> None:
+        env["SSL_CIPHER"] = tls.context.get_ciphers()[-1]["name"]
+        super().respond(server, tls, env, der)
 
 
 class CachesVerifiedIP(MiniTarget):
@@ -567,6 +618,9 @@ host_in_handshake = HostInHandshake
 wildcard_matches_bare = WildcardMatchesBare
 host_cn_fallback = HostCNFallback
 admits_with_login_page = AdmitsWithLoginPage
+admits_cut_short = AdmitsCutShort
+naive_close = NaiveClose
+cipher_pinned = CipherPinned
 caches_verified_ip = CachesVerifiedIP
 lenient_tls12 = LenientTLS12
 forbidden_instead_of_alert = ForbiddenInsteadOfAlert
