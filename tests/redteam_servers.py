@@ -40,6 +40,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
 import socket
 import ssl
 import threading
@@ -496,7 +497,7 @@ class MiniTarget:
 
 class SlowHandshake(MiniTarget):
     name = "redteam:slow-handshake"
-    DELAY_S = 0.4
+    DELAY_S = float(os.environ.get("REDTEAM_DELAY_S", "0.4"))  # seconds before each handshake
 
     def context_for(self, server: Mini, raw: socket.socket, peer: str) -> ssl.SSLContext:
         server.stopping.wait(self.DELAY_S)  # pace: the server's own slowness is the point
