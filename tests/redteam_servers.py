@@ -50,7 +50,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 
 from harness.reference import ReferenceServer, tls_environ_app
 from harness.reference import connection as reference_connection
@@ -338,6 +338,28 @@ class AdmitsCutShort(RedTarget):
         return ReferenceServer(self.adapter(lenient), (spec.bind, 0), app=app, numthreads=4).start()
 
 
+class CRLCheckAll(RedTarget):
+    """Correct, stricter: with a CRL it checks the whole chain (``CRL_CHECK_ALL``), not
+    the leaf only; ``ca``'s CRL covers everything ``ca`` issued, so nothing changes."""
+
+    name = "redteam:crl-check-all"
+    adapters = ("pyopenssl",)
+
+    def start(self, spec: ServerSpec) -> ReferenceServer:
+        reference = self.adapter(spec)
+
+        class Adapter(PyOpenSSLClientCertAdapter):
+            def build_context(self) -> SSL.Context:
+                ctx = super().build_context()
+                if self.settings.client_CRL:
+                    flags = crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL
+                    ctx.get_cert_store().set_flags(flags)
+                return ctx
+
+        adapter = Adapter(**dataclasses.asdict(reference.settings))
+        return ReferenceServer(adapter, (spec.bind, 0), app=self.app, numthreads=4).start()
+
+
 class _CountingWire(_Tripwire):
     """Tripped from the ``limit``-th refusal on (the reference wire trips at the first)."""
 
@@ -539,6 +561,19 @@ class CipherPinned(MiniTarget):
         super().respond(server, tls, env, der)
 
 
+class HTTP10UntilClose(MiniTarget):
+    """Correct, old-fashioned: an HTTP/1.0 answer without Content-Length, ended by the
+    close (after a TLS close_notify)."""
+
+    name = "redteam:http10-until-close"
+
+    def respond(self, server: Mini, tls: ssl.SSLSocket, env: dict[str, str], der) -> None:
+        tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+        tls.sendall(json.dumps(env).encode())
+        with contextlib.suppress(OSError):
+            tls.unwrap()
+
+
 class CachesVerifiedIP(MiniTarget):
     name = "redteam:caches-verified-ip"
 
@@ -622,6 +657,8 @@ admits_with_login_page = AdmitsWithLoginPage
 admits_cut_short = AdmitsCutShort
 naive_close = NaiveClose
 cipher_pinned = CipherPinned
+http10_until_close = HTTP10UntilClose
+crl_check_all = CRLCheckAll
 caches_verified_ip = CachesVerifiedIP
 lenient_tls12 = LenientTLS12
 forbidden_instead_of_alert = ForbiddenInsteadOfAlert

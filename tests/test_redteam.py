@@ -158,7 +158,14 @@ FAULTS = [
         frozenset({("outcome", "security", "rejected->ok")}),
     ),
 ]
-CORRECT = ["plain_stdlib", "slow_handshake", "chunked_chatty", "naive_close"]
+CORRECT = {
+    "plain_stdlib": ("-k", LOOPBACK),
+    "slow_handshake": ("-k", LOOPBACK),
+    "chunked_chatty": ("-k", LOOPBACK),
+    "naive_close": ("-k", LOOPBACK),
+    "http10_until_close": ("-k", LOOPBACK),
+    "crl_check_all": ("--profile", "extended", "-k", f"crl and {LOOPBACK}"),
+}
 
 
 def _run(
@@ -214,8 +221,10 @@ def test_fault_fails_exactly_its_cases(red, tmp_path, certs, extended_certs):
 
 
 @pytest.mark.parametrize("name", CORRECT)
-def test_correct_unusual_server_passes(name, tmp_path, certs):
-    _, cases, output = _run(tmp_path, certs.root, name, ("-k", LOOPBACK))
+def test_correct_unusual_server_passes(name, tmp_path, certs, extended_certs):
+    args = CORRECT[name]
+    certs_dir = extended_certs.root if "extended" in args else certs.root
+    _, cases, output = _run(tmp_path, certs_dir, name, args)
     assert [r["id"] for r in cases if r["status"] == "fail"] == [], output
     assert sum(r["status"] == "pass" for r in cases) >= 20, output
 
