@@ -281,6 +281,46 @@ class HostCNFallback(RedTarget):
         _patched_host_check(accept)
 
 
+class HostCheckedAgainstSNI(RedTarget):
+    """Checks the client's certificate against the name the client sent in its SNI (when
+    it sent one) instead of the peer's address: a client chooses what it is checked
+    against. Without an SNI it checks the peer, as it should."""
+
+    name = "redteam:host-checked-against-sni"
+
+    def __init__(self) -> None:
+        sent = threading.local()
+        check = reference_connection.host_mismatch
+        record = reference_connection.TLSConnection._check_and_record
+
+        def check_and_record(self, leaf, session) -> None:
+            sent.name = session.openssl_server_name()
+            try:
+                record(self, leaf, session)
+            finally:
+                sent.name = None
+
+        def host_mismatch(cert_der: bytes, peer_address: str) -> str | None:
+            name = getattr(sent, "name", None)
+            if not name:
+                return check(cert_der, peer_address)
+            dns = _san_dns(x509.load_der_x509_certificate(cert_der))
+            if any(_dns_match(d, name) for d in dns):
+                return None
+            return f"no DNS-ID matches the SNI {name}"
+
+        reference_connection.TLSConnection._check_and_record = check_and_record
+        reference_connection.host_mismatch = host_mismatch
+
+
+def _dns_match(pattern: str, name: str) -> bool:
+    pattern, name = pattern.lower(), name.lower()
+    if pattern.startswith("*."):
+        first, _, rest = name.partition(".")
+        return bool(first) and rest == pattern[2:]
+    return pattern == name
+
+
 def _login_page(environ: dict[str, Any], start_response: Callable[..., Any]):
     if environ.get("SSL_CLIENT_VERIFY") != "SUCCESS" and environ.get("MTLS_REQUIRED"):
         body = b"<html><body>Please log in with your certificate.</body></html>"
@@ -655,6 +695,7 @@ wildcard_matches_bare = WildcardMatchesBare
 host_cn_fallback = HostCNFallback
 admits_with_login_page = AdmitsWithLoginPage
 admits_cut_short = AdmitsCutShort
+host_checked_against_sni = HostCheckedAgainstSNI
 naive_close = NaiveClose
 cipher_pinned = CipherPinned
 http10_until_close = HTTP10UntilClose

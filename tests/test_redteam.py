@@ -258,3 +258,25 @@ def test_ssl_protocol_must_be_the_negotiated_version():
         "TLSv1.2",
         "TLSv1.3",
     )
+
+
+def test_host_checked_against_the_sni_shows_only_as_availability(tmp_path, certs):
+    """A server that checks the client's certificate against the SNI the client chose:
+    the matrix's client always sends the name it connects to, so only the ``ip`` client
+    (IP-ID only) through ``connect:localhost`` is refused, and the survival proofs made
+    there; the security hole (any client naming itself in its SNI) is never exercised
+    (docs/redteam.md, open question 5)."""
+    # (The server-certificate grid is left out: its survival probe sends the bad server
+    # certificate's own name as SNI, which such a server then checks the probe against.)
+    args = ("-k", "host and bind:0.0.0.0 and not server-wrong")
+    _, cases, output = _run(tmp_path, certs.root, "host_checked_against_sni", args)
+    failed = [r for r in cases if r["status"] == "fail"]
+    refused_ip = {
+        r["id"]
+        for r in cases
+        if r["connect"] == "localhost" and r["client"] == "ip" and r["policy"].endswith("+host")
+    }
+    assert refused_ip and refused_ip <= {r["id"] for r in failed}, output
+    for r in failed:
+        assert r["connect"] == "localhost" and r["policy"].endswith("+host"), r["id"]
+        assert {p["severity"] for p in r["problems"]} == {"availability"}, r["id"]
