@@ -188,21 +188,31 @@ def _shutdown(sock: socket.socket) -> None:
 
 
 class _Response(http.client.HTTPResponse):
-    """http.client's response, counting interim (1xx) status lines against MAX_INTERIM
-    (http.client skips ``100 Continue`` lines in ``begin``, reading each through
-    ``_read_status``, which is where they are counted)."""
+    """http.client's response, skipping every interim (1xx) response and counting them
+    against MAX_INTERIM.
+
+    http.client skips only ``100 Continue`` (in ``begin``, reading each status line
+    through ``_read_status``) and takes any other 1xx for the final response: a server
+    sending ``103 Early Hints`` (RFC 8297) first was an ``error`` on every case. RFC 9110
+    section 15.2: a client must parse 1xx responses it did not expect. The others (but
+    ``101 Switching Protocols``, which ends HTTP/1.1 on the connection) are skipped here,
+    their header fields read and dropped."""
 
     def __init__(self, sock: socket.socket, *args: Any, wire: _Wire, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
         self._wire = wire
 
     def _read_status(self) -> tuple[str, int, str]:
-        version, status, reason = super()._read_status()
-        if 100 <= status < 200:
-            self._wire.interim += 1
-            if self._wire.interim > MAX_INTERIM:
-                raise InterimLimitError(f"more than {MAX_INTERIM} interim responses")
-        return version, status, reason
+        for _ in range(MAX_INTERIM + 1):  # bounded: the count raises past MAX_INTERIM
+            version, status, reason = super()._read_status()
+            if 100 <= status < 200:
+                self._wire.interim += 1
+                if self._wire.interim > MAX_INTERIM:
+                    raise InterimLimitError(f"more than {MAX_INTERIM} interim responses")
+            if status in (100, 101) or not 100 <= status < 200:
+                return version, status, reason  # begin() skips a 100 itself
+            http.client.parse_headers(self.fp)  # another 1xx: its header fields, dropped
+        raise InterimLimitError(f"more than {MAX_INTERIM} interim responses")
 
 
 class _Connection(http.client.HTTPSConnection):
