@@ -583,6 +583,17 @@ class ChunkedChatty(MiniTarget):
         )
 
 
+class EarlyHints(MiniTarget):
+    """Correct: a ``103 Early Hints`` (RFC 8297) before the final response; RFC 9110
+    section 15.2 says a client must parse 1xx responses it did not expect."""
+
+    name = "redteam:early-hints"
+
+    def respond(self, server: Mini, tls: ssl.SSLSocket, env: dict[str, str], der) -> None:
+        tls.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+        super().respond(server, tls, env, der)
+
+
 class NaiveClose(MiniTarget):
     """Correct, common: a refused handshake is closed at once, as Python's socketserver
     and http.server do, without reading what the client still sends."""
@@ -697,6 +708,7 @@ admits_with_login_page = AdmitsWithLoginPage
 admits_cut_short = AdmitsCutShort
 host_checked_against_sni = HostCheckedAgainstSNI
 naive_close = NaiveClose
+early_hints = EarlyHints
 cipher_pinned = CipherPinned
 http10_until_close = HTTP10UntilClose
 crl_check_all = CRLCheckAll
