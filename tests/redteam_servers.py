@@ -594,6 +594,18 @@ class EarlyHints(MiniTarget):
         super().respond(server, tls, env, der)
 
 
+class HelloRetry(MiniTarget):
+    """Correct: offers only the P-256 group, so a TLS 1.3 client that sent an X25519 key
+    share gets a HelloRetryRequest (RFC 8446 section 4.1.4) before the ServerHello."""
+
+    name = "redteam:hello-retry"
+
+    def context_for(self, server: Mini, raw: socket.socket, peer: str) -> ssl.SSLContext:
+        ctx = super().context_for(server, raw, peer)
+        ctx.set_ecdh_curve("prime256v1")
+        return ctx
+
+
 class NaiveClose(MiniTarget):
     """Correct, common: a refused handshake is closed at once, as Python's socketserver
     and http.server do, without reading what the client still sends."""
@@ -708,6 +720,7 @@ admits_with_login_page = AdmitsWithLoginPage
 admits_cut_short = AdmitsCutShort
 host_checked_against_sni = HostCheckedAgainstSNI
 naive_close = NaiveClose
+hello_retry = HelloRetry
 early_hints = EarlyHints
 cipher_pinned = CipherPinned
 http10_until_close = HTTP10UntilClose

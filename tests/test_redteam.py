@@ -166,6 +166,7 @@ CORRECT = {
     "http10_until_close": ("-k", LOOPBACK),
     # Fixed here: http.client took a 103 for the final response (every case an error).
     "early_hints": ("-k", LOOPBACK),
+    "hello_retry": ("-k", LOOPBACK),
     "crl_check_all": ("--profile", "extended", "-k", f"crl and {LOOPBACK}"),
 }
 
