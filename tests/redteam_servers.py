@@ -606,6 +606,20 @@ class HelloRetry(MiniTarget):
         return ctx
 
 
+class EndlessEarlyHints(MiniTarget):
+    """Broken: ``103 Early Hints`` after ``103 Early Hints``, never a final response (the
+    interim bound must hold for every 1xx, not only ``100 Continue``)."""
+
+    name = "redteam:endless-early-hints"
+
+    def respond(self, server: Mini, tls: ssl.SSLSocket, env: dict[str, str], der) -> None:
+        hint = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+        for _ in range(10_000):  # bounded: the client gives up after a few
+            if server.stopping.is_set():
+                return
+            tls.sendall(hint)
+
+
 class NaiveClose(MiniTarget):
     """Correct, common: a refused handshake is closed at once, as Python's socketserver
     and http.server do, without reading what the client still sends."""
@@ -720,6 +734,7 @@ admits_with_login_page = AdmitsWithLoginPage
 admits_cut_short = AdmitsCutShort
 host_checked_against_sni = HostCheckedAgainstSNI
 naive_close = NaiveClose
+endless_early_hints = EndlessEarlyHints
 hello_retry = HelloRetry
 early_hints = EarlyHints
 cipher_pinned = CipherPinned

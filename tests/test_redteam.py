@@ -283,3 +283,20 @@ def test_host_checked_against_the_sni_shows_only_as_availability(tmp_path, certs
     for r in failed:
         assert r["connect"] == "localhost" and r["policy"].endswith("+host"), r["id"]
         assert {p["severity"] for p in r["problems"]} == {"availability"}, r["id"]
+
+
+def test_endless_early_hints_hit_the_interim_bound(tmp_path, certs):
+    """Every 1xx is skipped now, so a server sending 103 forever must still end at the
+    interim bound: each admitted case an ``interim-responses`` problem, and every case a
+    failed survival proof (the good client meets the same); refusals are as predicted."""
+    args = ("-k", f"{LOOPBACK} and not host")
+    _, cases, output = _run(tmp_path, certs.root, "endless_early_hints", args)
+    ran = [r for r in cases if r["status"] != "skip"]
+    assert ran and all(r["status"] == "fail" for r in ran), output
+    for r in ran:
+        kinds = {(p["kind"], p["severity"]) for p in r["problems"]}
+        survival = ("survival", "availability")
+        if _expected(r) == "ok":  # an error too, so its survival is proved, and fails
+            assert kinds == {("interim-responses", "availability"), survival}, (r["id"], kinds)
+        else:
+            assert kinds == {survival}, (r["id"], kinds)
