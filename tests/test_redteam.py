@@ -85,8 +85,8 @@ FAULTS = [
         frozenset({("outcome", "security", "rejected->ok")}),
     ),
     # Measured: a pyOpenSSL verify callback that says no without an X509 error makes
-    # OpenSSL 3 send internal_error (not a certificate alert: SPEC section 6.1), in the
-    # handshake (TLS 1.2) or on the first read (TLS 1.3).
+    # OpenSSL (4.0.3, pyOpenSSL 26.4.0) send internal_error (not a certificate alert:
+    # SPEC 6.1), in the handshake (TLS 1.2) or on the first read (TLS 1.3).
     Red(
         "host_in_handshake",
         ("--profile", "extended", "-k", f"optional+host and trust:ca and {LOOPBACK}"),
