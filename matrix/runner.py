@@ -480,15 +480,16 @@ def judge(
     return problems
 
 
-def served(expectation: Expectation, attempt: Attempt) -> str:
+def served(expectation: Any, attempt: Attempt) -> str:
     """The outcome a wrong attempt is judged as: ``ok`` when a refusal was due and the
     server answered with a 2xx status, whatever came after it (a page that is not the
     application's JSON, a body cut short); the attempt's own outcome otherwise.
 
-    A 2xx status means the server served the request: the client was admitted, which is
-    a security failure (SPEC section 6), as it is for a 2xx whose body hit a bound
-    (``judge``). Taken as an ``error``, a server that let a client without a certificate
-    through to a 200 login page ranked as availability."""
+    ``expectation`` has an ``outcome`` (an oracle Expectation, or the state profile's
+    StepExpectation). A 2xx status means the server served the request: the client was
+    admitted, which is a security failure (SPEC section 6), as it is for a 2xx whose body
+    hit a bound (``judge``). Taken as an ``error``, a server that let a client without a
+    certificate through to a 200 login page ranked as availability."""
     admitted = attempt.status is not None and 200 <= attempt.status < 300
     if admitted and expectation.outcome != OK:
         return OK

@@ -594,6 +594,32 @@ class EarlyHints(MiniTarget):
         super().respond(server, tls, env, der)
 
 
+class HelloRetry(MiniTarget):
+    """Correct: offers only the P-256 group, so a TLS 1.3 client that sent an X25519 key
+    share gets a HelloRetryRequest (RFC 8446 section 4.1.4) before the ServerHello."""
+
+    name = "redteam:hello-retry"
+
+    def context_for(self, server: Mini, raw: socket.socket, peer: str) -> ssl.SSLContext:
+        ctx = super().context_for(server, raw, peer)
+        ctx.set_ecdh_curve("prime256v1")
+        return ctx
+
+
+class EndlessEarlyHints(MiniTarget):
+    """Broken: ``103 Early Hints`` after ``103 Early Hints``, never a final response (the
+    interim bound must hold for every 1xx, not only ``100 Continue``)."""
+
+    name = "redteam:endless-early-hints"
+
+    def respond(self, server: Mini, tls: ssl.SSLSocket, env: dict[str, str], der) -> None:
+        hint = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+        for _ in range(10_000):  # bounded: the client gives up after a few
+            if server.stopping.is_set():
+                return
+            tls.sendall(hint)
+
+
 class NaiveClose(MiniTarget):
     """Correct, common: a refused handshake is closed at once, as Python's socketserver
     and http.server do, without reading what the client still sends."""
@@ -708,6 +734,8 @@ admits_with_login_page = AdmitsWithLoginPage
 admits_cut_short = AdmitsCutShort
 host_checked_against_sni = HostCheckedAgainstSNI
 naive_close = NaiveClose
+endless_early_hints = EndlessEarlyHints
+hello_retry = HelloRetry
 early_hints = EarlyHints
 cipher_pinned = CipherPinned
 http10_until_close = HTTP10UntilClose

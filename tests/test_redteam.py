@@ -85,8 +85,8 @@ FAULTS = [
         frozenset({("outcome", "security", "rejected->ok")}),
     ),
     # Measured: a pyOpenSSL verify callback that says no without an X509 error makes
-    # OpenSSL 3 send internal_error (not a certificate alert: SPEC section 6.1), in the
-    # handshake (TLS 1.2) or on the first read (TLS 1.3).
+    # OpenSSL (4.0.3, pyOpenSSL 26.4.0) send internal_error (not a certificate alert:
+    # SPEC 6.1), in the handshake (TLS 1.2) or on the first read (TLS 1.3).
     Red(
         "host_in_handshake",
         ("--profile", "extended", "-k", f"optional+host and trust:ca and {LOOPBACK}"),
@@ -166,6 +166,7 @@ CORRECT = {
     "http10_until_close": ("-k", LOOPBACK),
     # Fixed here: http.client took a 103 for the final response (every case an error).
     "early_hints": ("-k", LOOPBACK),
+    "hello_retry": ("-k", LOOPBACK),
     "crl_check_all": ("--profile", "extended", "-k", f"crl and {LOOPBACK}"),
 }
 
@@ -282,3 +283,20 @@ def test_host_checked_against_the_sni_shows_only_as_availability(tmp_path, certs
     for r in failed:
         assert r["connect"] == "localhost" and r["policy"].endswith("+host"), r["id"]
         assert {p["severity"] for p in r["problems"]} == {"availability"}, r["id"]
+
+
+def test_endless_early_hints_hit_the_interim_bound(tmp_path, certs):
+    """Every 1xx is skipped now, so a server sending 103 forever must still end at the
+    interim bound: each admitted case an ``interim-responses`` problem, and every case a
+    failed survival proof (the good client meets the same); refusals are as predicted."""
+    args = ("-k", f"{LOOPBACK} and not host")
+    _, cases, output = _run(tmp_path, certs.root, "endless_early_hints", args)
+    ran = [r for r in cases if r["status"] != "skip"]
+    assert ran and all(r["status"] == "fail" for r in ran), output
+    for r in ran:
+        kinds = {(p["kind"], p["severity"]) for p in r["problems"]}
+        survival = ("survival", "availability")
+        if _expected(r) == "ok":  # an error too, so its survival is proved, and fails
+            assert kinds == {("interim-responses", "availability"), survival}, (r["id"], kinds)
+        else:
+            assert kinds == {survival}, (r["id"], kinds)
