@@ -149,6 +149,7 @@ class _Wire:
     tls_version: str | None = None
     handshake_done: bool = False
     response_started: bool = False
+    status: int | None = None  # the final response's status, once its status line was read
     ca_names: tuple[str, ...] | None = None
     interim: int = 0  # interim (1xx) status lines read
     expired: bool = False  # the whole-request deadline passed; the socket was shut down
@@ -187,21 +188,31 @@ def _shutdown(sock: socket.socket) -> None:
 
 
 class _Response(http.client.HTTPResponse):
-    """http.client's response, counting interim (1xx) status lines against MAX_INTERIM
-    (http.client skips ``100 Continue`` lines in ``begin``, reading each through
-    ``_read_status``, which is where they are counted)."""
+    """http.client's response, skipping every interim (1xx) response and counting them
+    against MAX_INTERIM.
+
+    http.client skips only ``100 Continue`` (in ``begin``, reading each status line
+    through ``_read_status``) and takes any other 1xx for the final response: a server
+    sending ``103 Early Hints`` (RFC 8297) first was an ``error`` on every case. RFC 9110
+    section 15.2: a client must parse 1xx responses it did not expect. The others (but
+    ``101 Switching Protocols``, which ends HTTP/1.1 on the connection) are skipped here,
+    their header fields read and dropped."""
 
     def __init__(self, sock: socket.socket, *args: Any, wire: _Wire, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
         self._wire = wire
 
     def _read_status(self) -> tuple[str, int, str]:
-        version, status, reason = super()._read_status()
-        if 100 <= status < 200:
-            self._wire.interim += 1
-            if self._wire.interim > MAX_INTERIM:
-                raise InterimLimitError(f"more than {MAX_INTERIM} interim responses")
-        return version, status, reason
+        for _ in range(MAX_INTERIM + 1):  # bounded: the count raises past MAX_INTERIM
+            version, status, reason = super()._read_status()
+            if 100 <= status < 200:
+                self._wire.interim += 1
+                if self._wire.interim > MAX_INTERIM:
+                    raise InterimLimitError(f"more than {MAX_INTERIM} interim responses")
+            if status in (100, 101) or not 100 <= status < 200:
+                return version, status, reason  # begin() skips a 100 itself
+            http.client.parse_headers(self.fp)  # another 1xx: its header fields, dropped
+        raise InterimLimitError(f"more than {MAX_INTERIM} interim responses")
 
 
 class _Connection(http.client.HTTPSConnection):
@@ -241,6 +252,7 @@ class _Connection(http.client.HTTPSConnection):
     def getresponse(self) -> http.client.HTTPResponse:
         response = super().getresponse()
         self._wire.response_started = True
+        self._wire.status = response.status
         return response
 
 
@@ -493,9 +505,10 @@ def classify_exception(exc: BaseException, wire: _Wire | None = None) -> Attempt
 
     def refused(form: str, alert: str | None = None) -> Attempt:
         # SPEC section 4: a refusal comes before any HTTP response; after it started,
-        # an alert, close or reset is an error (the form is still recorded).
+        # an alert, close or reset is an error (the form is still recorded, and the
+        # status, so that a 2xx cut short still counts as served: matrix.runner.served).
         outcome = ERROR if wire.response_started else REJECTED
-        return Attempt(outcome, text, stage=wire.stage, form=form, alert=alert, **seen)
+        return Attempt(outcome, text, wire.status, stage=wire.stage, form=form, alert=alert, **seen)
 
     chain = list(_causes(exc))
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):

@@ -237,6 +237,7 @@ def check_environ(
     observed: dict[str, object],
     expected: dict[str, str | set[str]] | None,
     provided: Callable[[str], bool] = lambda name: True,
+    protocol: str | None = None,
 ) -> list[EnvironDifference]:
     """Every way ``observed`` departs from SPEC section 5; empty when it conforms.
 
@@ -245,6 +246,10 @@ def check_environ(
     contract's required ones (harness.target.REQUIRED_VARIABLES) and, for the rest,
     what the target declares; a variable not provided may be absent, never wrong.
     ``HTTPS``, ``wsgi.url_scheme`` and ``SSL_CLIENT_VERIFY`` are always checked.
+    ``protocol`` is the version the client saw the server choose ("TLSv1.2" / "TLSv1.3",
+    harness.client's ``Attempt.tls_version``): when given, ``SSL_PROTOCOL`` must be that
+    version, not only a version's name (mod_ssl: ``SSL_get_version`` of the connection),
+    so a server that shows its maximum or a constant is caught on a TLS 1.2 connection.
     """
     observed = _drop_empty_client_cert(observed)
     problems = []
@@ -257,6 +262,8 @@ def check_environ(
             continue
         if not isinstance(value, str) or not pattern.match(value):
             problems.append(EnvironDifference(key, pattern.pattern, value))
+        elif key == "SSL_PROTOCOL" and protocol is not None and value != protocol:
+            problems.append(EnvironDifference(key, protocol, value))
     verify = "SUCCESS" if expected else "NONE"
     if observed.get("SSL_CLIENT_VERIFY") != verify:
         problems.append(

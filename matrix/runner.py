@@ -471,13 +471,29 @@ def judge(
         return problems
     problems: list[Problem] = []
     if not expectation.accepts(attempt.outcome):
-        problems.append(outcome_problem(expectation.outcome, attempt.outcome))
+        problems.append(outcome_problem(expectation.outcome, served(expectation, attempt)))
     elif attempt.outcome == OK:
         problems += environ_problems(case, env, attempt, nows)
     problems += refusal_problems(expectation, attempt, case.tls)  # SPEC section 6
     if ca_names_declared(env.target, case.adapter):
         problems += ca_names_problems(expectation, attempt)
     return problems
+
+
+def served(expectation: Any, attempt: Attempt) -> str:
+    """The outcome a wrong attempt is judged as: ``ok`` when a refusal was due and the
+    server answered with a 2xx status, whatever came after it (a page that is not the
+    application's JSON, a body cut short); the attempt's own outcome otherwise.
+
+    ``expectation`` has an ``outcome`` (an oracle Expectation, or the state profile's
+    StepExpectation). A 2xx status means the server served the request: the client was
+    admitted, which is a security failure (SPEC section 6), as it is for a 2xx whose body
+    hit a bound (``judge``). Taken as an ``error``, a server that let a client without a
+    certificate through to a 200 login page ranked as availability."""
+    admitted = attempt.status is not None and 200 <= attempt.status < 300
+    if admitted and expectation.outcome != OK:
+        return OK
+    return attempt.outcome
 
 
 def racy(attempt: Attempt, problems: list[Problem]) -> bool:
@@ -536,5 +552,6 @@ def environ_problems(
         attempt.environ,
         expected,
         lambda name: is_required(name) or env.target.provides(case.adapter, name),
+        protocol=attempt.tls_version,
     )
     return [Problem(ENVIRON, VISIBILITY, d.variable, d.expected, d.observed) for d in differences]

@@ -42,7 +42,7 @@ from ..environ import check_environ, expected_certificate_variables
 from ..oracle import NO_CLIENT_CERT
 from ..problems import AVAILABILITY, ENVIRON, HARNESS, SECURITY, START, VISIBILITY, Problem
 from ..refusals import refusal_problems
-from ..runner import CaseResult, MatrixEnv, observation, outcome_problem
+from ..runner import CaseResult, MatrixEnv, observation, outcome_problem, served
 from ..servers import ServerPool, ServerStartFailed
 from .client import StepAttempt, StepClient
 from .model import DEFAULT_HOST, LOOPBACK, ServerState, StateCase
@@ -255,9 +255,11 @@ def step_problems(
     attempt = step.attempt
     problems: list[Problem] = []
     if not expected.accepts(attempt.outcome):
-        problems.append(outcome_problem(expected.outcome, attempt.outcome))
+        problems.append(outcome_problem(expected.outcome, served(expected, attempt)))
     elif attempt.outcome == OK:
-        problems += environ_problems(case, env, expected, attempt.environ, nows, step.resumed)
+        problems += environ_problems(
+            case, env, expected, attempt.environ, nows, step.resumed, attempt.tls_version
+        )
     problems += refusal_problems(expected, attempt, case.tls)
     return problems
 
@@ -269,8 +271,10 @@ def environ_problems(
     environ: dict[str, Any],
     nows: tuple[dt.datetime, ...],
     resumed: bool | None = False,
+    protocol: str | None = None,
 ) -> list[Problem]:
     """SPEC section 5 for the step's host, then the state variables the target provides.
+    ``protocol``: the version the client negotiated, which ``SSL_PROTOCOL`` must name.
 
     On a resumed session the client sends no certificate (RFC 5246 section 7.3, RFC 8446
     section 2.2): OpenSSL keeps the leaf in the session but the chain only in a session
@@ -289,7 +293,7 @@ def environ_problems(
         wanted = expected_certificate_variables(cred.cert, env.sent_chain(case.client), nows)
     found = [
         Problem(ENVIRON, VISIBILITY, d.variable, d.expected, d.observed)
-        for d in check_environ(environ, wanted, provided)
+        for d in check_environ(environ, wanted, provided, protocol=protocol)
         if d.variable != SNI_VARIABLE  # checked exactly below
     ]
     if provided(SNI_VARIABLE) and environ.get(SNI_VARIABLE) != expected.sni:
