@@ -11,14 +11,12 @@ the client sends only once the server has closed.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import ssl
-import threading
 
 import pytest
 
 from harness.client import ALERT, REJECTED, TLSClient, _Connection
+from tests.refusing_server import refusing_server as serve_refusing
 
 
 @pytest.fixture
@@ -30,28 +28,8 @@ def refusing_server(certs):
     context.load_cert_chain(str(certs["server"].cert), str(certs["server"].key))
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(str(certs["ca"].cert))
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
-    closed = threading.Event()
-
-    def serve() -> None:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        conn.settimeout(10)
-        try:
-            with contextlib.suppress(ssl.SSLError, OSError):
-                context.wrap_socket(conn, server_side=True).close()  # fails: no certificate
-        finally:
-            conn.close()  # the client's Finished unread: the kernel answers with a reset
-            closed.set()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], closed
-    listener.close()
-    thread.join(10)
+    with serve_refusing(context) as (port, closed):
+        yield port, closed
 
 
 def test_a_send_that_fails_after_the_refusal_still_reads_the_alert(certs, refusing_server):

@@ -14,10 +14,7 @@ refused and closed.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import ssl
-import threading
 
 import pytest
 import trustme
@@ -25,6 +22,7 @@ import trustme
 from matrix.limbo import handshake
 from matrix.limbo.corpus import LimboCase
 from matrix.limbo.handshake import REFUSED, attempt
+from tests.refusing_server import refusing_server as serve_refusing
 
 
 @pytest.fixture
@@ -54,28 +52,8 @@ def refusing_server():
         None,
         (),
     )
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
-    closed = threading.Event()
-
-    def serve() -> None:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        conn.settimeout(10)
-        try:
-            with contextlib.suppress(ssl.SSLError, OSError):  # fails: an unknown CA
-                context.wrap_socket(conn, server_side=True).recv(1024)
-        finally:
-            conn.close()  # the client's data unread: the kernel answers with a reset
-            closed.set()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], closed, case
-    listener.close()
-    thread.join(10)
+    with serve_refusing(context) as (port, closed):
+        yield port, closed, case
 
 
 def test_a_request_sent_after_the_refusal_still_reads_the_alert(refusing_server, monkeypatch):
