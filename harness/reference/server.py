@@ -258,7 +258,7 @@ class _Server(wsgi.Server):
         """Make Cheroot's selector loop end as soon as its ``stop()`` asks, without a poll.
 
         Cheroot's ``ConnectionManager.stop()`` sets ``_stop_requested`` and then polls
-        (``time.sleep(0.01)``) until the selector loop has seen it, which it does only
+        (a 10 ms sleep at a time) until the selector loop has seen it, which it does only
         when its ``select()`` returns: after ``expiration_interval`` on an idle server.
         Here, for this one stop, that ``stop()`` is replaced on the instance by one that
         sets the flag, writes a byte to a socket pair registered in the selector (so the
