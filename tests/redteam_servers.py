@@ -331,21 +331,29 @@ def _login_page(environ: dict[str, Any], start_response: Callable[..., Any]):
     return tls_environ_app(environ, start_response)
 
 
-class AdmitsWithLoginPage(RedTarget):
-    """``required`` downgraded to ``optional`` in the handshake; the application then
-    answers a client without a certificate 200 with an HTML page instead of its JSON."""
+class _RequiredDowngraded(RedTarget):
+    """``required`` downgraded to ``optional`` in the handshake; ``answer`` (a WSGI app)
+    then answers, told by ``environ["MTLS_REQUIRED"]`` whether ``required`` was asked."""
 
-    name = "redteam:admits-with-login-page"
+    answer: Callable[..., Any] = staticmethod(tls_environ_app)
 
     def start(self, spec: ServerSpec) -> ReferenceServer:
         required = spec.client_check == "required"
         lenient = dataclasses.replace(spec, client_check="optional") if required else spec
+        answer = self.answer
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]):
             environ["MTLS_REQUIRED"] = required
-            return _login_page(environ, start_response)
+            return answer(environ, start_response)
 
         return ReferenceServer(self.adapter(lenient), (spec.bind, 0), app=app, numthreads=4).start()
+
+
+class AdmitsWithLoginPage(_RequiredDowngraded):
+    """A client without a certificate gets 200 with an HTML page instead of the JSON."""
+
+    name = "redteam:admits-with-login-page"
+    answer = staticmethod(_login_page)
 
 
 def _cut_short(environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -361,21 +369,12 @@ def _cut_short(environ: dict[str, Any], start_response: Callable[..., Any]):
     return body()
 
 
-class AdmitsCutShort(RedTarget):
-    """``required`` downgraded to ``optional``; a client without a certificate gets a
-    200 whose body the application fails to finish (the connection is closed)."""
+class AdmitsCutShort(_RequiredDowngraded):
+    """A client without a certificate gets a 200 whose body the application fails to
+    finish (the connection is closed)."""
 
     name = "redteam:admits-cut-short"
-
-    def start(self, spec: ServerSpec) -> ReferenceServer:
-        required = spec.client_check == "required"
-        lenient = dataclasses.replace(spec, client_check="optional") if required else spec
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]):
-            environ["MTLS_REQUIRED"] = required
-            return _cut_short(environ, start_response)
-
-        return ReferenceServer(self.adapter(lenient), (spec.bind, 0), app=app, numthreads=4).start()
+    answer = staticmethod(_cut_short)
 
 
 class CRLCheckAll(RedTarget):
