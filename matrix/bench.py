@@ -19,7 +19,6 @@ the rest (pytest's collection and per-test hooks, xdist's workers starting).
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import ssl
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import certs_gen
 from harness.reference import ReferenceServer, make_adapter
+from harness.usage import OneLineParser
 
 
 def floor_samples(certs: certs_gen.CertSet, samples: int) -> list[float]:
@@ -90,9 +90,7 @@ def matrix_seconds(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m matrix.bench", description=__doc__.split("\n\n")[0]
-    )
+    parser = OneLineParser(prog="python -m matrix.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=200, help="floor requests (default 200)")
     parser.add_argument(
         "-n",
